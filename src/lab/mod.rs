@@ -1,0 +1,2 @@
+//! Testbed authoritative servers: zone files -> signed in memory -> answers,
+//! with runtime fault injection.

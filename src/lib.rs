@@ -1,0 +1,18 @@
+//! lastgood: a validating, caching, recursive DNS resolver that serves the
+//! last answer that validated when the authorities above it fail.
+//!
+//! See ARCHITECTURE.md for the map. `main.rs` is a thin CLI over this library.
+
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod dnssec;
+pub mod ede;
+pub mod lab;
+pub mod limits;
+pub mod metrics;
+pub mod query;
+pub mod resolve;
+pub mod server;

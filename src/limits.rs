@@ -1,0 +1,99 @@
+//! Every numeric bound in lastgood, with its reason. Hitting one produces an
+//! error variant naming the constant, a metric and a debug log, never a
+//! panic. Bounds an operator may tune are config keys whose defaults and
+//! ranges live here too.
+
+use std::time::Duration;
+
+/// EDNS0 UDP payload we advertise and accept (DNS Flag Day 2020; RFC 9715
+/// recommends 1232 to avoid IP fragmentation).
+pub const EDNS_UDP_PAYLOAD: u16 = 1232;
+
+/// Largest DNS message (RFC 1035 §4.2.2 TCP length prefix is 16 bits).
+pub const MAX_MESSAGE_SIZE: usize = 65_535;
+
+/// UDP payload for clients that send no OPT record (RFC 1035 §2.3.4).
+pub const CLASSIC_UDP_PAYLOAD: u16 = 512;
+
+/// CNAME hops followed for one client query (Unbound `max-query-restarts`
+/// defaults to 11; BIND stops at 17 — we use 11).
+pub const MAX_CNAME_CHAIN: usize = 11;
+
+/// Referrals followed from the root for one resolution (BIND
+/// `max-recursion-depth` 7 counts only glueless; Unbound's
+/// `max-referral-depth`... 30 delegation levels is far past real trees).
+pub const MAX_REFERRAL_DEPTH: usize = 30;
+
+/// Upstream queries one client query may cause, in total, including NS
+/// address lookups, DS/DNSKEY fetches and retries (BIND
+/// `max-recursion-queries` defaults to 100; Unbound bounds the same with
+/// `target-fetch-policy` and `max-sent-count` 32 per fetch).
+pub const MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY: u32 = 100;
+
+/// Name server names without glue resolved per referral (NXNS attack,
+/// CVE-2020-12662; Unbound limits to 5 here too).
+pub const MAX_GLUELESS_NS_PER_REFERRAL: usize = 5;
+
+/// Nesting of glueless NS lookups (a lookup needed to find a server's
+/// address, which needs another...). BIND `max-recursion-depth` is 7.
+pub const MAX_GLUELESS_DEPTH: usize = 7;
+
+/// Retries of one upstream question across servers of the zone before the
+/// attempt fails (bounded retries; Unbound `outbound-msg-retry` = 5).
+pub const MAX_UPSTREAM_TRIES: usize = 5;
+
+/// Upstream query timeout before trying the next server. Starts from the
+/// server's smoothed RTT estimate and is clamped to this range (Unbound's
+/// RTO starts at 376 ms and caps at 120 s; we cap lower because a client
+/// waits for us).
+pub const UPSTREAM_TIMEOUT_MIN: Duration = Duration::from_millis(100);
+pub const UPSTREAM_TIMEOUT_MAX: Duration = Duration::from_millis(1500);
+/// RTT assumed for a server never measured (Unbound UNKNOWN_SERVER_NICENESS 376 ms).
+pub const UPSTREAM_RTT_UNKNOWN: Duration = Duration::from_millis(376);
+
+/// RRSIG verifications attempted for one response (KeyTrap,
+/// CVE-2023-50387; BIND limits to 8 per RRset, Unbound 8 key-tag collisions).
+pub const MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE: u32 = 16;
+
+/// DNSKEYs tried for one RRSIG whose key tag matches several keys (KeyTrap).
+pub const MAX_KEYS_PER_KEY_TAG: usize = 4;
+
+/// NSEC3 iterations above which a zone is treated as insecure, with EDE 27
+/// (RFC 9276 §3.2; BIND and Unbound use 150 since 2024, CVE-2023-50868).
+pub const NSEC3_MAX_ITERATIONS: u16 = 150;
+
+/// NSEC3 hash computations for one response (CVE-2023-50868).
+pub const MAX_NSEC3_HASHES_PER_RESPONSE: u32 = 64;
+
+/// Zone cuts whose keys are fetched for one response (bounds DS/DNSKEY
+/// chains: a signer per RRset of the answer and authority sections).
+pub const MAX_SIGNERS_PER_RESPONSE: usize = 8;
+
+/// Longest TTL we keep data for (Unbound `cache-max-ttl` is 1 day, BIND
+/// `max-cache-ttl` 7 days; the design says 7 days).
+pub const MAX_TTL: u32 = 7 * 24 * 3600;
+
+/// Longest TTL for negative answers (RFC 2308 §5 suggests 1-3 hours; BIND
+/// `max-ncache-ttl` default 3 h).
+pub const MAX_NEGATIVE_TTL: u32 = 3 * 3600;
+
+/// How long a Bogus verdict is remembered (Unbound `val-bogus-ttl` 60 s).
+pub const BOGUS_TTL: Duration = Duration::from_secs(60);
+
+/// Default cache size in bytes (config `cache-size`).
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Client queries being resolved at once; past it new misses get SERVFAIL
+/// with EDE 14 (Unbound `num-queries-per-thread` 1024 per thread).
+pub const MAX_IN_FLIGHT_CLIENT_QUERIES: usize = 2048;
+
+/// Concurrent TCP client connections (Unbound `incoming-num-tcp` 10/thread;
+/// BIND `tcp-clients` 150).
+pub const MAX_TCP_CLIENTS: usize = 256;
+
+/// Idle TCP client connection timeout (RFC 7766 §6.2.3: a few seconds;
+/// Unbound `tcp-idle-timeout` 30 s).
+pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Questions accepted in one query (RFC 9619: QDCOUNT must be 1).
+pub const MAX_QUESTIONS: u16 = 1;

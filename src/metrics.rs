@@ -1,0 +1,131 @@
+//! Prometheus metrics: one explicit registry, every name a const here,
+//! enum-valued labels only (never a qname or an address).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::query::Tier;
+
+pub const QUERIES_TOTAL: &str = "lastgood_queries_total";
+pub const MALFORMED_QUERIES_TOTAL: &str = "lastgood_malformed_queries_total";
+pub const REFUSED_QUERIES_TOTAL: &str = "lastgood_refused_queries_total";
+pub const CACHE_HITS_TOTAL: &str = "lastgood_cache_hits_total";
+pub const CACHE_MISSES_TOTAL: &str = "lastgood_cache_misses_total";
+pub const CACHE_ENTRIES: &str = "lastgood_cache_entries";
+pub const CACHE_BYTES: &str = "lastgood_cache_bytes";
+pub const UPSTREAM_QUERIES_TOTAL: &str = "lastgood_upstream_queries_total";
+pub const VALIDATION_TOTAL: &str = "lastgood_validation_total";
+pub const LIMIT_HITS_TOTAL: &str = "lastgood_limit_hits_total";
+pub const QUERY_DURATION_SECONDS: &str = "lastgood_query_duration_seconds";
+
+/// Errors registering metrics (a programming error surfaced at start-up).
+#[derive(Debug, thiserror::Error)]
+#[error("registering metric: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+/// All metrics of one resolver instance.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Answers by rcode and ladder tier.
+    pub queries: IntCounterVec,
+    /// Client messages dropped or answered FORMERR, by reason.
+    pub malformed: IntCounterVec,
+    /// Clients refused by the ACL.
+    pub refused: IntCounter,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    pub cache_entries: IntGauge,
+    pub cache_bytes: IntGauge,
+    /// Upstream queries by outcome (answer, timeout, network_error, servfail, refused, malformed, truncated).
+    pub upstream: IntCounterVec,
+    /// Validation results by outcome (secure, insecure, bogus, indeterminate) and EDE code ("none" if no EDE).
+    pub validation: IntCounterVec,
+    /// Limits (constants of `limits.rs`) reached, by constant name.
+    pub limit_hits: IntCounterVec,
+    /// Client query latency by tier.
+    pub latency: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let queries = IntCounterVec::new(
+            Opts::new(QUERIES_TOTAL, "Client queries answered, by rcode and ladder tier."),
+            &["rcode", "tier"],
+        )?;
+        let malformed = IntCounterVec::new(
+            Opts::new(MALFORMED_QUERIES_TOTAL, "Malformed client messages, by reason."),
+            &["reason"],
+        )?;
+        let refused = IntCounter::new(REFUSED_QUERIES_TOTAL, "Client queries refused by the ACL.")?;
+        let cache_hits = IntCounter::new(CACHE_HITS_TOTAL, "Answer cache hits.")?;
+        let cache_misses = IntCounter::new(CACHE_MISSES_TOTAL, "Answer cache misses.")?;
+        let cache_entries = IntGauge::new(CACHE_ENTRIES, "Entries in the answer cache.")?;
+        let cache_bytes = IntGauge::new(CACHE_BYTES, "Approximate bytes held by the answer cache.")?;
+        let upstream = IntCounterVec::new(
+            Opts::new(UPSTREAM_QUERIES_TOTAL, "Upstream queries sent, by outcome."),
+            &["outcome"],
+        )?;
+        let validation = IntCounterVec::new(
+            Opts::new(VALIDATION_TOTAL, "DNSSEC validation results, by outcome and EDE code."),
+            &["outcome", "ede"],
+        )?;
+        let limit_hits = IntCounterVec::new(
+            Opts::new(LIMIT_HITS_TOTAL, "Limits reached, by the limit's constant name."),
+            &["limit"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(QUERY_DURATION_SECONDS, "Client query latency, by tier.").buckets(
+                vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0],
+            ),
+            &["tier"],
+        )?;
+        registry.register(Box::new(queries.clone()))?;
+        registry.register(Box::new(malformed.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(cache_hits.clone()))?;
+        registry.register(Box::new(cache_misses.clone()))?;
+        registry.register(Box::new(cache_entries.clone()))?;
+        registry.register(Box::new(cache_bytes.clone()))?;
+        registry.register(Box::new(upstream.clone()))?;
+        registry.register(Box::new(validation.clone()))?;
+        registry.register(Box::new(limit_hits.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        Ok(Self {
+            registry,
+            queries,
+            malformed,
+            refused,
+            cache_hits,
+            cache_misses,
+            cache_entries,
+            cache_bytes,
+            upstream,
+            validation,
+            limit_hits,
+            latency,
+        })
+    }
+
+    /// Count one hit of a named limit (the constant's name in `limits.rs`).
+    pub fn limit_hit(&self, limit: &'static str) {
+        self.limit_hits.with_label_values(&[limit]).inc();
+    }
+
+    pub fn answered(&self, rcode: &str, tier: Tier) {
+        self.queries.with_label_values(&[rcode, tier.as_str()]).inc();
+    }
+
+    /// The registry in Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

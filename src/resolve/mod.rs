@@ -1,0 +1,1 @@
+//! The iterative engine and its driver.

@@ -1,0 +1,1 @@
+//! UDP and TCP listeners, per-query parsing, EDNS, truncation, ACL.
