@@ -97,3 +97,13 @@ pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Questions accepted in one query (RFC 9619: QDCOUNT must be 1).
 pub const MAX_QUESTIONS: u16 = 1;
+
+/// Nested lookups (NS addresses, DS/DNSKEY chain) open at once for one
+/// client query; deeper means a dependency loop or an attack.
+pub const MAX_NESTED_LOOKUPS: usize = 16;
+
+/// Zone delegations (NS sets) remembered.
+pub const MAX_DELEGATIONS_CACHED: u64 = 100_000;
+
+/// Zones whose key verdicts (Secure keys, Insecure, Bogus) are remembered.
+pub const MAX_KEY_ENTRIES_CACHED: u64 = 100_000;

@@ -1,1 +1,368 @@
-//! The answer cache.
+//! The answer cache: one entry per (name, type, class, view), each holding
+//! one resolution step (an RRset, a CNAME, or a negative answer) with the
+//! proof it carried and when it was stored.
+//!
+//! Freshness is a pure function of `(stored_at, ttl, now)` ([`freshness`]);
+//! the cache never reads a clock. Entries live `ttl + max_stale` so the
+//! ladder can serve them stale (RFC 8767); moka bounds the total by bytes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+use crate::clock::Timestamp;
+use crate::dnssec::Security;
+
+/// Which data an entry may be shown to (RFC 4035 §3.2.2, §4.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum View {
+    /// Secure or Insecure data: served to every client.
+    Validated,
+    /// Data that failed validation (Bogus/Indeterminate), kept only for
+    /// clients that set CD; never served to validating clients.
+    CheckingDisabled,
+}
+
+/// Cache key; the name is stored lowercased.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub name: Name,
+    pub qtype: RecordType,
+    pub qclass: DNSClass,
+    pub view: View,
+}
+
+impl CacheKey {
+    pub fn new(name: &Name, qtype: RecordType, qclass: DNSClass, view: View) -> Self {
+        Self {
+            name: name.to_lowercase(),
+            qtype,
+            qclass,
+            view,
+        }
+    }
+}
+
+/// What one resolution step found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// The RRset of the question's type exists.
+    Positive,
+    /// A CNAME at the name points to `target`.
+    Cname {
+        target: Name,
+    },
+    NxDomain,
+    NoData,
+}
+
+/// One cached resolution step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: StepKind,
+    pub rcode: ResponseCode,
+    /// The RRset (or CNAME) and its RRSIGs, TTLs as received.
+    pub answers: Vec<Record>,
+    /// SOA and NSEC/NSEC3 proofs (negative answers, wildcard proofs).
+    pub authorities: Vec<Record>,
+    pub security: Security,
+    /// The zone whose servers answered (for failure tracking and NTAs).
+    pub zone: Name,
+    pub stored_at: Timestamp,
+    /// Seconds the entry is fresh, already capped (MAX_TTL, RRSIG expiry).
+    pub ttl: u32,
+}
+
+impl Entry {
+    /// Approximate bytes held: wire size of the records plus overhead.
+    pub fn weight(&self) -> u32 {
+        const OVERHEAD: usize = 128;
+        let records = self.answers.iter().chain(&self.authorities);
+        let bytes = records.fold(OVERHEAD, |sum, r| sum.saturating_add(wire_len(r)));
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
+    /// Records with their TTL counted down to `remaining`.
+    pub fn records_with_ttl(records: &[Record], remaining: u32) -> Vec<Record> {
+        records
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.ttl = r.ttl.min(remaining);
+                r
+            })
+            .collect()
+    }
+}
+
+fn wire_len(record: &Record) -> usize {
+    let mut buf = Vec::with_capacity(64);
+    let mut enc = BinEncoder::new(&mut buf);
+    match record.emit(&mut enc) {
+        Ok(()) => buf.len(),
+        // An unencodable record still takes memory; charge a nominal size.
+        Err(_) => 512,
+    }
+}
+
+/// How usable an entry is at `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// Within its TTL; `remaining` seconds left (at least 1 while fresh).
+    Fresh { remaining: u32 },
+    /// Past its TTL but within `max_stale`; usable only by the ladder.
+    Stale { expired_for: Duration },
+    /// Past `ttl + max_stale`: as good as absent.
+    Gone,
+}
+
+/// Pure freshness: the whole TTL arithmetic of the cache.
+pub fn freshness(stored_at: Timestamp, ttl: u32, now: Timestamp, max_stale: Duration) -> Freshness {
+    let age = now.saturating_since(stored_at);
+    let ttl = Duration::from_secs(u64::from(ttl));
+    if age < ttl {
+        let left = ttl.saturating_sub(age);
+        // Round up so a fresh entry never shows TTL 0.
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        Freshness::Fresh {
+            remaining: u32::try_from(secs).unwrap_or(u32::MAX),
+        }
+    } else {
+        let expired_for = age.saturating_sub(ttl);
+        if expired_for <= max_stale {
+            Freshness::Stale { expired_for }
+        } else {
+            Freshness::Gone
+        }
+    }
+}
+
+/// The answer cache.
+#[derive(Clone)]
+pub struct Cache {
+    store: moka::sync::Cache<CacheKey, Arc<Entry>>,
+    max_stale: Duration,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("entries", &self.store.entry_count())
+            .field("bytes", &self.store.weighted_size())
+            .finish()
+    }
+}
+
+impl Cache {
+    /// A cache bounded to `max_bytes` (weights are approximate wire bytes).
+    pub fn new(max_bytes: u64, max_stale: Duration) -> Self {
+        let store = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_k: &CacheKey, v: &Arc<Entry>| v.weight())
+            .support_invalidation_closures()
+            .build();
+        Self { store, max_stale }
+    }
+
+    pub fn max_stale(&self) -> Duration {
+        self.max_stale
+    }
+
+    /// The entry for `key` and how fresh it is; `None` if absent or gone.
+    pub fn get(&self, key: &CacheKey, now: Timestamp) -> Option<(Arc<Entry>, Freshness)> {
+        let entry = self.store.get(key)?;
+        match freshness(entry.stored_at, entry.ttl, now, self.max_stale) {
+            Freshness::Gone => {
+                self.store.invalidate(key);
+                None
+            }
+            f => Some((entry, f)),
+        }
+    }
+
+    pub fn insert(&self, key: CacheKey, entry: Entry) {
+        self.store.insert(key, Arc::new(entry));
+    }
+
+    pub fn remove(&self, key: &CacheKey) {
+        self.store.invalidate(key);
+    }
+
+    /// Remove every entry at or below `zone`.
+    pub fn flush_zone(&self, zone: &Name) -> Result<(), moka::PredicateError> {
+        let zone = zone.to_lowercase();
+        self.store
+            .invalidate_entries_if(move |k, _| zone.zone_of(&k.name))
+            .map(|_| ())
+    }
+
+    pub fn flush_all(&self) {
+        self.store.invalidate_all();
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.store.run_pending_tasks();
+        self.store.entry_count()
+    }
+
+    pub fn weighted_size(&self) -> u64 {
+        self.store.run_pending_tasks();
+        self.store.weighted_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use std::net::Ipv4Addr;
+    use std::str::FromStr;
+
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::A;
+
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn freshness_table() {
+        let t0 = Timestamp::from_secs(1_000_000);
+        let cases = [
+            (0, 300, Freshness::Fresh { remaining: 300 }),
+            (1, 300, Freshness::Fresh { remaining: 300 }), // 299.999 s rounds up
+            (299_000, 300, Freshness::Fresh { remaining: 1 }),
+            (
+                300_000,
+                300,
+                Freshness::Stale {
+                    expired_for: Duration::ZERO,
+                },
+            ),
+            (
+                301_000,
+                300,
+                Freshness::Stale {
+                    expired_for: Duration::from_secs(1),
+                },
+            ),
+            (
+                300_000 + 86_400_000,
+                300,
+                Freshness::Stale { expired_for: DAY },
+            ),
+            (300_001 + 86_400_000, 300, Freshness::Gone),
+            (
+                0,
+                0,
+                Freshness::Stale {
+                    expired_for: Duration::ZERO,
+                },
+            ),
+        ];
+        for (age_ms, ttl, want) in cases {
+            let now = Timestamp::from_millis(t0.as_millis() + age_ms);
+            assert_eq!(
+                freshness(t0, ttl, now, DAY),
+                want,
+                "age {age_ms} ms ttl {ttl}"
+            );
+        }
+    }
+
+    fn entry(stored_at: Timestamp, ttl: u32) -> Entry {
+        let name = Name::from_str("www.example.").unwrap();
+        Entry {
+            kind: StepKind::Positive,
+            rcode: ResponseCode::NoError,
+            answers: vec![Record::from_rdata(
+                name.clone(),
+                ttl,
+                RData::A(A(Ipv4Addr::LOCALHOST)),
+            )],
+            authorities: vec![],
+            security: Security::Secure,
+            zone: Name::from_str("example.").unwrap(),
+            stored_at,
+            ttl,
+        }
+    }
+
+    #[test]
+    fn get_counts_down_and_expires() {
+        let cache = Cache::new(1 << 20, Duration::from_secs(60));
+        let t0 = Timestamp::from_secs(5_000);
+        let key = CacheKey::new(
+            &Name::from_str("WWW.Example.").unwrap(),
+            RecordType::A,
+            DNSClass::IN,
+            View::Validated,
+        );
+        cache.insert(key.clone(), entry(t0, 100));
+        let lower = CacheKey::new(
+            &Name::from_str("www.example.").unwrap(),
+            RecordType::A,
+            DNSClass::IN,
+            View::Validated,
+        );
+        let (_, f) = cache
+            .get(&lower, t0.saturating_add(Duration::from_secs(40)))
+            .unwrap();
+        assert_eq!(f, Freshness::Fresh { remaining: 60 });
+        let (_, f) = cache
+            .get(&key, t0.saturating_add(Duration::from_secs(130)))
+            .unwrap();
+        assert_eq!(
+            f,
+            Freshness::Stale {
+                expired_for: Duration::from_secs(30)
+            }
+        );
+        assert!(
+            cache
+                .get(&key, t0.saturating_add(Duration::from_secs(161)))
+                .is_none()
+        );
+        // and it is gone for good
+        assert!(cache.get(&key, t0).is_none());
+    }
+
+    #[test]
+    fn views_are_separate_and_flush_zone_works() {
+        let cache = Cache::new(1 << 20, DAY);
+        let t0 = Timestamp::from_secs(5_000);
+        let name = Name::from_str("www.example.").unwrap();
+        let validated = CacheKey::new(&name, RecordType::A, DNSClass::IN, View::Validated);
+        let cd = CacheKey::new(&name, RecordType::A, DNSClass::IN, View::CheckingDisabled);
+        cache.insert(cd.clone(), entry(t0, 100));
+        assert!(cache.get(&validated, t0).is_none());
+        assert!(cache.get(&cd, t0).is_some());
+        cache
+            .flush_zone(&Name::from_str("EXAMPLE.").unwrap())
+            .unwrap();
+        assert!(cache.get(&cd, t0).is_none());
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let cache = Cache::new(10_000, DAY);
+        let t0 = Timestamp::from_secs(5_000);
+        for i in 0..1000 {
+            let name = Name::from_str(&format!("n{i}.example.")).unwrap();
+            cache.insert(
+                CacheKey::new(&name, RecordType::A, DNSClass::IN, View::Validated),
+                entry(t0, 100),
+            );
+        }
+        assert!(cache.weighted_size() <= 10_000, "{}", cache.weighted_size());
+        assert!(cache.entry_count() < 1000);
+    }
+}
