@@ -1,1 +1,291 @@
-//! Configuration.
+//! Configuration: TOML (serde, unknown keys rejected) parsed into a raw
+//! struct, then checked into a typed [`Config`]. Every error names the
+//! file, the line where it can, the key, the value and what is allowed;
+//! nothing is silently clamped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::limits;
+
+/// Errors loading or checking a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{source_name}:{line}: {message}")]
+    Syntax {
+        source_name: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{source_name}: key `{key}`: value {value:?} is invalid: {allowed}")]
+    Invalid {
+        source_name: String,
+        key: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConfig {
+    listen: Option<Vec<String>>,
+    allow: Option<Vec<String>>,
+    root_hints: Option<PathBuf>,
+    trust_anchor: Option<PathBuf>,
+    upstream_port: Option<u16>,
+    dnssec: Option<bool>,
+    qname_minimisation: Option<bool>,
+    cache_size: Option<u64>,
+    max_stale_ttl: Option<String>,
+    log_format: Option<String>,
+}
+
+/// A checked configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Addresses to serve on (UDP and TCP each).
+    pub listen: Vec<SocketAddr>,
+    /// Client networks allowed; `None` means the private default
+    /// (loopback, RFC 1918, ULA).
+    pub allow: Option<Vec<IpNet>>,
+    pub root_hints: Option<PathBuf>,
+    pub trust_anchor: Option<PathBuf>,
+    pub upstream_port: u16,
+    pub dnssec: bool,
+    pub qname_minimisation: bool,
+    /// Cache bound in bytes (`cache-size`).
+    pub cache_bytes: u64,
+    /// `max-stale-ttl`: how long past TTL entries stay usable (RFC 8767 §5).
+    pub max_stale: Duration,
+    pub log_format: LogFormat,
+}
+
+/// Smallest accepted `cache-size`: 1 MiB.
+pub const MIN_CACHE_BYTES: u64 = 1 << 20;
+/// Largest accepted `cache-size`: 64 GiB.
+pub const MAX_CACHE_BYTES: u64 = 64 << 30;
+/// Largest `max-stale-ttl` (RFC 8767 §5 suggests 1-3 days; allow a week).
+pub const MAX_STALE_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 53))],
+            allow: None,
+            root_hints: None,
+            trust_anchor: None,
+            upstream_port: 53,
+            dnssec: true,
+            qname_minimisation: true,
+            cache_bytes: limits::DEFAULT_CACHE_BYTES,
+            max_stale: Duration::from_secs(86_400),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parse and check TOML text; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            source_name: source_name.to_owned(),
+            line: e.span().map_or(0, |s| line_of(text, s.start)),
+            message: e.message().to_owned(),
+        })?;
+        let invalid =
+            |key: &'static str, value: String, allowed: &'static str| ConfigError::Invalid {
+                source_name: source_name.to_owned(),
+                key,
+                value,
+                allowed,
+            };
+        let mut c = Config::default();
+        if let Some(listen) = raw.listen {
+            if listen.is_empty() {
+                return Err(invalid("listen", "[]".into(), "at least one address:port"));
+            }
+            c.listen = listen
+                .iter()
+                .map(|s| {
+                    s.parse().map_err(|_| {
+                        invalid(
+                            "listen",
+                            s.clone(),
+                            "an address:port such as 127.0.0.1:53 or [::1]:53",
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(allow) = raw.allow {
+            c.allow = Some(
+                allow
+                    .iter()
+                    .map(|s| {
+                        s.parse().map_err(|_| {
+                            invalid(
+                                "allow",
+                                s.clone(),
+                                "a network such as 10.0.0.0/8 or fd00::/8",
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        c.root_hints = raw.root_hints;
+        c.trust_anchor = raw.trust_anchor;
+        if let Some(port) = raw.upstream_port {
+            if port == 0 {
+                return Err(invalid("upstream-port", "0".into(), "1 to 65535"));
+            }
+            c.upstream_port = port;
+        }
+        c.dnssec = raw.dnssec.unwrap_or(c.dnssec);
+        c.qname_minimisation = raw.qname_minimisation.unwrap_or(c.qname_minimisation);
+        if let Some(bytes) = raw.cache_size {
+            if !(MIN_CACHE_BYTES..=MAX_CACHE_BYTES).contains(&bytes) {
+                return Err(invalid(
+                    "cache-size",
+                    bytes.to_string(),
+                    "1048576 (1 MiB) to 68719476736 (64 GiB) bytes",
+                ));
+            }
+            c.cache_bytes = bytes;
+        }
+        if let Some(s) = raw.max_stale_ttl {
+            let d = parse_duration(&s).ok_or_else(|| {
+                invalid(
+                    "max-stale-ttl",
+                    s.clone(),
+                    "a duration such as 30s, 5m, 1h, 1d",
+                )
+            })?;
+            if d > MAX_STALE_TTL {
+                return Err(invalid("max-stale-ttl", s, "at most 7d"));
+            }
+            c.max_stale = d;
+        }
+        if let Some(f) = raw.log_format {
+            c.log_format = match f.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(invalid("log-format", f, "\"text\" or \"json\"")),
+            };
+        }
+        Ok(c)
+    }
+}
+
+/// 1-based line of byte offset `pos` in `text`.
+fn line_of(text: &str, pos: usize) -> usize {
+    text.get(..pos).map_or(0, |t| t.matches('\n').count() + 1)
+}
+
+/// `"30s"`, `"5m"`, `"1h"`, `"1d"`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (s.get(..i)?, s.get(i..)?),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use super::*;
+
+    #[test]
+    fn defaults_and_full_file() {
+        assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
+        let c = Config::parse(
+            r#"
+listen = ["127.0.0.1:5300", "[::1]:5300"]
+allow = ["10.0.0.0/8"]
+upstream-port = 5353
+dnssec = true
+cache-size = 2097152
+max-stale-ttl = "2h"
+log-format = "json"
+"#,
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.upstream_port, 5353);
+        assert_eq!(c.max_stale, Duration::from_secs(7200));
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases = [
+            ("listen = [\"nonsense\"]", "x.toml: key `listen`"),
+            ("\n\nbogus-key = 1", "x.toml:3:"),
+            ("cache-size = 5", "key `cache-size`: value \"5\""),
+            ("max-stale-ttl = \"8d\"", "at most 7d"),
+            ("max-stale-ttl = \"soon\"", "key `max-stale-ttl`"),
+            ("upstream-port = 0", "key `upstream-port`"),
+            ("log-format = \"xml\"", "key `log-format`"),
+            ("listen = [", "x.toml:1:"),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(text, "x.toml").unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1y"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("99999999999999999999d"), None);
+    }
+}
