@@ -1,0 +1,392 @@
+//! The authoritative answer logic, free of IO: query message + signed zone
+//! -> response message (RFC 1034 §4.3.2, RFC 4035 §3.1, RFC 5155 §7.2).
+
+use std::ops::Bound;
+
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use super::sign::{Denial, SignedZone, nsec3_hash};
+use super::zone::{Node, RrSet};
+use crate::limits::{CLASSIC_UDP_PAYLOAD, EDNS_UDP_PAYLOAD};
+
+/// What to do with the bytes of a received message.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A well-formed standard query with one question.
+    Query(Message),
+    /// Not answerable, but the header was readable: send this error.
+    Reply(Message),
+    /// Unreadable, or not a query: say nothing.
+    Drop,
+}
+
+/// Decode a received message and check it is a query we answer.
+pub fn parse_query(bytes: &[u8]) -> Parsed {
+    let message = match Message::from_vec(bytes) {
+        Ok(message) => message,
+        Err(_) => {
+            let mut decoder = BinDecoder::new(bytes);
+            return match Header::read(&mut decoder) {
+                Ok(header) if header.metadata.message_type == MessageType::Query => {
+                    Parsed::Reply(Message::error_msg(
+                        header.metadata.id,
+                        header.metadata.op_code,
+                        ResponseCode::FormErr,
+                    ))
+                }
+                _ => Parsed::Drop,
+            };
+        }
+    };
+    if message.metadata.message_type != MessageType::Query {
+        return Parsed::Drop;
+    }
+    if message.metadata.op_code != OpCode::Query {
+        return Parsed::Reply(error_response(&message, ResponseCode::NotImp));
+    }
+    if message.queries.len() != 1 {
+        return Parsed::Reply(error_response(&message, ResponseCode::FormErr));
+    }
+    Parsed::Query(message)
+}
+
+/// The UDP payload size the client accepts.
+pub fn udp_limit(query: &Message) -> usize {
+    let payload = query.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |edns| {
+        edns.max_payload().max(CLASSIC_UDP_PAYLOAD)
+    });
+    usize::from(payload)
+}
+
+/// Encode `response`; when it exceeds `limit` bytes, send only the header,
+/// question and OPT with TC set. `None` if even that cannot be encoded.
+pub fn encode(response: &Message, limit: Option<usize>) -> Option<Vec<u8>> {
+    let bytes = response.to_vec().ok();
+    match (bytes, limit) {
+        (Some(bytes), Some(limit)) if bytes.len() > limit => response.truncate().to_vec().ok(),
+        (Some(bytes), _) => Some(bytes),
+        (None, _) => error_response(response, ResponseCode::ServFail)
+            .to_vec()
+            .ok(),
+    }
+}
+
+/// A response echoing the question (and OPT) with `rcode` and no records.
+pub fn error_response(query: &Message, rcode: ResponseCode) -> Message {
+    let mut response = Message::response(query.metadata.id, query.metadata.op_code);
+    response.metadata.recursion_desired = query.metadata.recursion_desired;
+    response.metadata.checking_disabled = query.metadata.checking_disabled;
+    response.metadata.response_code = rcode;
+    response.queries = query.queries.clone();
+    if let Some(query_edns) = &query.edns {
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_UDP_PAYLOAD);
+        edns.set_dnssec_ok(query_edns.flags().dnssec_ok);
+        response.edns = Some(edns);
+    }
+    response
+}
+
+/// The zone (index into `zones`) that answers `qname`/`qtype` on a server
+/// serving `zones`: the deepest one containing the name, except that a DS
+/// query for a zone apex goes to the parent if this server has it.
+pub fn select_zone<'a>(
+    zones: impl Iterator<Item = &'a Name>,
+    qname: &Name,
+    qtype: RecordType,
+) -> Option<usize> {
+    let mut candidates: Vec<(usize, usize)> = zones
+        .enumerate()
+        .filter(|(_, origin)| origin.zone_of(qname))
+        .map(|(i, origin)| (label_count(origin), i))
+        .collect();
+    candidates.sort_unstable();
+    let mut best = candidates.pop();
+    if qtype == RecordType::DS
+        && best.is_some_and(|(labels, _)| labels == label_count(qname))
+        && let Some(parent) = candidates.pop()
+    {
+        best = Some(parent);
+    }
+    best.map(|(_, i)| i)
+}
+
+/// Answer one query from `zone`.
+pub fn answer(query: &Message, zone: &SignedZone) -> Message {
+    let Some(question) = query.queries.first() else {
+        return error_response(query, ResponseCode::FormErr);
+    };
+    let qname = question.name();
+    let qtype = question.query_type();
+    if question.query_class() != DNSClass::IN || !zone.origin.zone_of(qname) {
+        return error_response(query, ResponseCode::Refused);
+    }
+    let dnssec = zone.denial.is_some() && query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+    let mut response = error_response(query, ResponseCode::NoError);
+    let mut ctx = Ctx {
+        zone,
+        dnssec,
+        qname,
+        answers: Vec::new(),
+        authorities: Vec::new(),
+        additionals: Vec::new(),
+        proofs: Vec::new(),
+    };
+    if let Some(cut) = find_cut(zone, qname, qtype) {
+        ctx.referral(&cut);
+    } else {
+        response.metadata.authoritative = true;
+        if let Some(node) = zone.nodes.get(qname) {
+            ctx.answer_node(node, qtype, None);
+        } else if is_ent(zone, qname) {
+            ctx.negative();
+            ctx.prove_ent();
+        } else {
+            let encloser = closest_encloser(zone, qname);
+            let wildcard = encloser.prepend_label("*").ok();
+            match wildcard
+                .as_ref()
+                .and_then(|w| zone.nodes.get(w).map(|n| (w, n)))
+            {
+                Some((wildcard, node)) => ctx.answer_node(node, qtype, Some((&encloser, wildcard))),
+                None => {
+                    response.metadata.response_code = ResponseCode::NXDomain;
+                    ctx.negative();
+                    ctx.prove_nxdomain(&encloser, wildcard.as_ref());
+                }
+            }
+        }
+    }
+    ctx.finish(&mut response);
+    response
+}
+
+/// True number of labels (a leading `*` counts).
+fn label_count(name: &Name) -> usize {
+    name.iter().count()
+}
+
+/// The highest delegation point at or above `qname` (none for a DS query
+/// exactly at it: the parent answers that).
+fn find_cut(zone: &SignedZone, qname: &Name, qtype: RecordType) -> Option<Name> {
+    let total = label_count(qname);
+    (label_count(&zone.origin) + 1..=total)
+        .map(|n| qname.trim_to(n))
+        .find(|name| zone.cuts.contains(name))
+        .filter(|cut| !(qtype == RecordType::DS && label_count(cut) == total))
+}
+
+/// A name with no records but with names below it.
+fn is_ent(zone: &SignedZone, name: &Name) -> bool {
+    zone.nodes
+        .range::<Name, _>((Bound::Excluded(name), Bound::Unbounded))
+        .next()
+        .is_some_and(|(below, _)| name.zone_of(below))
+}
+
+fn exists(zone: &SignedZone, name: &Name) -> bool {
+    zone.nodes.contains_key(name) || is_ent(zone, name)
+}
+
+/// The longest existing ancestor of a name that does not exist.
+fn closest_encloser(zone: &SignedZone, qname: &Name) -> Name {
+    let floor = label_count(&zone.origin);
+    (floor..label_count(qname))
+        .rev()
+        .map(|n| qname.trim_to(n))
+        .find(|name| exists(zone, name))
+        .unwrap_or_else(|| zone.origin.clone())
+}
+
+struct Ctx<'a> {
+    zone: &'a SignedZone,
+    dnssec: bool,
+    qname: &'a Name,
+    answers: Vec<Record>,
+    authorities: Vec<Record>,
+    additionals: Vec<Record>,
+    proofs: Vec<&'a RrSet>,
+}
+
+impl<'a> Ctx<'a> {
+    fn referral(&mut self, cut: &Name) {
+        let Some(node) = self.zone.nodes.get(cut) else {
+            return;
+        };
+        if let Some(ns) = node.get(&RecordType::NS) {
+            ns.emit(None, None, false, &mut self.authorities);
+            for target in targets(ns) {
+                if cut.zone_of(&target) {
+                    self.addresses(&target, false);
+                }
+            }
+        }
+        if self.dnssec {
+            match node.get(&RecordType::DS) {
+                Some(ds) => ds.emit(None, None, true, &mut self.authorities),
+                None => self.prove_match(cut),
+            }
+        }
+    }
+
+    /// Answer from an existing node; `wildcard` = (closest encloser,
+    /// wildcard name) when `node` is a wildcard being expanded.
+    fn answer_node(&mut self, node: &'a Node, qtype: RecordType, wildcard: Option<(&Name, &Name)>) {
+        let owner = wildcard.map(|_| self.qname);
+        let sets: Vec<&RrSet> = match (qtype, node.get(&qtype), node.get(&RecordType::CNAME)) {
+            (RecordType::ANY, _, _) => node.values().collect(),
+            (_, Some(set), _) => vec![set],
+            (RecordType::CNAME, None, _) => Vec::new(),
+            (_, None, Some(cname)) => vec![cname],
+            (_, None, None) => Vec::new(),
+        };
+        if sets.is_empty() {
+            self.negative();
+            match wildcard {
+                None => self.prove_match(self.qname),
+                Some((encloser, wildcard)) => {
+                    self.prove_no_exact(encloser);
+                    if self.zone.denial == Some(Denial::Nsec3) {
+                        self.prove_match(encloser);
+                    }
+                    self.prove_match(wildcard);
+                }
+            }
+            return;
+        }
+        for set in sets {
+            set.emit(owner, None, self.dnssec, &mut self.answers);
+            if matches!(set.rtype, RecordType::NS | RecordType::MX) {
+                for target in targets(set) {
+                    self.addresses(&target, self.dnssec && !self.zone.below_cut(&target));
+                }
+            }
+        }
+        if let Some((encloser, _)) = wildcard {
+            self.prove_no_exact(encloser);
+        }
+    }
+
+    /// A/AAAA of `target` into the additional section, if the zone has them.
+    fn addresses(&mut self, target: &Name, with_sigs: bool) {
+        if let Some(node) = self.zone.nodes.get(target) {
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                if let Some(set) = node.get(&rtype) {
+                    set.emit(None, None, with_sigs, &mut self.additionals);
+                }
+            }
+        }
+    }
+
+    /// SOA (with the negative TTL) into the authority section.
+    fn negative(&mut self) {
+        let soa = self
+            .zone
+            .nodes
+            .get(&self.zone.origin)
+            .and_then(|n| n.get(&RecordType::SOA));
+        if let Some(soa) = soa {
+            soa.emit(
+                None,
+                Some(self.zone.negative_ttl),
+                self.dnssec,
+                &mut self.authorities,
+            );
+        }
+    }
+
+    /// The NSEC at `name`, or the NSEC3 matching it.
+    fn prove_match(&mut self, name: &Name) {
+        let proof = match self.zone.denial {
+            Some(Denial::Nsec) => self
+                .zone
+                .nodes
+                .get(name)
+                .and_then(|n| n.get(&RecordType::NSEC)),
+            Some(Denial::Nsec3) => nsec3_hash(name).ok().and_then(|h| self.zone.nsec3.get(&h)),
+            None => None,
+        };
+        self.proofs.extend(proof);
+    }
+
+    /// The NSEC covering `name`, or the NSEC3 covering its hash.
+    fn prove_cover(&mut self, name: &Name) {
+        let proof = match self.zone.denial {
+            Some(Denial::Nsec) => self
+                .zone
+                .nodes
+                .range::<Name, _>(..=name)
+                .rev()
+                .find_map(|(_, node)| node.get(&RecordType::NSEC)),
+            Some(Denial::Nsec3) => nsec3_hash(name).ok().and_then(|h| {
+                self.zone
+                    .nsec3
+                    .range(..h)
+                    .next_back()
+                    .or_else(|| self.zone.nsec3.iter().next_back())
+                    .map(|(_, set)| set)
+            }),
+            None => None,
+        };
+        self.proofs.extend(proof);
+    }
+
+    /// QNAME itself does not exist (for wildcard answers): NSEC covering it,
+    /// or the NSEC3 covering the next closer name.
+    fn prove_no_exact(&mut self, encloser: &Name) {
+        match self.zone.denial {
+            Some(Denial::Nsec3) => {
+                let next_closer = self.qname.trim_to(label_count(encloser) + 1);
+                self.prove_cover(&next_closer);
+            }
+            _ => self.prove_cover(self.qname),
+        }
+    }
+
+    fn prove_ent(&mut self) {
+        match self.zone.denial {
+            Some(Denial::Nsec3) => self.prove_match(self.qname),
+            _ => self.prove_cover(self.qname),
+        }
+    }
+
+    fn prove_nxdomain(&mut self, encloser: &Name, wildcard: Option<&Name>) {
+        if self.zone.denial == Some(Denial::Nsec3) {
+            self.prove_match(encloser);
+        }
+        self.prove_no_exact(encloser);
+        if let Some(wildcard) = wildcard {
+            self.prove_cover(wildcard);
+        }
+    }
+
+    fn finish(mut self, response: &mut Message) {
+        if self.dnssec {
+            let mut seen: Vec<&Name> = Vec::new();
+            for proof in std::mem::take(&mut self.proofs) {
+                if seen.contains(&&proof.name) {
+                    continue;
+                }
+                seen.push(&proof.name);
+                proof.emit(None, None, true, &mut self.authorities);
+            }
+        }
+        response.answers = self.answers;
+        response.authorities = self.authorities;
+        response.additionals = self.additionals;
+    }
+}
+
+/// Names an NS or MX RRset points to.
+fn targets(set: &RrSet) -> Vec<Name> {
+    set.records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some(ns.0.clone()),
+            RData::MX(mx) => Some(mx.exchange.clone()),
+            _ => None,
+        })
+        .collect()
+}
