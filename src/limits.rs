@@ -107,3 +107,10 @@ pub const MAX_DELEGATIONS_CACHED: u64 = 100_000;
 
 /// Zones whose key verdicts (Secure keys, Insecure, Bogus) are remembered.
 pub const MAX_KEY_ENTRIES_CACHED: u64 = 100_000;
+
+/// Attempts to find a port free for both UDP and TCP when a listen address
+/// asks for port 0: UDP takes an OS-chosen port, TCP binds the same number
+/// and may find it taken by another program (DNS serves both transports on
+/// one port, RFC 7766 §5). Our own choice: a clash is rare, 16 tries bound
+/// the start-up time.
+pub const SERVER_BIND_ATTEMPTS: usize = 16;
