@@ -1,1 +1,335 @@
-//! UDP and TCP listeners, per-query parsing, EDNS, truncation, ACL.
+//! The client-facing front end: UDP and TCP listeners, per-query parsing,
+//! EDNS, truncation and the ACL.
+//!
+//! Bytes from a client go through [`wire::parse_request`] (pure), then the
+//! ACL, then a [`QueryHandler`] (the resolver), and the [`Answer`] goes back
+//! through [`wire::encode_response`]. Only this module touches client
+//! sockets. Nothing a client sends can panic: parsing is bounds-checked and
+//! every error becomes FORMERR, REFUSED or a dropped message with a metric.
+
+mod acl;
+mod tcp;
+mod udp;
+pub mod wire;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinError, JoinSet};
+use tracing::{Instrument, debug, debug_span, trace, warn};
+
+pub use acl::Acl;
+pub use wire::{
+    DropReason, EdnsInfo, Parsed, RequestInfo, encode_response, parse_request, udp_limit,
+};
+
+use crate::ede::{Ede, EdeCode};
+use crate::limits;
+use crate::metrics::Metrics;
+use crate::query::{Answer, ClientQuery, QueryHandler, Tier};
+
+/// Where and for whom to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Each address gets a UDP socket and a TCP listener on the same port.
+    pub listen: Vec<SocketAddr>,
+    pub acl: Acl,
+    /// Concurrent TCP connections, over all listeners.
+    pub max_tcp_clients: usize,
+    /// A TCP connection with no complete query for this long is closed.
+    pub tcp_idle_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// The private-network ACL and the bounds of `limits.rs`
+    /// ([`limits::MAX_TCP_CLIENTS`], [`limits::TCP_IDLE_TIMEOUT`]).
+    pub fn new(listen: Vec<SocketAddr>) -> Self {
+        Self {
+            listen,
+            acl: Acl::private_default(),
+            max_tcp_clients: limits::MAX_TCP_CLIENTS,
+            tcp_idle_timeout: limits::TCP_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Errors starting the server (all at bind time; serving never fails).
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("no listen address configured")]
+    NoListenAddress,
+    #[error("binding UDP {addr}: {source}")]
+    BindUdp { addr: SocketAddr, source: io::Error },
+    #[error("binding TCP {addr} after {attempts} attempt(s): {source}")]
+    BindTcp {
+        addr: SocketAddr,
+        attempts: usize,
+        source: io::Error,
+    },
+    #[error("reading the local address bound for {addr}: {source}")]
+    LocalAddr { addr: SocketAddr, source: io::Error },
+}
+
+/// Bound sockets, not yet serving.
+#[derive(Debug)]
+pub struct Server<H> {
+    listeners: Vec<Listener>,
+    shared: Arc<Shared<H>>,
+    max_tcp_clients: usize,
+    tcp_idle_timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Listener {
+    addr: SocketAddr,
+    udp: UdpSocket,
+    tcp: TcpListener,
+}
+
+impl<H: QueryHandler> Server<H> {
+    /// Bind UDP and TCP on every listen address. Port 0 means an OS-chosen
+    /// port, the same for UDP and TCP of one address: UDP binds first, TCP
+    /// takes its port, retried up to [`limits::SERVER_BIND_ATTEMPTS`] times
+    /// if another program holds that TCP port.
+    pub async fn bind(
+        config: ServerConfig,
+        handler: Arc<H>,
+        metrics: Metrics,
+    ) -> Result<Server<H>, ServerError> {
+        if config.listen.is_empty() {
+            return Err(ServerError::NoListenAddress);
+        }
+        let mut listeners = Vec::with_capacity(config.listen.len());
+        for addr in &config.listen {
+            listeners.push(bind_pair(*addr).await?);
+        }
+        let shared = Shared {
+            handler,
+            metrics,
+            acl: config.acl,
+            in_flight: Arc::new(Semaphore::new(limits::MAX_IN_FLIGHT_CLIENT_QUERIES)),
+        };
+        Ok(Self {
+            listeners,
+            shared: Arc::new(shared),
+            max_tcp_clients: config.max_tcp_clients,
+            tcp_idle_timeout: config.tcp_idle_timeout,
+        })
+    }
+
+    /// The bound addresses (port 0 resolved), in `listen` order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.addr).collect()
+    }
+
+    /// Start serving on the current tokio runtime. Runs until the handle is
+    /// shut down or dropped.
+    pub fn start(self) -> ServerHandle {
+        let addrs = self.local_addrs();
+        let (shutdown, watch_rx) = watch::channel(false);
+        // One budget of TCP connections for all listeners.
+        let tcp_clients = Arc::new(Semaphore::new(
+            self.max_tcp_clients.min(Semaphore::MAX_PERMITS),
+        ));
+        let mut tasks = JoinSet::new();
+        for listener in self.listeners {
+            tasks.spawn(udp::serve(
+                Arc::new(listener.udp),
+                Arc::clone(&self.shared),
+                watch_rx.clone(),
+            ));
+            tasks.spawn(tcp::serve(
+                listener.tcp,
+                Arc::clone(&self.shared),
+                tcp::Settings {
+                    clients: Arc::clone(&tcp_clients),
+                    idle_timeout: self.tcp_idle_timeout,
+                },
+                watch_rx.clone(),
+            ));
+        }
+        debug!(?addrs, "server started");
+        ServerHandle {
+            addrs,
+            shutdown,
+            tasks,
+        }
+    }
+}
+
+/// A running server. Dropping it aborts every task (listeners, queries in
+/// progress, TCP connections); [`ServerHandle::shutdown`] waits for the
+/// listeners to stop.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl ServerHandle {
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.clone()
+    }
+
+    /// Stop accepting, abort queries in progress, close sockets; returns
+    /// when every listener task has ended.
+    pub async fn shutdown(mut self) {
+        // Receivers see either the new value or the sender gone: both stop.
+        let _ = self.shutdown.send(true);
+        while let Some(done) = self.tasks.join_next().await {
+            log_join(done);
+        }
+        debug!(addrs = ?self.addrs, "server stopped");
+    }
+}
+
+/// What every listener task shares.
+#[derive(Debug)]
+struct Shared<H> {
+    handler: Arc<H>,
+    metrics: Metrics,
+    acl: Acl,
+    /// UDP queries being answered, over all sockets.
+    in_flight: Arc<Semaphore>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+impl<H: QueryHandler> Shared<H> {
+    /// The response to one client message, `None` to send nothing.
+    async fn respond(
+        &self,
+        bytes: &[u8],
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Option<Vec<u8>> {
+        match parse_request(bytes, &self.metrics) {
+            Parsed::Drop(reason) => {
+                trace!(client = %peer, reason = reason.as_str(), "message dropped");
+                None
+            }
+            Parsed::Reply(reply) => {
+                trace!(client = %peer, "immediate reply");
+                Some(reply)
+            }
+            Parsed::Query(query, info) => Some(self.answer(query, info, peer, transport).await),
+        }
+    }
+
+    async fn answer(
+        &self,
+        query: ClientQuery,
+        info: RequestInfo,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Vec<u8> {
+        let span = debug_span!(
+            "query",
+            id = info.id,
+            qname = %query.name,
+            qtype = %query.qtype,
+            client = %peer,
+            transport = transport.as_str(),
+        );
+        async move {
+            let started = Instant::now();
+            let answer = if self.acl.allows(peer.ip()) {
+                self.handler.answer(query).await
+            } else {
+                self.metrics.refused.inc();
+                debug!("refused by ACL");
+                Answer::error(
+                    ResponseCode::Refused,
+                    Tier::Local,
+                    vec![Ede::new(EdeCode::Prohibited, "client not allowed")],
+                )
+            };
+            let limit = match transport {
+                Transport::Udp => udp_limit(&info),
+                Transport::Tcp => limits::MAX_MESSAGE_SIZE,
+            };
+            let reply = encode_response(&info, &answer, limit);
+            self.record(&answer, started);
+            trace!(rcode = %answer.rcode, tier = answer.tier.as_str(), size = reply.len(), "answered");
+            reply
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn record(&self, answer: &Answer, started: Instant) {
+        self.metrics
+            .answered(wire::rcode_label(answer.rcode), answer.tier);
+        self.metrics
+            .latency
+            .with_label_values(&[answer.tier.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// UDP then TCP on the port UDP got; see [`Server::bind`].
+async fn bind_pair(addr: SocketAddr) -> Result<Listener, ServerError> {
+    let attempts = if addr.port() == 0 {
+        limits::SERVER_BIND_ATTEMPTS
+    } else {
+        1
+    };
+    let mut attempt = 1;
+    loop {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| ServerError::BindUdp { addr, source })?;
+        let local = udp
+            .local_addr()
+            .map_err(|source| ServerError::LocalAddr { addr, source })?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => {
+                return Ok(Listener {
+                    addr: local,
+                    udp,
+                    tcp,
+                });
+            }
+            Err(source) if attempt >= attempts => {
+                return Err(ServerError::BindTcp {
+                    addr: local,
+                    attempts,
+                    source,
+                });
+            }
+            Err(error) => {
+                debug!(%local, %error, attempt, "TCP port taken, trying another");
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Log how a finished task ended (a panic would be a bug: network input
+/// never reaches one).
+fn log_join(done: Result<(), JoinError>) {
+    if let Err(error) = done
+        && error.is_panic()
+    {
+        warn!(%error, "server task panicked");
+    }
+}
