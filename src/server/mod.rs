@@ -6,6 +6,11 @@
 //! through [`wire::encode_response`]. Only this module touches client
 //! sockets. Nothing a client sends can panic: parsing is bounds-checked and
 //! every error becomes FORMERR, REFUSED or a dropped message with a metric.
+//!
+//! Bounds: UDP queries in progress share one budget of
+//! [`limits::MAX_IN_FLIGHT_CLIENT_QUERIES`] (past it: SERVFAIL + EDE 14);
+//! TCP connections share `max_tcp_clients` and answer one query at a time
+//! each, so they are not counted against the UDP budget.
 
 mod acl;
 mod tcp;

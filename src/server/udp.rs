@@ -90,3 +90,89 @@ async fn send(socket: &UdpSocket, reply: &[u8], peer: SocketAddr) {
         debug!(%error, client = %peer, "UDP send failed");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use std::time::Duration;
+
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::rdata::opt::EdnsOption;
+    use hickory_proto::rr::{Name, RecordType};
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::server::Acl;
+
+    /// A handler that must not be reached.
+    struct Unreachable;
+
+    impl QueryHandler for Unreachable {
+        async fn answer(&self, _query: crate::query::ClientQuery) -> Answer {
+            panic!("handler called while overloaded")
+        }
+    }
+
+    #[tokio::test]
+    async fn overloaded_gets_servfail_not_ready() {
+        let metrics = Metrics::new().unwrap();
+        let shared = Arc::new(Shared {
+            handler: Arc::new(Unreachable),
+            metrics: metrics.clone(),
+            acl: Acl::private_default(),
+            in_flight: Arc::new(Semaphore::new(0)),
+        });
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve(socket, shared, stopped));
+
+        let mut msg = Message::new(99, MessageType::Query, OpCode::Query);
+        msg.add_query(Query::query(
+            Name::from_ascii("a.example.").unwrap(),
+            RecordType::A,
+        ));
+        msg.set_edns(Edns::new());
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client.send_to(&msg.to_vec().unwrap(), addr).await.unwrap();
+        let mut buf = vec![0u8; 1500];
+        let wait = Duration::from_secs(3);
+        let (len, _) = tokio::time::timeout(wait, client.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let reply = Message::from_vec(&buf[..len]).unwrap();
+        assert_eq!(reply.metadata.id, 99);
+        assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+        let options = reply.edns.as_ref().unwrap().options().as_ref().to_vec();
+        let codes: Vec<_> = options
+            .iter()
+            .filter_map(|(_, option)| match option {
+                EdnsOption::Unknown(15, data) => Ede::decode(data).map(|(code, _)| code),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(codes, vec![EdeCode::NotReady.code()]);
+        let hits = metrics
+            .limit_hits
+            .with_label_values(&["MAX_IN_FLIGHT_CLIENT_QUERIES"]);
+        assert_eq!(hits.get(), 1);
+        assert_eq!(
+            metrics
+                .queries
+                .with_label_values(&["SERVFAIL", "servfail"])
+                .get(),
+            1
+        );
+
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+}

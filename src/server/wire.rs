@@ -10,8 +10,13 @@
 //! gets an answer carrying its ID. Past the question, records are only
 //! framed (owner name, type, class, TTL, RDATA length), never decoded: a
 //! query has no business carrying data, and the only record we read is the
-//! OPT pseudo-record. Bytes after the last counted record are ignored
-//! (RFC 1035 gives them no meaning; BIND and Unbound ignore them too).
+//! OPT pseudo-record. Records in the answer and authority sections of a
+//! query are framed and skipped. Bytes after the last counted record are
+//! ignored (RFC 1035 gives them no meaning).
+//!
+//! Immediate replies are decided before the ACL (in `server`), so a client
+//! outside it may get FORMERR/NOTIMP/BADVERS; these are never larger than a
+//! header, the question and an OPT.
 
 use hickory_proto::op::{
     Edns, Header, MessageType, Metadata, OpCode, Query, ResponseCode, emit_message_parts,
