@@ -442,13 +442,23 @@ async fn random_input_never_breaks_the_server() {
         if i % 10 == 0 {
             // Over the wire too (some may be lost to buffer pressure).
             let _ = client.send_to(&bytes, server.addr).await;
+            // Let the server (same runtime thread) drain its socket.
+            tokio::task::yield_now().await;
         }
     }
     assert!(
         queries > 500,
         "mutations should still parse sometimes: {queries}"
     );
-    let msg = udp_message(server.addr, &templates[0]).await;
+    // UDP is lossy under a burst: a few tries, one reply needed.
+    let mut reply = None;
+    for _ in 0..5 {
+        reply = udp(server.addr, &templates[0], Duration::from_secs(1)).await;
+        if reply.is_some() {
+            break;
+        }
+    }
+    let msg = Message::from_vec(&reply.expect("a UDP reply after the burst")).unwrap();
     assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
     let msg = tcp_message(server.addr, &templates[1]).await;
     assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
