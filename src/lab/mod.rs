@@ -392,3 +392,6 @@ impl Drop for Lab {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
