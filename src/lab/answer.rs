@@ -390,3 +390,181 @@ fn targets(set: &RrSet) -> Vec<Name> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+    use super::*;
+    use crate::lab::sign::{self, ZoneKeys};
+    use crate::lab::{Fault, LabAlgorithm, default_zones_dir, zone};
+    use hickory_proto::op::Query;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn example() -> SignedZone {
+        let data = zone::load(
+            &default_zones_dir().join("example.lab.zone"),
+            &name("example.lab."),
+            None,
+        )
+        .unwrap();
+        let keys = ZoneKeys::generate(LabAlgorithm::EcdsaP256, &data.origin).unwrap();
+        sign::sign_for_fault(
+            &data,
+            Denial::Nsec,
+            &keys,
+            &Fault::None,
+            LabAlgorithm::EcdsaP256,
+        )
+        .unwrap()
+    }
+
+    fn ask(zone: &SignedZone, qname: &str, qtype: RecordType, dnssec: bool) -> Message {
+        let mut query = Message::query();
+        query.add_query(Query::query(name(qname), qtype));
+        if dnssec {
+            let mut edns = Edns::new();
+            edns.set_dnssec_ok(true);
+            query.set_edns(edns);
+        }
+        answer(&query, zone)
+    }
+
+    #[test]
+    fn table_of_answers() {
+        let zone = example();
+        // (qname, qtype, rcode, answers, authorities) with DO set
+        let cases = [
+            (
+                "host1.example.lab.",
+                RecordType::A,
+                ResponseCode::NoError,
+                2,
+                0,
+            ),
+            (
+                "alias.example.lab.",
+                RecordType::A,
+                ResponseCode::NoError,
+                2,
+                0,
+            ),
+            (
+                "alias.example.lab.",
+                RecordType::CNAME,
+                ResponseCode::NoError,
+                2,
+                0,
+            ),
+            (
+                "x.wild.example.lab.",
+                RecordType::TXT,
+                ResponseCode::NoError,
+                2,
+                2,
+            ),
+            (
+                "nodata.example.lab.",
+                RecordType::A,
+                ResponseCode::NoError,
+                0,
+                4,
+            ),
+            (
+                "wild.example.lab.",
+                RecordType::A,
+                ResponseCode::NoError,
+                0,
+                4,
+            ),
+            (
+                "nope.example.lab.",
+                RecordType::A,
+                ResponseCode::NXDomain,
+                0,
+                6,
+            ),
+            (
+                "a.nope.example.lab.",
+                RecordType::A,
+                ResponseCode::NXDomain,
+                0,
+                6,
+            ),
+            ("example.lab.", RecordType::DS, ResponseCode::NoError, 0, 4),
+            (
+                "www.example.com.",
+                RecordType::A,
+                ResponseCode::Refused,
+                0,
+                0,
+            ),
+        ];
+        for (qname, qtype, rcode, answers, authorities) in cases {
+            let r = ask(&zone, qname, qtype, true);
+            let what = format!("{qname} {qtype}: {r:?}");
+            assert_eq!(r.metadata.response_code, rcode, "{what}");
+            assert_eq!(r.answers.len(), answers, "{what}");
+            assert_eq!(r.authorities.len(), authorities, "{what}");
+            assert_eq!(r.edns.as_ref().map(|e| e.flags().dnssec_ok), Some(true));
+        }
+        // Without DO: no DNSSEC records anywhere.
+        let r = ask(&zone, "nope.example.lab.", RecordType::A, false);
+        assert_eq!(r.authorities.len(), 1);
+        assert!(r.edns.is_none());
+        let r = ask(&zone, "example.lab.", RecordType::MX, false);
+        assert_eq!(r.answers.len(), 2);
+        assert_eq!(r.additionals.len(), 2, "addresses of the MX targets");
+    }
+
+    #[test]
+    fn zone_selection() {
+        let zones = [Name::root(), name("lab."), name("example.lab.")];
+        let pick = |q: &str, t| select_zone(zones.iter(), &name(q), t);
+        assert_eq!(pick("www.example.lab.", RecordType::A), Some(2));
+        assert_eq!(pick("example.lab.", RecordType::A), Some(2));
+        assert_eq!(pick("example.lab.", RecordType::DS), Some(1));
+        assert_eq!(pick("com.", RecordType::A), Some(0));
+        assert_eq!(
+            select_zone([name("lab.")].iter(), &name("com."), RecordType::A),
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_input_never_panics() {
+        assert!(matches!(parse_query(&[]), Parsed::Drop));
+        assert!(matches!(parse_query(&[0; 5]), Parsed::Drop));
+        let mut header = vec![0x12, 0x34, 0x00, 0x00, 0x00, 0x02, 0, 0, 0, 0, 0, 0];
+        header.extend_from_slice(&[3, b'a', b'b']);
+        match parse_query(&header) {
+            Parsed::Reply(r) => {
+                assert_eq!(r.metadata.id, 0x1234);
+                assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A response (QR=1) is ignored.
+        let mut response = Message::response(7, OpCode::Query);
+        response.add_query(Query::query(name("a."), RecordType::A));
+        assert!(matches!(
+            parse_query(&response.to_vec().unwrap()),
+            Parsed::Drop
+        ));
+        // Two questions: FORMERR.
+        let mut two = Message::query();
+        two.add_query(Query::query(name("a."), RecordType::A));
+        two.add_query(Query::query(name("b."), RecordType::A));
+        assert!(matches!(
+            parse_query(&two.to_vec().unwrap()),
+            Parsed::Reply(_)
+        ));
+    }
+}

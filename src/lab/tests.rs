@@ -516,3 +516,60 @@ async fn parallel_labs_ed25519_and_ttl_override() {
     a.shutdown().await;
     assert_eq!(ask(&b, ROOT, ".", RecordType::NS).await.answers.len(), 2);
 }
+
+#[tokio::test]
+async fn hints_and_anchor_parse_and_control_lines() {
+    let lab = lab().await;
+    // The resolver reads hints with hickory's zone parser.
+    let hints =
+        hickory_proto::serialize::txt::Parser::new(lab.root_hints(), None, Some(Name::root()));
+    let (_, sets) = hints.parse().unwrap();
+    assert_eq!(sets.len(), 2);
+    crate::dnssec::TrustAnchors::parse(&lab.trust_anchor(), "root.key").unwrap();
+
+    cli::control_command(&lab, "fault example.lab servfail").unwrap();
+    let r = ask(&lab, LEAF, "host1.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    cli::control_command(&lab, "FAULT example.lab. none").unwrap();
+    let r = ask(&lab, LEAF, "host1.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(matches!(
+        cli::control_command(&lab, "fault"),
+        Err(cli::ControlError::Usage)
+    ));
+    assert!(matches!(
+        cli::control_command(&lab, "fault nope. drop"),
+        Err(cli::ControlError::Lab(LabError::UnknownZone { .. }))
+    ));
+    assert!(matches!(
+        cli::control_command(&lab, "fault lab. melt"),
+        Err(cli::ControlError::Fault(_))
+    ));
+}
+
+#[tokio::test]
+async fn cli_run_writes_hints_and_anchor() {
+    let out = std::env::temp_dir().join(format!("lastgood-lab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let args = LabArgs {
+        zones: default_zones_dir(),
+        port: 0,
+        algorithm: cli::AlgorithmArg::EcdsaP256,
+        ttl: Some(30),
+        out: Some(out.clone()),
+        control: None,
+    };
+    let task = tokio::spawn(run(args));
+    let key = out.join("root.key");
+    let mut waited = 0;
+    while !std::fs::metadata(&key).is_ok_and(|m| m.len() > 0) && waited < 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    task.abort();
+    let anchor = std::fs::read_to_string(&key).unwrap();
+    assert!(anchor.starts_with(". 3600 IN DS "), "{anchor}");
+    let hints = std::fs::read_to_string(out.join("root.hints")).unwrap();
+    assert!(hints.contains("127.53.0.1"));
+    let _ = std::fs::remove_dir_all(&out);
+}
