@@ -13,7 +13,14 @@ use hickory_proto::rr::Name;
 use crate::ede::{Ede, EdeCode};
 
 pub mod anchors;
+mod canon;
+mod keys;
+mod nsec;
+mod nsec3;
+#[cfg(test)]
+mod testutil;
 pub mod validate;
+mod verify;
 
 pub use anchors::{AnchorError, TrustAnchors};
 

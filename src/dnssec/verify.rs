@@ -1,0 +1,503 @@
+//! RRset signature verification (RFC 4035 §5.3) under a work budget.
+//!
+//! Everything here is pure: records, keys and `now` in, a verified TTL cap
+//! or the precise reason for failure out.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use hickory_proto::ProtoError;
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG, SigInput};
+use hickory_proto::dnssec::{Algorithm, Verifier};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use super::BogusKind;
+use super::BogusReason;
+use crate::limits;
+
+/// Per-response work budget (KeyTrap CVE-2023-50387, CVE-2023-50868).
+#[derive(Debug, Clone)]
+pub struct Budget {
+    signatures_left: u32,
+    hashes_left: u32,
+    signatures_gone: bool,
+    hashes_gone: bool,
+    keys_per_tag_cut: bool,
+}
+
+impl Budget {
+    /// A fresh budget from `MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE` and
+    /// `MAX_NSEC3_HASHES_PER_RESPONSE`.
+    pub fn new() -> Self {
+        Self {
+            signatures_left: limits::MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE,
+            hashes_left: limits::MAX_NSEC3_HASHES_PER_RESPONSE,
+            signatures_gone: false,
+            hashes_gone: false,
+            keys_per_tag_cut: false,
+        }
+    }
+
+    /// Name of the limit constant that cut work short, if any: a budget
+    /// that ran out (and so failed the response) before
+    /// `MAX_KEYS_PER_KEY_TAG`, which only skipped colliding keys.
+    pub fn exhausted(&self) -> Option<&'static str> {
+        if self.signatures_gone {
+            Some(LIMIT_SIGNATURES)
+        } else if self.hashes_gone {
+            Some(LIMIT_HASHES)
+        } else if self.keys_per_tag_cut {
+            Some(LIMIT_KEYS_PER_TAG)
+        } else {
+            None
+        }
+    }
+
+    /// Spend one signature verification; `false` once the budget is gone.
+    pub(crate) fn take_signature(&mut self) -> bool {
+        if let Some(left) = self.signatures_left.checked_sub(1) {
+            self.signatures_left = left;
+            true
+        } else {
+            self.signatures_gone = true;
+            false
+        }
+    }
+
+    /// A verification was refused because the signature budget ran out.
+    pub(crate) fn signatures_gone(&self) -> bool {
+        self.signatures_gone
+    }
+
+    /// Spend one NSEC3 hash computation; `false` once the budget is gone.
+    pub(crate) fn take_hash(&mut self) -> bool {
+        if let Some(left) = self.hashes_left.checked_sub(1) {
+            self.hashes_left = left;
+            true
+        } else {
+            self.hashes_gone = true;
+            false
+        }
+    }
+
+    /// More keys shared a key tag than `MAX_KEYS_PER_KEY_TAG`; some were
+    /// not tried.
+    pub(crate) fn note_keys_per_tag(&mut self) {
+        self.keys_per_tag_cut = true;
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(crate) const LIMIT_SIGNATURES: &str = "MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE";
+pub(crate) const LIMIT_HASHES: &str = "MAX_NSEC3_HASHES_PER_RESPONSE";
+pub(crate) const LIMIT_KEYS_PER_TAG: &str = "MAX_KEYS_PER_KEY_TAG";
+
+/// Algorithms we validate (RFC 8624 §3.1 MUST/RECOMMENDED for validation:
+/// RSASHA256, RSASHA512, ECDSAP256SHA256, ECDSAP384SHA384, ED25519).
+/// RSASHA1 (5) and RSASHA1-NSEC3-SHA1 (7) are treated as unsupported, so a
+/// zone signed only with them is Insecure with EDE 1 (RFC 8624 §3.1 lists
+/// them as NOT RECOMMENDED to sign with; several OS crypto policies already
+/// refuse SHA-1 signatures).
+pub(crate) fn supported_algorithm(alg: Algorithm) -> bool {
+    matches!(
+        alg,
+        Algorithm::RSASHA256
+            | Algorithm::RSASHA512
+            | Algorithm::ECDSAP256SHA256
+            | Algorithm::ECDSAP384SHA384
+            | Algorithm::ED25519
+    )
+}
+
+/// One RRset of a section with the RRSIGs that cover it.
+#[derive(Debug)]
+pub(crate) struct RrSet<'a> {
+    pub name: Name,
+    pub rtype: RecordType,
+    pub class: DNSClass,
+    pub records: Vec<&'a Record>,
+    pub sigs: Vec<&'a RRSIG>,
+}
+
+impl RrSet<'_> {
+    /// `"A host1.example.lab."`, for error details.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.rtype, self.name)
+    }
+
+    /// The RDATA of the set's records, for typed access.
+    pub fn data(&self) -> impl Iterator<Item = &RData> {
+        self.records.iter().map(|r| &r.data)
+    }
+
+    /// Distinct signer names (lowercased) of the covering RRSIGs.
+    pub fn signers(&self) -> Vec<Name> {
+        let mut out: Vec<Name> = Vec::new();
+        for sig in &self.sigs {
+            let s = sig.input().signer_name.to_lowercase();
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
+/// Group a section into RRsets (owner, type, class) and attach RRSIGs by
+/// owner and type covered. RRSIGs that cover nothing present are dropped.
+pub(crate) fn rrsets(section: &[Record]) -> Vec<RrSet<'_>> {
+    let mut sets: Vec<RrSet<'_>> = Vec::new();
+    let mut index: HashMap<(Name, RecordType, DNSClass), usize> = HashMap::new();
+    for r in section {
+        let rtype = r.record_type();
+        if rtype == RecordType::RRSIG {
+            continue;
+        }
+        match index.entry((r.name.clone(), rtype, r.dns_class)) {
+            Entry::Occupied(e) => {
+                if let Some(set) = sets.get_mut(*e.get()) {
+                    set.records.push(r);
+                }
+            }
+            Entry::Vacant(e) => {
+                e.insert(sets.len());
+                sets.push(RrSet {
+                    name: r.name.clone(),
+                    rtype,
+                    class: r.dns_class,
+                    records: vec![r],
+                    sigs: Vec::new(),
+                });
+            }
+        }
+    }
+    for r in section {
+        let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &r.data else {
+            continue;
+        };
+        let key = (r.name.clone(), sig.input().type_covered, r.dns_class);
+        if let Some(set) = index.get(&key).and_then(|&i| sets.get_mut(i)) {
+            set.sigs.push(sig);
+        }
+    }
+    sets
+}
+
+/// A signature that verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verified {
+    /// RFC 4035 §5.3.3: min(original TTL, expiration - now).
+    pub ttl_cap: u32,
+    /// The RRSIG Labels field; fewer than the owner's labels means the
+    /// RRset was synthesized from a wildcard (RFC 4035 §5.3.4).
+    pub labels: u8,
+}
+
+/// How one RRSIG failed; a higher rank is closer to having verified and
+/// wins when every RRSIG fails (the EDE then names the most telling cause).
+struct SigFailure {
+    rank: u8,
+    kind: BogusKind,
+    key_tag: Option<u16>,
+    detail: String,
+}
+
+/// Where a signature stands against `now` (RFC 4034 §3.1.5: 32-bit serial
+/// arithmetic, RFC 1982).
+enum Window {
+    /// Valid; seconds left until expiration.
+    Valid(u32),
+    Expired,
+    NotYetValid,
+}
+
+fn window(input: &SigInput, now: u64) -> Window {
+    // Truncation to 32 bits is the point: RRSIG times wrap (RFC 4034 §3.1.5).
+    let now32 = (now & 0xFFFF_FFFF) as u32;
+    let to_expiration = input.sig_expiration.get().wrapping_sub(now32) as i32;
+    if to_expiration < 0 {
+        return Window::Expired;
+    }
+    let since_inception = now32.wrapping_sub(input.sig_inception.get()) as i32;
+    if since_inception < 0 {
+        return Window::NotYetValid;
+    }
+    Window::Valid(to_expiration.unsigned_abs())
+}
+
+/// Verify `set` with the RRSIGs made by `signer`, trying `keys` (the
+/// signer's authenticated zone keys). Each RRSIG is checked for signer,
+/// labels, algorithm, validity window and key tag before any crypto.
+pub(crate) fn verify_rrset(
+    set: &RrSet<'_>,
+    signer: &Name,
+    keys: &[DNSKEY],
+    now: u64,
+    budget: &mut Budget,
+) -> Result<Verified, BogusReason> {
+    let what = set.describe();
+    let owner_labels = set.name.num_labels();
+    let tagged: Vec<(u16, &DNSKEY)> = keys
+        .iter()
+        .filter(|k| k.zone_key() && !k.revoke())
+        .filter_map(|k| k.calculate_key_tag().ok().map(|t| (t, k)))
+        .collect();
+    let mut best: Option<SigFailure> = None;
+    let mut fail = |f: SigFailure| {
+        if best.as_ref().is_none_or(|b| f.rank > b.rank) {
+            best = Some(f);
+        }
+    };
+    for sig in set.sigs.iter().filter(|s| s.input().signer_name == *signer) {
+        let input = sig.input();
+        let tag = input.key_tag;
+        if !signer.zone_of(&set.name) {
+            fail(SigFailure {
+                rank: 1,
+                kind: BogusKind::Bogus,
+                key_tag: Some(tag),
+                detail: format!("RRSIG signer {signer} is not an ancestor of {what}"),
+            });
+            continue;
+        }
+        if input.num_labels > owner_labels {
+            fail(SigFailure {
+                rank: 1,
+                kind: BogusKind::Bogus,
+                key_tag: Some(tag),
+                detail: format!(
+                    "RRSIG labels {} exceed the owner's {owner_labels} for {what}",
+                    input.num_labels
+                ),
+            });
+            continue;
+        }
+        if !supported_algorithm(input.algorithm) {
+            fail(SigFailure {
+                rank: 0,
+                kind: BogusKind::RrsigsMissing,
+                key_tag: Some(tag),
+                detail: format!(
+                    "no RRSIG with a supported algorithm for {what} (saw {})",
+                    input.algorithm
+                ),
+            });
+            continue;
+        }
+        let remaining = match window(input, now) {
+            Window::Valid(s) => s,
+            Window::Expired => {
+                fail(SigFailure {
+                    rank: 3,
+                    kind: BogusKind::SignatureExpired,
+                    key_tag: Some(tag),
+                    detail: format!("RRSIG for {what} expired at {}", input.sig_expiration.get()),
+                });
+                continue;
+            }
+            Window::NotYetValid => {
+                fail(SigFailure {
+                    rank: 2,
+                    kind: BogusKind::SignatureNotYetValid,
+                    key_tag: Some(tag),
+                    detail: format!(
+                        "RRSIG for {what} not valid before {}",
+                        input.sig_inception.get()
+                    ),
+                });
+                continue;
+            }
+        };
+        let candidates: Vec<&DNSKEY> = tagged
+            .iter()
+            .filter(|(t, k)| *t == tag && k.algorithm() == input.algorithm)
+            .map(|(_, k)| *k)
+            .collect();
+        if candidates.is_empty() {
+            fail(SigFailure {
+                rank: 4,
+                kind: BogusKind::DnskeyMissing,
+                key_tag: Some(tag),
+                detail: format!("no DNSKEY with tag {tag} for {what}"),
+            });
+            continue;
+        }
+        let Ok(data) = signed_data(set, input) else {
+            fail(SigFailure {
+                rank: 1,
+                kind: BogusKind::Bogus,
+                key_tag: Some(tag),
+                detail: format!("cannot rebuild the signed data of {what}"),
+            });
+            continue;
+        };
+        if candidates.len() > limits::MAX_KEYS_PER_KEY_TAG {
+            budget.note_keys_per_tag();
+        }
+        for key in candidates.iter().take(limits::MAX_KEYS_PER_KEY_TAG) {
+            if !budget.take_signature() {
+                return Err(BogusReason::new(
+                    BogusKind::Bogus,
+                    signer,
+                    Some(tag),
+                    format!(
+                        "{LIMIT_SIGNATURES} ({}) reached while verifying {what}",
+                        limits::MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE
+                    ),
+                ));
+            }
+            if key.verify(&data, sig.sig()).is_ok() {
+                return Ok(Verified {
+                    ttl_cap: remaining.min(input.original_ttl),
+                    labels: input.num_labels,
+                });
+            }
+        }
+        let cut = if candidates.len() > limits::MAX_KEYS_PER_KEY_TAG {
+            format!(
+                " ({LIMIT_KEYS_PER_TAG} = {} of {} keys tried)",
+                limits::MAX_KEYS_PER_KEY_TAG,
+                candidates.len()
+            )
+        } else {
+            String::new()
+        };
+        fail(SigFailure {
+            rank: 5,
+            kind: BogusKind::Bogus,
+            key_tag: Some(tag),
+            detail: format!("RRSIG by key tag {tag} does not verify for {what}{cut}"),
+        });
+    }
+    Err(match best {
+        Some(f) => BogusReason::new(f.kind, signer, f.key_tag, f.detail),
+        None => BogusReason::new(
+            BogusKind::RrsigsMissing,
+            signer,
+            None,
+            format!("no RRSIG by {signer} for {what}"),
+        ),
+    })
+}
+
+/// RFC 4035 §5.3.2: the RRSIG RDATA (without signature) followed by the
+/// RRset in canonical form and order, duplicates removed (RFC 4034 §6.3).
+fn signed_data(set: &RrSet<'_>, input: &SigInput) -> Result<Vec<u8>, ProtoError> {
+    let owner = if input.num_labels < set.name.num_labels() {
+        set.name
+            .trim_to(usize::from(input.num_labels))
+            .prepend_label("*")?
+    } else {
+        set.name.clone()
+    }
+    .to_lowercase();
+    let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(set.records.len());
+    for r in &set.records {
+        let mut buf = Vec::new();
+        let mut enc = BinEncoder::new(&mut buf);
+        enc.set_canonical_form(true);
+        enc.set_name_encoding(NameEncoding::Uncompressed);
+        r.data.emit(&mut enc)?;
+        rdatas.push(buf);
+    }
+    rdatas.sort();
+    rdatas.dedup();
+    let mut buf = Vec::new();
+    let mut enc = BinEncoder::new(&mut buf);
+    enc.set_canonical_form(true);
+    enc.set_name_encoding(NameEncoding::Uncompressed);
+    input.emit(&mut enc)?;
+    for rdata in &rdatas {
+        owner.emit(&mut enc)?;
+        input.type_covered.emit(&mut enc)?;
+        set.class.emit(&mut enc)?;
+        enc.emit_u32(input.original_ttl)?;
+        let len =
+            u16::try_from(rdata.len()).map_err(|_| ProtoError::from("RDATA longer than 65535"))?;
+        enc.emit_u16(len)?;
+        enc.emit_vec(rdata)?;
+    }
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use hickory_proto::dnssec::TBS;
+
+    use super::*;
+    use crate::dnssec::testutil::*;
+
+    #[test]
+    fn signed_data_matches_hickory_tbs() {
+        let z = Zone::p256("example.lab.");
+        let set = z.sign(vec![a("www.example.lab.", 1), a("www.example.lab.", 2)]);
+        let sets = rrsets(&set);
+        let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &set.last().unwrap().data else {
+            panic!("no rrsig")
+        };
+        let tbs = TBS::from_input(
+            &sets[0].name,
+            DNSClass::IN,
+            sig.input(),
+            sets[0].records.iter().copied(),
+        )
+        .unwrap();
+        assert_eq!(signed_data(&sets[0], sig.input()).unwrap(), tbs.as_ref());
+    }
+
+    #[test]
+    fn serial_arithmetic_window() {
+        let z = Zone::p256("example.lab.");
+        let set = z.sign(vec![a("www.example.lab.", 1)]);
+        let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &set.last().unwrap().data else {
+            panic!("no rrsig")
+        };
+        let inc = u64::from(sig.input().sig_inception.get());
+        let exp = u64::from(sig.input().sig_expiration.get());
+        assert!(matches!(window(sig.input(), inc), Window::Valid(_)));
+        assert!(matches!(window(sig.input(), exp + 1), Window::Expired));
+        assert!(matches!(window(sig.input(), inc - 1), Window::NotYetValid));
+        // The same instant one 2^32 era later still compares by serial arithmetic.
+        assert!(matches!(
+            window(sig.input(), inc + (1 << 32) + 10),
+            Window::Valid(_)
+        ));
+    }
+
+    #[test]
+    fn budget_counts_and_names_the_limit() {
+        let mut b = Budget::new();
+        for _ in 0..limits::MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE {
+            assert!(b.take_signature());
+        }
+        assert_eq!(b.exhausted(), None);
+        assert!(!b.take_signature());
+        assert_eq!(b.exhausted(), Some(LIMIT_SIGNATURES));
+    }
+
+    #[test]
+    fn rrsets_group_case_insensitively_and_attach_sigs() {
+        let z = Zone::p256("example.lab.");
+        let mut recs = z.sign(vec![a("www.example.lab.", 1)]);
+        recs.push(a("WWW.example.lab.", 2));
+        recs.push(a("other.example.lab.", 3));
+        let sets = rrsets(&recs);
+        assert_eq!(sets.len(), 2);
+        assert_eq!(sets[0].records.len(), 2);
+        assert_eq!(sets[0].sigs.len(), 1);
+        assert!(sets[1].sigs.is_empty());
+    }
+}
