@@ -114,3 +114,7 @@ pub const MAX_KEY_ENTRIES_CACHED: u64 = 100_000;
 /// one port, RFC 7766 §5). Our own choice: a clash is rare, 16 tries bound
 /// the start-up time.
 pub const SERVER_BIND_ATTEMPTS: usize = 16;
+
+/// Largest trust anchor file read (`--trust-anchor`); a real one holds a
+/// handful of DS/DNSKEY records (the IANA root-anchors.xml is ~1.5 KiB).
+pub const MAX_TRUST_ANCHOR_FILE_BYTES: u64 = 1024 * 1024;
