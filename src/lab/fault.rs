@@ -28,6 +28,8 @@ pub enum Fault {
     KskWithoutDs,
     /// Every signature of the zone expired yesterday.
     ExpiredRrsigs,
+    /// Every data signature has a flipped byte (DNSKEY set still valid).
+    BadSignatures,
 }
 
 impl Fault {
@@ -35,7 +37,10 @@ impl Fault {
     pub fn needs_resigning(&self) -> bool {
         matches!(
             self,
-            Fault::UnpublishedZsk | Fault::KskWithoutDs | Fault::ExpiredRrsigs
+            Fault::UnpublishedZsk
+                | Fault::KskWithoutDs
+                | Fault::ExpiredRrsigs
+                | Fault::BadSignatures
         )
     }
 }
@@ -44,7 +49,7 @@ impl Fault {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultParseError {
     #[error(
-        "unknown fault {0:?} (none, drop, servfail, refused, garbage, slow:MS, unpublished-zsk, ksk-without-ds, expired-rrsigs)"
+        "unknown fault {0:?} (none, drop, servfail, refused, garbage, slow:MS, unpublished-zsk, ksk-without-ds, expired-rrsigs, bad-signatures)"
     )]
     Unknown(String),
     #[error("bad delay in {text:?}: expected slow:MILLISECONDS")]
@@ -73,6 +78,7 @@ impl FromStr for Fault {
             "unpublished-zsk" => Fault::UnpublishedZsk,
             "ksk-without-ds" => Fault::KskWithoutDs,
             "expired-rrsigs" => Fault::ExpiredRrsigs,
+            "bad-signatures" => Fault::BadSignatures,
             _ => return Err(FaultParseError::Unknown(text.to_owned())),
         })
     }
@@ -90,6 +96,7 @@ impl fmt::Display for Fault {
             Fault::UnpublishedZsk => f.write_str("unpublished-zsk"),
             Fault::KskWithoutDs => f.write_str("ksk-without-ds"),
             Fault::ExpiredRrsigs => f.write_str("expired-rrsigs"),
+            Fault::BadSignatures => f.write_str("bad-signatures"),
         }
     }
 }
@@ -116,6 +123,7 @@ mod tests {
             Fault::UnpublishedZsk,
             Fault::KskWithoutDs,
             Fault::ExpiredRrsigs,
+            Fault::BadSignatures,
         ] {
             assert_eq!(fault.to_string().parse::<Fault>().unwrap(), fault);
         }

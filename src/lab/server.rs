@@ -94,9 +94,11 @@ impl Shared {
                 tokio::time::sleep(*delay).await;
                 answer::answer(&query, &state.zone)
             }
-            Fault::None | Fault::UnpublishedZsk | Fault::KskWithoutDs | Fault::ExpiredRrsigs => {
-                answer::answer(&query, &state.zone)
-            }
+            Fault::None
+            | Fault::UnpublishedZsk
+            | Fault::KskWithoutDs
+            | Fault::ExpiredRrsigs
+            | Fault::BadSignatures => answer::answer(&query, &state.zone),
         };
         answer::encode(&response, limit)
     }

@@ -117,6 +117,8 @@ pub struct SignPlan<'a> {
     pub data_signer: &'a ZoneKey,
     pub inception: u32,
     pub expiration: u32,
+    /// Corrupt every data signature (not the DNSKEY set's): a tampered zone.
+    pub tamper_data: bool,
 }
 
 /// A zone ready to answer from: data, DNSSEC records and signatures.
@@ -180,6 +182,7 @@ pub fn sign_for_fault(
                 data_signer: &new_zsk,
                 inception,
                 expiration,
+                tamper_data: matches!(fault, Fault::BadSignatures),
             };
             sign(data, denial, &plan)
         }
@@ -191,6 +194,7 @@ pub fn sign_for_fault(
                 data_signer: &keys.zsk,
                 inception,
                 expiration,
+                tamper_data: matches!(fault, Fault::BadSignatures),
             };
             sign(data, denial, &plan)
         }
@@ -201,6 +205,7 @@ pub fn sign_for_fault(
                 data_signer: &keys.zsk,
                 inception,
                 expiration,
+                tamper_data: matches!(fault, Fault::BadSignatures),
             };
             sign(data, denial, &plan)
         }
@@ -302,11 +307,16 @@ fn sign_rrset(
                 source,
             }
         })?;
-    let sig = key.key.sign(&tbs).map_err(|source| LabError::SignKey {
+    let mut sig = key.key.sign(&tbs).map_err(|source| LabError::SignKey {
         zone: signer.to_string(),
         name: set.name.to_string(),
         source: Box::new(source),
     })?;
+    if plan.tamper_data && set.rtype != RecordType::DNSKEY {
+        if let Some(last) = sig.last_mut() {
+            *last ^= 0x5a;
+        }
+    }
     let mut record = Record::from_rdata(
         set.name.clone(),
         set.ttl,
