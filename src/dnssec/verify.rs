@@ -500,4 +500,59 @@ mod tests {
         assert_eq!(sets[0].sigs.len(), 1);
         assert!(sets[1].sigs.is_empty());
     }
+
+    #[test]
+    fn garbage_keys_and_signatures_do_not_panic() {
+        use hickory_proto::dnssec::PublicKeyBuf;
+        use hickory_proto::rr::SerialNumber;
+
+        let z = Zone::p256("example.lab.");
+        let recs = vec![a("www.example.lab.", 1)];
+        let blobs: [&[u8]; 6] = [
+            &[],
+            &[0],
+            &[0, 0],
+            &[0, 0, 9, 1],
+            &[3, 1, 0, 1, 7, 7],
+            &[0xff; 300],
+        ];
+        for alg in [8u8, 10, 13, 14, 15, 5, 200] {
+            let alg = Algorithm::from_u8(alg);
+            for blob in blobs {
+                let key = DNSKEY::with_flags(256, PublicKeyBuf::new(blob.to_vec(), alg));
+                let input = SigInput {
+                    type_covered: RecordType::A,
+                    algorithm: alg,
+                    num_labels: 3,
+                    original_ttl: 300,
+                    sig_expiration: SerialNumber::new((NOW + DAY) as u32),
+                    sig_inception: SerialNumber::new((NOW - DAY) as u32),
+                    key_tag: key.calculate_key_tag().unwrap(),
+                    signer_name: z.name.clone(),
+                };
+                for sig in blobs {
+                    let rd = RRSIG::from_sig(input.clone(), sig.to_vec());
+                    let mut section = recs.clone();
+                    section.push(Record::from_rdata(
+                        recs[0].name.clone(),
+                        300,
+                        RData::DNSSEC(DNSSECRData::RRSIG(rd)),
+                    ));
+                    let sets = rrsets(&section);
+                    let r = verify_rrset(
+                        &sets[0],
+                        &z.name,
+                        std::slice::from_ref(&key),
+                        NOW,
+                        &mut Budget::new(),
+                    );
+                    let e = r.unwrap_err();
+                    assert!(
+                        matches!(e.kind, BogusKind::Bogus | BogusKind::RrsigsMissing),
+                        "{e:?}"
+                    );
+                }
+            }
+        }
+    }
 }
