@@ -303,7 +303,10 @@ fn keytrap_stops_at_the_budget() {
         "{}",
         r.detail
     );
-    assert_eq!(budget.exhausted(), Some("MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE"));
+    assert_eq!(
+        budget.exhausted(),
+        Some("MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE")
+    );
     assert!(!budget.take_signature(), "every verification was spent");
     let _ = limits::MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE;
 }
