@@ -31,7 +31,10 @@ impl Timestamp {
 
     #[must_use]
     pub fn saturating_add(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        Self(
+            self.0
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.

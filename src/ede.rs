@@ -105,7 +105,10 @@ mod tests {
         let EdnsOption::Unknown(15, data) = e.to_option() else {
             unreachable!("EDE encodes as unknown option 15")
         };
-        assert_eq!(Ede::decode(&data), Some((9, "lab. key tag 1234".to_owned())));
+        assert_eq!(
+            Ede::decode(&data),
+            Some((9, "lab. key tag 1234".to_owned()))
+        );
         assert_eq!(Ede::decode(&[0]), None);
     }
 }

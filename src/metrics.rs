@@ -53,33 +53,48 @@ impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new();
         let queries = IntCounterVec::new(
-            Opts::new(QUERIES_TOTAL, "Client queries answered, by rcode and ladder tier."),
+            Opts::new(
+                QUERIES_TOTAL,
+                "Client queries answered, by rcode and ladder tier.",
+            ),
             &["rcode", "tier"],
         )?;
         let malformed = IntCounterVec::new(
-            Opts::new(MALFORMED_QUERIES_TOTAL, "Malformed client messages, by reason."),
+            Opts::new(
+                MALFORMED_QUERIES_TOTAL,
+                "Malformed client messages, by reason.",
+            ),
             &["reason"],
         )?;
         let refused = IntCounter::new(REFUSED_QUERIES_TOTAL, "Client queries refused by the ACL.")?;
         let cache_hits = IntCounter::new(CACHE_HITS_TOTAL, "Answer cache hits.")?;
         let cache_misses = IntCounter::new(CACHE_MISSES_TOTAL, "Answer cache misses.")?;
         let cache_entries = IntGauge::new(CACHE_ENTRIES, "Entries in the answer cache.")?;
-        let cache_bytes = IntGauge::new(CACHE_BYTES, "Approximate bytes held by the answer cache.")?;
+        let cache_bytes =
+            IntGauge::new(CACHE_BYTES, "Approximate bytes held by the answer cache.")?;
         let upstream = IntCounterVec::new(
             Opts::new(UPSTREAM_QUERIES_TOTAL, "Upstream queries sent, by outcome."),
             &["outcome"],
         )?;
         let validation = IntCounterVec::new(
-            Opts::new(VALIDATION_TOTAL, "DNSSEC validation results, by outcome and EDE code."),
+            Opts::new(
+                VALIDATION_TOTAL,
+                "DNSSEC validation results, by outcome and EDE code.",
+            ),
             &["outcome", "ede"],
         )?;
         let limit_hits = IntCounterVec::new(
-            Opts::new(LIMIT_HITS_TOTAL, "Limits reached, by the limit's constant name."),
+            Opts::new(
+                LIMIT_HITS_TOTAL,
+                "Limits reached, by the limit's constant name.",
+            ),
             &["limit"],
         )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(QUERY_DURATION_SECONDS, "Client query latency, by tier.").buckets(
-                vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0],
+                vec![
+                    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
+                ],
             ),
             &["tier"],
         )?;
@@ -116,7 +131,9 @@ impl Metrics {
     }
 
     pub fn answered(&self, rcode: &str, tier: Tier) {
-        self.queries.with_label_values(&[rcode, tier.as_str()]).inc();
+        self.queries
+            .with_label_values(&[rcode, tier.as_str()])
+            .inc();
     }
 
     /// The registry in Prometheus text exposition format.

@@ -37,7 +37,13 @@ pub enum Tier {
 }
 
 impl Tier {
-    pub const ALL: [Tier; 5] = [Tier::Fresh, Tier::Stale, Tier::Nta, Tier::ServFail, Tier::Local];
+    pub const ALL: [Tier; 5] = [
+        Tier::Fresh,
+        Tier::Stale,
+        Tier::Nta,
+        Tier::ServFail,
+        Tier::Local,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -118,7 +118,12 @@ pub struct BogusReason {
 }
 
 impl BogusReason {
-    pub fn new(kind: BogusKind, zone: &Name, key_tag: Option<u16>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        kind: BogusKind,
+        zone: &Name,
+        key_tag: Option<u16>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             kind,
             zone: zone.clone(),

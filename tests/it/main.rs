@@ -1,7 +1,12 @@
 //! The integration test binary: real sockets on 127.0.0.0/8, a lab
 //! hierarchy started in-process, the resolver in front of it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod harness;
 mod resolve;
