@@ -312,10 +312,11 @@ fn sign_rrset(
         name: set.name.to_string(),
         source: Box::new(source),
     })?;
-    if plan.tamper_data && set.rtype != RecordType::DNSKEY {
-        if let Some(last) = sig.last_mut() {
-            *last ^= 0x5a;
-        }
+    if plan.tamper_data
+        && set.rtype != RecordType::DNSKEY
+        && let Some(last) = sig.last_mut()
+    {
+        *last ^= 0x5a;
     }
     let mut record = Record::from_rdata(
         set.name.clone(),
