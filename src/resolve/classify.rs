@@ -1,0 +1,239 @@
+//! Pure classification of an authority's response to one question:
+//! answer, referral, or a failure that sends us to the next server.
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use crate::cache::StepKind;
+use crate::clock::Timestamp;
+use crate::resolve::servers::Delegation;
+
+/// What a response means for the question asked of `zone`'s servers.
+#[derive(Debug)]
+pub enum Classified {
+    Answer(StepKind),
+    Referral(Delegation),
+    /// Unusable: try the next server. The label is the metric outcome.
+    Failed(&'static str),
+}
+
+/// Classify `resp` for (`qname`, `qtype`) asked of servers for `zone`.
+/// Bailiwick: a referral must be strictly below `zone` and at or above
+/// `qname`; glue is taken only for NS names inside `zone`.
+pub fn classify(
+    resp: &Message,
+    qname: &Name,
+    qtype: RecordType,
+    zone: &Name,
+    now: Timestamp,
+) -> Classified {
+    match resp.metadata.response_code {
+        ResponseCode::NoError | ResponseCode::NXDomain => {}
+        ResponseCode::ServFail => return Classified::Failed("servfail"),
+        ResponseCode::Refused => return Classified::Failed("refused"),
+        _ => return Classified::Failed("bad_rcode"),
+    }
+    let at_qname = |t: RecordType| {
+        resp.answers
+            .iter()
+            .any(|r| r.record_type() == t && r.name == *qname)
+    };
+    if qtype != RecordType::CNAME {
+        let cname = resp.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if r.name == *qname => Some(c.0.clone()),
+            _ => None,
+        });
+        if let Some(target) = cname
+            && !at_qname(qtype)
+        {
+            return Classified::Answer(StepKind::Cname { target });
+        }
+    }
+    if resp.metadata.response_code == ResponseCode::NXDomain {
+        return Classified::Answer(StepKind::NxDomain);
+    }
+    if at_qname(qtype) {
+        return Classified::Answer(StepKind::Positive);
+    }
+    if !resp.metadata.authoritative {
+        let cut = resp.authorities.iter().find_map(|r| match r.data {
+            RData::NS(_) if r.name != *zone && zone.zone_of(&r.name) && r.name.zone_of(qname) => {
+                Some(r.name.clone())
+            }
+            _ => None,
+        });
+        if let Some(cut) = cut {
+            // A DS record lives at the parent: a referral to the child for
+            // the child's own DS is a broken server.
+            if qtype == RecordType::DS && cut == *qname {
+                return Classified::Failed("lame");
+            }
+            let ns = resp.authorities.iter().filter(|r| r.name == cut);
+            let deleg = Delegation::from_records(
+                &cut,
+                ns,
+                resp.additionals.iter(),
+                |ns_name| zone.zone_of(ns_name),
+                now,
+            );
+            return match deleg {
+                Some(d) => Classified::Referral(d),
+                None => Classified::Failed("lame"),
+            };
+        }
+    }
+    let has_soa = resp
+        .authorities
+        .iter()
+        .any(|r| r.record_type() == RecordType::SOA && r.name.zone_of(qname));
+    if resp.metadata.authoritative || has_soa {
+        Classified::Answer(StepKind::NoData)
+    } else {
+        // Upward referral, or an empty non-authoritative answer.
+        Classified::Failed("lame")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use std::net::Ipv4Addr;
+    use std::str::FromStr;
+
+    use hickory_proto::op::MessageType;
+    use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::{A, CNAME, NS};
+
+    use super::*;
+
+    fn n(s: &str) -> Name {
+        Name::from_str(s).unwrap()
+    }
+
+    fn msg(rcode: ResponseCode, aa: bool) -> Message {
+        let mut m = Message::new(1, MessageType::Response, hickory_proto::op::OpCode::Query);
+        m.metadata.response_code = rcode;
+        m.metadata.authoritative = aa;
+        m
+    }
+
+    #[test]
+    fn referral_with_in_bailiwick_glue_only() {
+        let mut m = msg(ResponseCode::NoError, false);
+        m.authorities.push(Record::from_rdata(
+            n("example.lab."),
+            60,
+            RData::NS(NS(n("ns1.example.lab."))),
+        ));
+        m.authorities.push(Record::from_rdata(
+            n("example.lab."),
+            60,
+            RData::NS(NS(n("ns.evil."))),
+        ));
+        m.additionals.push(Record::from_rdata(
+            n("ns1.example.lab."),
+            60,
+            RData::A(A(Ipv4Addr::new(127, 0, 0, 3))),
+        ));
+        m.additionals.push(Record::from_rdata(
+            n("ns.evil."),
+            60,
+            RData::A(A(Ipv4Addr::new(6, 6, 6, 6))),
+        ));
+        let Classified::Referral(d) = classify(
+            &m,
+            &n("www.example.lab."),
+            RecordType::A,
+            &n("lab."),
+            Timestamp::default(),
+        ) else {
+            panic!("not a referral")
+        };
+        assert_eq!(d.zone, n("example.lab."));
+        assert_eq!(
+            d.addresses(),
+            vec!["127.0.0.3".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(d.unresolved().count(), 1);
+    }
+
+    #[test]
+    fn out_of_bailiwick_referral_is_lame() {
+        let mut m = msg(ResponseCode::NoError, false);
+        m.authorities.push(Record::from_rdata(
+            n("other."),
+            60,
+            RData::NS(NS(n("ns.other."))),
+        ));
+        assert!(matches!(
+            classify(
+                &m,
+                &n("www.example.lab."),
+                RecordType::A,
+                &n("lab."),
+                Timestamp::default()
+            ),
+            Classified::Failed("lame")
+        ));
+    }
+
+    #[test]
+    fn answers() {
+        let q = n("www.example.lab.");
+        let mut m = msg(ResponseCode::NoError, true);
+        m.answers.push(Record::from_rdata(
+            q.clone(),
+            60,
+            RData::CNAME(CNAME(n("x.example.lab."))),
+        ));
+        assert!(matches!(
+            classify(
+                &m,
+                &q,
+                RecordType::A,
+                &n("example.lab."),
+                Timestamp::default()
+            ),
+            Classified::Answer(StepKind::Cname { .. })
+        ));
+        let m = msg(ResponseCode::NXDomain, true);
+        assert!(matches!(
+            classify(
+                &m,
+                &q,
+                RecordType::A,
+                &n("example.lab."),
+                Timestamp::default()
+            ),
+            Classified::Answer(StepKind::NxDomain)
+        ));
+        let m = msg(ResponseCode::NoError, true);
+        assert!(matches!(
+            classify(
+                &m,
+                &q,
+                RecordType::A,
+                &n("example.lab."),
+                Timestamp::default()
+            ),
+            Classified::Answer(StepKind::NoData)
+        ));
+        let m = msg(ResponseCode::ServFail, false);
+        assert!(matches!(
+            classify(
+                &m,
+                &q,
+                RecordType::A,
+                &n("example.lab."),
+                Timestamp::default()
+            ),
+            Classified::Failed("servfail")
+        ));
+    }
+}

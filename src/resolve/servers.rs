@@ -1,0 +1,263 @@
+//! Where to send a question: root hints, delegations learned from
+//! referrals, and per-server smoothed RTT for NS selection.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::Parser;
+
+use crate::clock::Timestamp;
+use crate::limits;
+
+/// The IANA root hints compiled in.
+pub const BUILTIN_ROOT_HINTS: &str = include_str!("named.root");
+
+/// A zone's name servers as learned from a referral or hints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delegation {
+    pub zone: Name,
+    pub servers: Vec<NameServer>,
+    pub stored_at: Timestamp,
+    pub ttl: u32,
+}
+
+/// One NS name and the addresses known for it (glue or resolved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameServer {
+    pub name: Name,
+    pub addrs: Vec<IpAddr>,
+}
+
+impl Delegation {
+    /// Every known address, deduplicated, in NS order.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for a in self.servers.iter().flat_map(|s| s.addrs.iter()) {
+            if !out.contains(a) {
+                out.push(*a);
+            }
+        }
+        out
+    }
+
+    /// NS names that have no address yet (need a glueless lookup).
+    pub fn unresolved(&self) -> impl Iterator<Item = &Name> {
+        self.servers
+            .iter()
+            .filter(|s| s.addrs.is_empty())
+            .map(|s| &s.name)
+    }
+
+    /// Build from records: NS records owned by `zone` plus A/AAAA for
+    /// their names taken only from `glue` accepted by `glue_ok`.
+    pub fn from_records<'a>(
+        zone: &Name,
+        ns: impl Iterator<Item = &'a Record>,
+        glue: impl Iterator<Item = &'a Record> + Clone,
+        glue_ok: impl Fn(&Name) -> bool,
+        now: Timestamp,
+    ) -> Option<Delegation> {
+        let mut servers: Vec<NameServer> = Vec::new();
+        let mut ttl = limits::MAX_TTL;
+        for r in ns {
+            let RData::NS(target) = &r.data else { continue };
+            if r.name != *zone || servers.iter().any(|s| s.name == target.0) {
+                continue;
+            }
+            ttl = ttl.min(r.ttl);
+            let addrs = if glue_ok(&target.0) {
+                glue.clone()
+                    .filter(|g| g.name == target.0)
+                    .filter_map(|g| match &g.data {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                        _ => None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            servers.push(NameServer {
+                name: target.0.clone(),
+                addrs,
+            });
+        }
+        if servers.is_empty() {
+            return None;
+        }
+        Some(Delegation {
+            zone: zone.clone(),
+            servers,
+            stored_at: now,
+            ttl,
+        })
+    }
+}
+
+/// Errors reading a root hints file.
+#[derive(Debug, thiserror::Error)]
+pub enum HintsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{source_name}: {message}")]
+    Parse {
+        source_name: String,
+        message: String,
+    },
+    #[error("{source_name}: no NS records for the root with an address")]
+    Empty { source_name: String },
+}
+
+/// Parse named.root-format hints into the root delegation.
+pub fn parse_hints(text: &str, source_name: &str) -> Result<Delegation, HintsError> {
+    let (_, rrsets) = Parser::new(text, None, Some(Name::root()))
+        .parse()
+        .map_err(|e| HintsError::Parse {
+            source_name: source_name.to_owned(),
+            message: e.to_string(),
+        })?;
+    let records: Vec<Record> = rrsets
+        .values()
+        .flat_map(|set| set.records_without_rrsigs().cloned())
+        .collect();
+    let ns = records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::NS && r.name.is_root());
+    let deleg = Delegation::from_records(
+        &Name::root(),
+        ns,
+        records.iter(),
+        |_| true,
+        Timestamp::default(),
+    );
+    match deleg {
+        Some(mut d) if !d.addresses().is_empty() => {
+            d.ttl = limits::MAX_TTL;
+            Ok(d)
+        }
+        _ => Err(HintsError::Empty {
+            source_name: source_name.to_owned(),
+        }),
+    }
+}
+
+pub fn load_hints(path: &Path) -> Result<Delegation, HintsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| HintsError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_hints(&text, &path.display().to_string())
+}
+
+/// Smoothed RTT per server address (RFC 6298 style, as Unbound's infra cache).
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    srtt: Mutex<HashMap<IpAddr, Duration>>,
+}
+
+impl ServerStats {
+    pub fn srtt(&self, addr: IpAddr) -> Duration {
+        self.lock()
+            .and_then(|m| m.get(&addr).copied())
+            .unwrap_or(limits::UPSTREAM_RTT_UNKNOWN)
+    }
+
+    /// Timeout for the next query to `addr`: a few RTTs, clamped.
+    pub fn timeout(&self, addr: IpAddr) -> Duration {
+        (self.srtt(addr) * 3).clamp(limits::UPSTREAM_TIMEOUT_MIN, limits::UPSTREAM_TIMEOUT_MAX)
+    }
+
+    pub fn record_rtt(&self, addr: IpAddr, rtt: Duration) {
+        if let Some(mut m) = self.lock() {
+            let old = m.get(&addr).copied().unwrap_or(rtt);
+            m.insert(addr, (old * 7 + rtt * 3) / 10);
+        }
+    }
+
+    /// A timeout or failure doubles the estimate (exponential backoff) and
+    /// puts the server behind those never tried, so a dead server sorts
+    /// last until it answers again.
+    pub fn record_failure(&self, addr: IpAddr) {
+        if let Some(mut m) = self.lock() {
+            let old = m
+                .get(&addr)
+                .copied()
+                .unwrap_or(limits::UPSTREAM_RTT_UNKNOWN);
+            // Behind every server never tried, then doubling, capped.
+            let backed_off = (old * 2).max(limits::UPSTREAM_RTT_UNKNOWN + Duration::from_millis(1));
+            m.insert(addr, backed_off.min(limits::UPSTREAM_TIMEOUT_MAX * 4));
+        }
+    }
+
+    /// Addresses ordered best first (lowest smoothed RTT).
+    pub fn order(&self, mut addrs: Vec<IpAddr>) -> Vec<IpAddr> {
+        addrs.sort_by_key(|a| self.srtt(*a));
+        addrs
+    }
+
+    fn lock(&self) -> Option<std::sync::MutexGuard<'_, HashMap<IpAddr, Duration>>> {
+        // A poisoned lock only means another task panicked mid-update of a
+        // plain map; the data is still usable.
+        Some(self.srtt.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use super::*;
+
+    #[test]
+    fn builtin_hints_parse() {
+        let d = parse_hints(BUILTIN_ROOT_HINTS, "builtin").unwrap();
+        assert_eq!(d.servers.len(), 13);
+        assert_eq!(d.addresses().len(), 26);
+    }
+
+    #[test]
+    fn bad_hints_are_errors() {
+        assert!(matches!(
+            parse_hints("", "x"),
+            Err(HintsError::Empty { .. })
+        ));
+        assert!(matches!(
+            parse_hints(". IN NS", "f"),
+            Err(HintsError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn srtt_orders_and_backs_off() {
+        let s = ServerStats::default();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        s.record_rtt(a, Duration::from_millis(10));
+        assert_eq!(s.order(vec![b, a]), vec![a, b]);
+        s.record_failure(a);
+        assert_eq!(
+            s.order(vec![a, b]),
+            vec![b, a],
+            "one failure sorts behind an untried server"
+        );
+        for _ in 0..20 {
+            s.record_failure(a);
+        }
+        assert!(
+            s.srtt(a) <= limits::UPSTREAM_TIMEOUT_MAX * 4,
+            "backoff is capped"
+        );
+    }
+}
