@@ -1,1 +1,395 @@
-//! The iterative engine and its driver.
+//! The resolver: answers client questions from the cache, or by iterating
+//! from the root and validating what comes back.
+//!
+//! - [`classify`]: pure reading of one authority response.
+//! - [`iterate`]: the iterative engine (delegations, NS selection, QNAME
+//!   minimisation, retries) for one resolution step.
+//! - [`keys`]: the chain of trust: DS and DNSKEY fetches per zone.
+//! - [`upstream`]: the only code that talks to authorities.
+//! - this file: the client-facing answer, built from cached steps.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+
+use crate::cache::{Cache, CacheKey, Entry, Freshness, StepKind, View};
+use crate::clock::SharedClock;
+use crate::dnssec::{KeyEntry, Security, TrustAnchors};
+use crate::ede::Ede;
+use crate::limits;
+use crate::metrics::Metrics;
+use crate::query::{Answer, ClientQuery, QueryHandler, Tier};
+
+pub mod classify;
+pub mod coalesce;
+pub mod error;
+pub mod iterate;
+pub mod keys;
+pub mod servers;
+pub mod upstream;
+
+pub use error::ResolveError;
+pub use servers::{Delegation, HintsError};
+
+use coalesce::Coalescer;
+use servers::ServerStats;
+
+/// Everything the resolver needs to know, already validated.
+#[derive(Clone, Debug)]
+pub struct ResolverConfig {
+    /// The root's name servers (built-in IANA hints or `--root-hints`).
+    pub root_hints: Delegation,
+    pub anchors: TrustAnchors,
+    /// Port for every upstream query (53; testbeds override it).
+    pub upstream_port: u16,
+    /// Validate DNSSEC (off: everything is Insecure, AD never set).
+    pub dnssec: bool,
+    /// RFC 9156 QNAME minimisation, relaxed.
+    pub qname_minimisation: bool,
+    pub cache_bytes: u64,
+    /// How long past its TTL an entry is kept for the stale tier (RFC 8767).
+    pub max_stale: Duration,
+}
+
+impl ResolverConfig {
+    /// Defaults for the real internet: built-in hints and root anchors.
+    pub fn internet() -> Result<Self, HintsError> {
+        Ok(Self {
+            root_hints: servers::parse_hints(servers::BUILTIN_ROOT_HINTS, "built-in root hints")?,
+            anchors: TrustAnchors::builtin_root(),
+            upstream_port: 53,
+            dnssec: true,
+            qname_minimisation: true,
+            cache_bytes: limits::DEFAULT_CACHE_BYTES,
+            max_stale: Duration::from_secs(86_400),
+        })
+    }
+}
+
+/// Per client query work budget, shared by every nested lookup it causes.
+#[derive(Debug, Default)]
+pub struct Ctx {
+    upstream_queries: AtomicU32,
+    /// Lookups in progress on this query's behalf (loop detection).
+    stack: Mutex<Vec<(Name, RecordType)>>,
+}
+
+impl Ctx {
+    /// Count one upstream query against `MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY`.
+    fn spend_upstream(&self) -> Result<(), ResolveError> {
+        let n = self.upstream_queries.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY {
+            return Err(ResolveError::Limit {
+                limit: "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY",
+                value: u64::from(limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn upstream_queries(&self) -> u32 {
+        self.upstream_queries.load(Ordering::Relaxed)
+    }
+
+    fn stack(&self) -> std::sync::MutexGuard<'_, Vec<(Name, RecordType)>> {
+        self.stack.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enter a nested lookup; fails on a loop or past `MAX_NESTED_LOOKUPS`.
+    fn enter(&self, name: &Name, qtype: RecordType) -> Result<(), ResolveError> {
+        let mut stack = self.stack();
+        if stack.iter().any(|(n, t)| n == name && *t == qtype) {
+            return Err(ResolveError::DependencyLoop { name: name.clone() });
+        }
+        if stack.len() >= limits::MAX_NESTED_LOOKUPS {
+            return Err(ResolveError::Limit {
+                limit: "MAX_NESTED_LOOKUPS",
+                value: limits::MAX_NESTED_LOOKUPS as u64,
+            });
+        }
+        stack.push((name.clone(), qtype));
+        Ok(())
+    }
+
+    fn leave(&self, name: &Name, qtype: RecordType) {
+        let mut stack = self.stack();
+        if let Some(pos) = stack.iter().rposition(|(n, t)| n == name && *t == qtype) {
+            stack.remove(pos);
+        }
+    }
+}
+
+type StepResult = Result<Arc<Entry>, ResolveError>;
+
+/// A boxed, sendable future: the recursion points (lookup, keys_for) need
+/// a nameable type.
+pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The resolver. Cheap to share behind an `Arc`.
+pub struct Resolver {
+    config: ResolverConfig,
+    cache: Cache,
+    clock: SharedClock,
+    metrics: Metrics,
+    stats: ServerStats,
+    delegations: moka::sync::Cache<Name, Arc<Delegation>>,
+    keys: moka::sync::Cache<Name, (KeyEntry, crate::clock::Timestamp)>,
+    steps_inflight: Coalescer<(Name, RecordType), StepResult>,
+    keys_inflight: Coalescer<Name, KeyEntry>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+impl Resolver {
+    pub fn new(config: ResolverConfig, clock: SharedClock, metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self {
+            cache: Cache::new(config.cache_bytes, config.max_stale),
+            config,
+            clock,
+            metrics,
+            stats: ServerStats::default(),
+            delegations: moka::sync::Cache::new(limits::MAX_DELEGATIONS_CACHED),
+            keys: moka::sync::Cache::new(limits::MAX_KEY_ENTRIES_CACHED),
+            steps_inflight: Coalescer::default(),
+            keys_inflight: Coalescer::default(),
+        })
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Answer one client question.
+    pub async fn resolve(self: &Arc<Self>, query: &ClientQuery) -> Answer {
+        let started = Instant::now();
+        let answer = if query.qclass != DNSClass::IN {
+            Answer::error(ResponseCode::Refused, Tier::Local, Vec::new())
+        } else {
+            let ctx = Arc::new(Ctx::default());
+            match self.answer_chain(query, &ctx).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(name = %query.name, qtype = %query.qtype, error = %e, "resolution failed");
+                    if let ResolveError::Limit { limit, .. } = &e {
+                        self.metrics.limit_hit(limit);
+                    }
+                    Answer::servfail(vec![e.ede()])
+                }
+            }
+        };
+        self.metrics
+            .latency
+            .with_label_values(&[answer.tier.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        answer
+    }
+
+    /// Follow the CNAME chain from the question, one cached step at a time.
+    async fn answer_chain(
+        self: &Arc<Self>,
+        query: &ClientQuery,
+        ctx: &Arc<Ctx>,
+    ) -> Result<Answer, ResolveError> {
+        let cd = query.checking_disabled;
+        let mut name = query.name.to_lowercase();
+        let mut seen = HashSet::new();
+        let mut security = Security::Secure;
+        let mut answers: Vec<Record> = Vec::new();
+        for _ in 0..=limits::MAX_CNAME_CHAIN {
+            if !seen.insert(name.clone()) {
+                return Err(ResolveError::CnameLoop { name });
+            }
+            let (entry, remaining) = self.step_for_client(&name, query.qtype, cd, ctx).await?;
+            if !cd {
+                match &entry.security {
+                    Security::Bogus(reason) => return Ok(Answer::servfail(vec![reason.ede()])),
+                    Security::Indeterminate(ede) => return Ok(Answer::servfail(vec![ede.clone()])),
+                    Security::Secure | Security::Insecure { .. } => {}
+                }
+            }
+            security = security.combine(entry.security.clone());
+            answers.extend(Entry::records_with_ttl(&entry.answers, remaining));
+            let (rcode, authorities) = match &entry.kind {
+                StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
+                    name = target.to_lowercase();
+                    continue;
+                }
+                StepKind::Positive | StepKind::Cname { .. } => (ResponseCode::NoError, Vec::new()),
+                StepKind::NoData => (
+                    ResponseCode::NoError,
+                    Entry::records_with_ttl(&entry.authorities, remaining),
+                ),
+                StepKind::NxDomain => (
+                    ResponseCode::NXDomain,
+                    Entry::records_with_ttl(&entry.authorities, remaining),
+                ),
+            };
+            return Ok(self.finish(query, rcode, answers, authorities, security));
+        }
+        self.metrics.limit_hit("MAX_CNAME_CHAIN");
+        Err(ResolveError::Limit {
+            limit: "MAX_CNAME_CHAIN",
+            value: limits::MAX_CNAME_CHAIN as u64,
+        })
+    }
+
+    fn finish(
+        &self,
+        query: &ClientQuery,
+        rcode: ResponseCode,
+        mut answers: Vec<Record>,
+        mut authorities: Vec<Record>,
+        security: Security,
+    ) -> Answer {
+        if !query.dnssec_ok {
+            answers.retain(|r| !is_dnssec_type(r.record_type()) || r.record_type() == query.qtype);
+            authorities.retain(|r| !is_dnssec_type(r.record_type()));
+        }
+        let mut ede: Vec<Ede> = Vec::new();
+        if let Security::Insecure { note: Some(note) } = &security {
+            ede.push(note.clone());
+        }
+        Answer {
+            rcode,
+            answers,
+            authorities,
+            additionals: Vec::new(),
+            authentic_data: security.is_secure() && !query.checking_disabled,
+            ede,
+            tier: Tier::Fresh,
+        }
+    }
+
+    /// The step for (name, qtype) as a client of view `cd` may see it,
+    /// with its remaining TTL: from the cache if fresh, else resolved.
+    async fn step_for_client(
+        self: &Arc<Self>,
+        name: &Name,
+        qtype: RecordType,
+        cd: bool,
+        ctx: &Arc<Ctx>,
+    ) -> Result<(Arc<Entry>, u32), ResolveError> {
+        let now = self.clock.now();
+        if let Some(hit) = self.fresh(name, qtype, View::Validated) {
+            self.metrics.cache_hits.inc();
+            return Ok(hit);
+        }
+        // A recent Bogus verdict answers validating clients too (as
+        // SERVFAIL), so a broken zone is not re-queried for every client.
+        if let Some(hit) = self.fresh(name, qtype, View::CheckingDisabled) {
+            self.metrics.cache_hits.inc();
+            return Ok(hit);
+        }
+        self.metrics.cache_misses.inc();
+        let entry = self.lookup(name, qtype, ctx).await?;
+        let remaining =
+            match crate::cache::freshness(entry.stored_at, entry.ttl, now, Duration::ZERO) {
+                Freshness::Fresh { remaining } => remaining,
+                Freshness::Stale { .. } | Freshness::Gone => 0,
+            };
+        let _ = cd;
+        Ok((entry, remaining))
+    }
+
+    fn fresh(&self, name: &Name, qtype: RecordType, view: View) -> Option<(Arc<Entry>, u32)> {
+        let key = CacheKey::new(name, qtype, DNSClass::IN, view);
+        match self.cache.get(&key, self.clock.now())? {
+            (entry, Freshness::Fresh { remaining }) => Some((entry, remaining)),
+            _ => None,
+        }
+    }
+
+    /// Resolve one step (cache first), coalescing identical concurrent
+    /// lookups, and store the result in the view its security allows.
+    pub(crate) fn lookup<'a>(
+        self: &'a Arc<Self>,
+        name: &'a Name,
+        qtype: RecordType,
+        ctx: &'a Arc<Ctx>,
+    ) -> BoxFuture<'a, StepResult> {
+        Box::pin(async move {
+            if let Some((entry, _)) = self.fresh(name, qtype, View::Validated) {
+                return Ok(entry);
+            }
+            ctx.enter(name, qtype)?;
+            let key = (name.to_lowercase(), qtype);
+            let this = Arc::clone(self);
+            let (n, c) = (key.0.clone(), Arc::clone(ctx));
+            let result = self
+                .steps_inflight
+                .run(key, async move { this.resolve_step(&n, qtype, &c).await })
+                .await
+                .unwrap_or(Err(ResolveError::Internal(
+                    "resolution task ended without a result",
+                )));
+            ctx.leave(name, qtype);
+            result
+        })
+    }
+
+    async fn resolve_step(
+        self: &Arc<Self>,
+        name: &Name,
+        qtype: RecordType,
+        ctx: &Arc<Ctx>,
+    ) -> StepResult {
+        let entry = Box::pin(self.iterate(name, qtype, ctx, true)).await?;
+        let view = match entry.security {
+            Security::Secure | Security::Insecure { .. } => View::Validated,
+            Security::Bogus(_) | Security::Indeterminate(_) => View::CheckingDisabled,
+        };
+        let outcome = match &entry.security {
+            Security::Secure => ("secure", "none".to_owned()),
+            Security::Insecure { note } => (
+                "insecure",
+                note.as_ref()
+                    .map_or("none".to_owned(), |e| e.code.code().to_string()),
+            ),
+            Security::Bogus(r) => ("bogus", r.kind.ede_code().code().to_string()),
+            Security::Indeterminate(e) => ("indeterminate", e.code.code().to_string()),
+        };
+        self.metrics
+            .validation
+            .with_label_values(&[outcome.0, outcome.1.as_str()])
+            .inc();
+        let entry = Arc::new(entry);
+        self.cache.insert(
+            CacheKey::new(name, qtype, DNSClass::IN, view),
+            Entry::clone(&entry),
+        );
+        Ok(entry)
+    }
+}
+
+impl QueryHandler for Arc<Resolver> {
+    fn answer(&self, query: ClientQuery) -> impl Future<Output = Answer> + Send {
+        let this = Arc::clone(self);
+        async move { this.resolve(&query).await }
+    }
+}
+
+/// Types that exist only to carry DNSSEC proofs; stripped when DO is clear.
+fn is_dnssec_type(t: RecordType) -> bool {
+    matches!(
+        t,
+        RecordType::RRSIG
+            | RecordType::NSEC
+            | RecordType::NSEC3
+            | RecordType::DNSKEY
+            | RecordType::DS
+    )
+}

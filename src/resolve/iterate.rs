@@ -1,0 +1,397 @@
+//! The iterative engine for one step: start at the closest known
+//! delegation, follow referrals (QNAME minimisation, relaxed, RFC 9156),
+//! pick servers by smoothed RTT, retry within bounds, validate the answer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::cache::{Entry, StepKind};
+use crate::dnssec::validate::{self, Budget};
+use crate::dnssec::{KeyEntry, KeyMap, Security};
+use crate::limits;
+use crate::resolve::classify::{Classified, classify};
+use crate::resolve::servers::Delegation;
+use crate::resolve::upstream;
+use crate::resolve::{Ctx, ResolveError, Resolver};
+
+impl Resolver {
+    /// Resolve (`qname`, `qtype`) from the closest known delegation.
+    /// With `validate`, the answer's security is decided; without it
+    /// (DNSKEY fetches, which the key code authenticates itself) the entry
+    /// is marked Indeterminate and never cached.
+    pub(crate) async fn iterate(
+        self: &Arc<Self>,
+        qname: &Name,
+        qtype: RecordType,
+        ctx: &Arc<Ctx>,
+        validate: bool,
+    ) -> Result<Entry, ResolveError> {
+        let mut deleg = self.closest_delegation(qname, qtype);
+        let mut minimise = self.config.qname_minimisation;
+        // Labels of the name asked when minimising.
+        let mut ask_labels = usize::from(deleg.zone.num_labels()) + 1;
+        for _ in 0..limits::MAX_REFERRAL_DEPTH {
+            let full = !minimise || ask_labels >= usize::from(qname.num_labels());
+            let (ask_name, ask_type) = if full {
+                (qname.clone(), qtype)
+            } else {
+                (qname.trim_to(ask_labels), RecordType::A)
+            };
+            let (resp, classified) = self.query_zone(&deleg, &ask_name, ask_type, ctx).await?;
+            match classified {
+                Classified::Referral(next) => {
+                    let next = self.with_addresses(next, ctx).await?;
+                    self.delegations
+                        .insert(next.zone.clone(), Arc::new(next.clone()));
+                    ask_labels = usize::from(next.zone.num_labels()) + 1;
+                    deleg = next;
+                }
+                Classified::Answer(kind) if !full => {
+                    // The minimised name exists (or not) inside this zone.
+                    if kind == StepKind::NxDomain {
+                        // Relaxed mode: some servers say NXDOMAIN for empty
+                        // non-terminals; ask the full name instead.
+                        minimise = false;
+                    } else {
+                        ask_labels += 1;
+                    }
+                }
+                Classified::Answer(kind) => {
+                    return self
+                        .finish_step(&resp, kind, qname, qtype, &deleg.zone, ctx, validate)
+                        .await;
+                }
+                Classified::Failed(_) => {
+                    return Err(ResolveError::Internal("query_zone returned a failure"));
+                }
+            }
+        }
+        Err(ResolveError::Limit {
+            limit: "MAX_REFERRAL_DEPTH",
+            value: limits::MAX_REFERRAL_DEPTH as u64,
+        })
+    }
+
+    /// The deepest cached delegation at or above `qname` (for DS: strictly
+    /// above, because DS lives in the parent), else the root hints.
+    fn closest_delegation(&self, qname: &Name, qtype: RecordType) -> Delegation {
+        let now = self.clock.now();
+        let mut name = if qtype == RecordType::DS && !qname.is_root() {
+            qname.base_name()
+        } else {
+            qname.to_lowercase()
+        };
+        loop {
+            if let Some(d) = self.delegations.get(&name) {
+                let fresh = matches!(
+                    crate::cache::freshness(d.stored_at, d.ttl, now, Duration::ZERO),
+                    crate::cache::Freshness::Fresh { .. }
+                );
+                if fresh {
+                    return Delegation::clone(&d);
+                }
+            }
+            if name.is_root() {
+                return self.config.root_hints.clone();
+            }
+            name = name.base_name();
+        }
+    }
+
+    /// Fill in addresses for a delegation without glue, resolving at most
+    /// `MAX_GLUELESS_NS_PER_REFERRAL` NS names (NXNS, CVE-2020-12662).
+    async fn with_addresses(
+        self: &Arc<Self>,
+        mut deleg: Delegation,
+        ctx: &Arc<Ctx>,
+    ) -> Result<Delegation, ResolveError> {
+        if !deleg.addresses().is_empty() {
+            return Ok(deleg);
+        }
+        let mut last_err = None;
+        for ns in deleg
+            .servers
+            .iter_mut()
+            .take(limits::MAX_GLUELESS_NS_PER_REFERRAL)
+        {
+            match self.lookup(&ns.name, RecordType::A, ctx).await {
+                Ok(entry) if !entry.security.is_bogus() => {
+                    ns.addrs = addresses_of(&entry.answers, &ns.name);
+                }
+                Ok(_) => {}
+                Err(e) => last_err = Some(e),
+            }
+            if !ns.addrs.is_empty() {
+                break;
+            }
+        }
+        if deleg.servers.len() > limits::MAX_GLUELESS_NS_PER_REFERRAL {
+            self.metrics.limit_hit("MAX_GLUELESS_NS_PER_REFERRAL");
+        }
+        if deleg.addresses().is_empty() {
+            return Err(last_err.unwrap_or(ResolveError::NoReachableAuthority {
+                zone: deleg.zone.clone(),
+                detail: "no address for any name server".into(),
+            }));
+        }
+        Ok(deleg)
+    }
+
+    /// Ask the zone's servers, best RTT first, until one gives a usable
+    /// answer or referral; at most `MAX_UPSTREAM_TRIES` tries.
+    async fn query_zone(
+        &self,
+        deleg: &Delegation,
+        name: &Name,
+        qtype: RecordType,
+        ctx: &Ctx,
+    ) -> Result<(Message, Classified), ResolveError> {
+        let addrs = self.stats.order(deleg.addresses());
+        let mut timeouts = 0usize;
+        let mut failures: Vec<&'static str> = Vec::new();
+        for addr in addrs
+            .iter()
+            .cycle()
+            .take(limits::MAX_UPSTREAM_TRIES.min(addrs.len() * 2))
+        {
+            ctx.spend_upstream()?;
+            let server = SocketAddr::new(*addr, self.config.upstream_port);
+            let timeout = self.stats.timeout(*addr);
+            let started = Instant::now();
+            let spoof = || {
+                self.metrics
+                    .upstream
+                    .with_label_values(&["mismatch_ignored"])
+                    .inc()
+            };
+            let span = tracing::debug_span!("upstream", %server, %name, %qtype);
+            let _enter = span.enter();
+            match upstream::exchange(server, name, qtype, timeout, &spoof).await {
+                Ok(resp) => {
+                    let classified = classify(&resp, name, qtype, &deleg.zone, self.clock.now());
+                    match classified {
+                        Classified::Failed(outcome) => {
+                            self.metrics.upstream.with_label_values(&[outcome]).inc();
+                            self.stats.record_failure(*addr);
+                            failures.push(outcome);
+                        }
+                        ok => {
+                            self.metrics.upstream.with_label_values(&["answer"]).inc();
+                            self.stats.record_rtt(*addr, started.elapsed());
+                            return Ok((resp, ok));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "upstream query failed");
+                    self.metrics
+                        .upstream
+                        .with_label_values(&[e.outcome()])
+                        .inc();
+                    self.stats.record_failure(*addr);
+                    if matches!(e, upstream::UpstreamError::Timeout(_)) {
+                        timeouts += 1;
+                    }
+                    failures.push(e.outcome());
+                }
+            }
+        }
+        let detail = format!("{} tries: {}", failures.len(), failures.join(", "));
+        let zone = deleg.zone.clone();
+        let all_unreachable = failures
+            .iter()
+            .all(|f| matches!(*f, "timeout" | "network_error" | "refused"));
+        if timeouts > 0 && all_unreachable || failures.is_empty() {
+            Err(ResolveError::NoReachableAuthority { zone, detail })
+        } else {
+            Err(ResolveError::NetworkError { zone, detail })
+        }
+    }
+
+    /// Turn an authoritative answer into a cache entry: keep the records
+    /// relevant to the question, validate, compute the TTL.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_step(
+        self: &Arc<Self>,
+        resp: &Message,
+        kind: StepKind,
+        qname: &Name,
+        qtype: RecordType,
+        zone: &Name,
+        ctx: &Arc<Ctx>,
+        validate: bool,
+    ) -> Result<Entry, ResolveError> {
+        let now = self.clock.now();
+        let (security, ttl_cap) = if !validate {
+            (
+                Security::Indeterminate(crate::ede::Ede::new(
+                    crate::ede::EdeCode::DnssecIndeterminate,
+                    "not validated",
+                )),
+                None,
+            )
+        } else if !self.config.dnssec {
+            (Security::INSECURE, None)
+        } else {
+            let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;
+            (verdict.security, verdict.ttl_cap)
+        };
+        let owner = match &kind {
+            StepKind::Positive | StepKind::Cname { .. } => Some(qname),
+            StepKind::NxDomain | StepKind::NoData => None,
+        };
+        let answer_type = match &kind {
+            StepKind::Cname { .. } => RecordType::CNAME,
+            _ => qtype,
+        };
+        let answers: Vec<Record> = match owner {
+            Some(owner) => resp
+                .answers
+                .iter()
+                .filter(|r| r.name == *owner && covers(r, answer_type))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        // Authority records are kept for negative answers and for the
+        // proofs of wildcard expansions (NSEC/NSEC3 and their RRSIGs).
+        let authorities: Vec<Record> = resp
+            .authorities
+            .iter()
+            .filter(|r| zone.zone_of(&r.name))
+            .filter(|r| match r.record_type() {
+                RecordType::SOA => owner.is_none(),
+                RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG => true,
+                _ => false,
+            })
+            .cloned()
+            .collect();
+        let ttl = entry_ttl(&kind, &answers, &authorities, ttl_cap, &security);
+        Ok(Entry {
+            kind,
+            rcode: resp.metadata.response_code,
+            answers,
+            authorities,
+            security,
+            zone: zone.clone(),
+            stored_at: now,
+            ttl,
+        })
+    }
+
+    async fn validate_response(
+        self: &Arc<Self>,
+        resp: &Message,
+        qname: &Name,
+        qtype: RecordType,
+        zone: &Name,
+        ctx: &Arc<Ctx>,
+    ) -> validate::Verdict {
+        let mut keys = KeyMap::new();
+        let zone_keys = self.keys_for(zone, ctx).await;
+        let zone_secure = matches!(zone_keys, KeyEntry::Secure(_));
+        keys.insert(zone.to_lowercase(), zone_keys);
+        let signers = validate::signer_names(&resp.answers, &resp.authorities);
+        if signers.len() > limits::MAX_SIGNERS_PER_RESPONSE {
+            self.metrics.limit_hit("MAX_SIGNERS_PER_RESPONSE");
+        }
+        for signer in signers.into_iter().take(limits::MAX_SIGNERS_PER_RESPONSE) {
+            if keys.contains_key(&signer) || !zone.zone_of(&signer) {
+                continue;
+            }
+            let mut entry = self.keys_for(&signer, ctx).await;
+            if zone_secure && matches!(entry, KeyEntry::Insecure { .. }) {
+                // Inside a secure zone, a signature by a name with no secure
+                // delegation is a forgery, not a reason to downgrade.
+                entry = KeyEntry::Bogus(crate::dnssec::BogusReason::new(
+                    crate::dnssec::BogusKind::DnskeyMissing,
+                    &signer,
+                    None,
+                    "signer is not a secure zone under the answering zone",
+                ));
+            }
+            keys.insert(signer, entry);
+        }
+        let mut budget = Budget::new();
+        let verdict = validate::validate_answer(
+            resp.metadata.response_code,
+            &resp.answers,
+            &resp.authorities,
+            qname,
+            qtype,
+            zone,
+            &keys,
+            self.clock.now().unix_secs(),
+            &mut budget,
+        );
+        if let Some(limit) = budget.exhausted() {
+            self.metrics.limit_hit(limit);
+        }
+        verdict
+    }
+}
+
+/// Whether `r` is part of the `rtype` RRset (the records or their RRSIGs).
+fn covers(r: &Record, rtype: RecordType) -> bool {
+    if r.record_type() == rtype {
+        return true;
+    }
+    match &r.data {
+        RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => {
+            sig.input().type_covered == rtype
+        }
+        _ => false,
+    }
+}
+
+/// A, AAAA records of `name` from a step's answers.
+fn addresses_of(records: &[Record], name: &Name) -> Vec<IpAddr> {
+    records
+        .iter()
+        .filter(|r| r.name == *name)
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Entry TTL: the smallest record TTL (negative: min of SOA TTL and
+/// MINIMUM, RFC 2308 §5), capped by the RRSIG validity (RFC 4035 §5.3.3),
+/// `MAX_TTL`/`MAX_NEGATIVE_TTL`, and `BOGUS_TTL` for failed validation.
+fn entry_ttl(
+    kind: &StepKind,
+    answers: &[Record],
+    authorities: &[Record],
+    cap: Option<u32>,
+    security: &Security,
+) -> u32 {
+    let ttl = match kind {
+        StepKind::Positive | StepKind::Cname { .. } => answers
+            .iter()
+            .map(|r| r.ttl)
+            .min()
+            .unwrap_or(0)
+            .min(limits::MAX_TTL),
+        StepKind::NxDomain | StepKind::NoData => authorities
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
+                _ => None,
+            })
+            .unwrap_or(0)
+            .min(limits::MAX_NEGATIVE_TTL),
+    };
+    let ttl = cap.map_or(ttl, |c| ttl.min(c));
+    match security {
+        Security::Bogus(_) | Security::Indeterminate(_) => {
+            ttl.min(u32::try_from(limits::BOGUS_TTL.as_secs()).unwrap_or(u32::MAX))
+        }
+        Security::Secure | Security::Insecure { .. } => ttl,
+    }
+}
