@@ -1,1 +1,104 @@
-//! Shared test helpers.
+//! Shared test helpers: a lab hierarchy plus a resolver serving on real
+//! sockets, driven by a manual clock, and a small stub client.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RecordType};
+
+use lastgood::clock::ManualClock;
+use lastgood::dnssec::TrustAnchors;
+use lastgood::lab::{Lab, LabConfig, default_zones_dir};
+use lastgood::metrics::Metrics;
+use lastgood::resolve::{Resolver, ResolverConfig, servers};
+use lastgood::server::{Server, ServerConfig, ServerHandle};
+
+pub fn name(s: &str) -> Name {
+    Name::from_str(s).unwrap()
+}
+
+/// A lab hierarchy and a resolver in front of it.
+pub struct Testbed {
+    pub lab: Lab,
+    pub clock: ManualClock,
+    pub resolver: Arc<Resolver>,
+    pub metrics: Metrics,
+    pub addr: SocketAddr,
+    _server: ServerHandle,
+}
+
+impl Testbed {
+    pub async fn start() -> Testbed {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Start with a hook to adjust the resolver configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut ResolverConfig)) -> Testbed {
+        let lab = Lab::start(LabConfig::new(default_zones_dir()))
+            .await
+            .unwrap();
+        let mut config = ResolverConfig::internet().unwrap();
+        config.root_hints = servers::parse_hints(&lab.root_hints(), "lab hints").unwrap();
+        config.anchors = TrustAnchors::parse(&lab.trust_anchor(), "lab anchor").unwrap();
+        config.upstream_port = lab.port();
+        adjust(&mut config);
+        let clock = ManualClock::new();
+        let metrics = Metrics::new().unwrap();
+        let resolver = Resolver::new(config, Arc::new(clock.clone()), metrics.clone());
+        let server = Server::bind(
+            ServerConfig::new(vec!["127.0.0.1:0".parse().unwrap()]),
+            Arc::new(Arc::clone(&resolver)),
+            metrics.clone(),
+        )
+        .await
+        .unwrap();
+        let handle = server.start();
+        let addr = handle.local_addrs()[0];
+        Testbed {
+            lab,
+            clock,
+            resolver,
+            metrics,
+            addr,
+            _server: handle,
+        }
+    }
+
+    /// Query with DO set over UDP (TCP on TC).
+    pub async fn query(&self, qname: &str, qtype: RecordType) -> Message {
+        query(self.addr, qname, qtype, Flags::default()).await
+    }
+
+    pub async fn query_with(&self, qname: &str, qtype: RecordType, flags: Flags) -> Message {
+        query(self.addr, qname, qtype, flags).await
+    }
+
+    pub fn advance(&self, d: Duration) {
+        self.clock.advance(d);
+    }
+}
+
+pub use lastgood::client::Flags;
+
+/// Ask `server` (DO set unless `flags` say otherwise); panics on no answer.
+pub async fn query(server: SocketAddr, qname: &str, qtype: RecordType, flags: Flags) -> Message {
+    lastgood::client::query(server, &name(qname), qtype, flags)
+        .await
+        .unwrap()
+}
+
+/// EDE codes in a response.
+pub fn ede_codes(msg: &Message) -> Vec<u16> {
+    lastgood::client::edes(msg)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// Records of one type in the answer section.
+pub fn answers_of(msg: &Message, t: RecordType) -> usize {
+    msg.answers.iter().filter(|r| r.record_type() == t).count()
+}
