@@ -106,6 +106,12 @@ pub async fn run(args: LabArgs) -> Result<(), LabError> {
 }
 
 fn write(file: PathBuf, text: &str) -> Result<(), LabError> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| LabError::WriteFile {
+            file: dir.to_owned(),
+            source,
+        })?;
+    }
     std::fs::write(&file, text).map_err(|source| LabError::WriteFile { file, source })
 }
 
