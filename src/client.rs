@@ -156,10 +156,10 @@ pub fn render(msg: &Message) -> String {
             flags.push(name);
         }
     }
+    let status = crate::server::wire::rcode_label(m.response_code);
     let _ = writeln!(
         out,
-        ";; status: {}, id: {}, flags: {}",
-        m.response_code,
+        ";; status: {status}, id: {}, flags: {}",
         m.id,
         flags.join(" ")
     );
