@@ -56,6 +56,10 @@ struct RawConfig {
     qname_minimisation: Option<bool>,
     cache_size: Option<u64>,
     max_stale_ttl: Option<String>,
+    serve_stale: Option<bool>,
+    stale_answer_ttl: Option<String>,
+    client_response_timer: Option<String>,
+    failure_recheck: Option<String>,
     log_format: Option<String>,
 }
 
@@ -76,7 +80,35 @@ pub struct Config {
     pub cache_bytes: u64,
     /// `max-stale-ttl`: how long past TTL entries stay usable (RFC 8767 §5).
     pub max_stale: Duration,
+    /// The serve-stale tier (RFC 8767) and its timers.
+    pub stale: StaleConfig,
     pub log_format: LogFormat,
+}
+
+/// Serve-stale settings (RFC 8767 §5; names follow Unbound's where one exists).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleConfig {
+    /// `serve-stale`: answer from expired entries when a refresh fails.
+    pub enabled: bool,
+    /// `stale-answer-ttl`: TTL on stale answers (RFC 8767 §4: 30 s).
+    pub answer_ttl: Duration,
+    /// `client-response-timer`: answer stale if a refresh takes longer
+    /// (RFC 8767 §5: 1.8 s; Unbound `serve-expired-client-timeout`).
+    pub client_response_timer: Duration,
+    /// `failure-recheck`: after a refresh failed, serve stale straight from
+    /// cache for this long before probing again (RFC 8767 §5: 30 s).
+    pub failure_recheck: Duration,
+}
+
+impl Default for StaleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            answer_ttl: Duration::from_secs(30),
+            client_response_timer: Duration::from_millis(1800),
+            failure_recheck: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Smallest accepted `cache-size`: 1 MiB.
@@ -98,6 +130,7 @@ impl Default for Config {
             qname_minimisation: true,
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
             max_stale: Duration::from_secs(86_400),
+            stale: StaleConfig::default(),
             log_format: LogFormat::Text,
         }
     }
@@ -193,6 +226,41 @@ impl Config {
             }
             c.max_stale = d;
         }
+        c.stale.enabled = raw.serve_stale.unwrap_or(c.stale.enabled);
+        let mut duration = |key: &'static str,
+                            value: Option<String>,
+                            range: (Duration, Duration),
+                            allowed: &'static str| {
+            let Some(s) = value else { return Ok(None) };
+            match parse_duration(&s) {
+                Some(d) if (range.0..=range.1).contains(&d) => Ok(Some(d)),
+                _ => Err(invalid(key, s, allowed)),
+            }
+        };
+        if let Some(d) = duration(
+            "stale-answer-ttl",
+            raw.stale_answer_ttl,
+            (Duration::from_secs(1), Duration::from_secs(3600)),
+            "a duration from 1s to 1h",
+        )? {
+            c.stale.answer_ttl = d;
+        }
+        if let Some(d) = duration(
+            "client-response-timer",
+            raw.client_response_timer,
+            (Duration::from_millis(100), Duration::from_secs(10)),
+            "a duration from 100ms to 10s",
+        )? {
+            c.stale.client_response_timer = d;
+        }
+        if let Some(d) = duration(
+            "failure-recheck",
+            raw.failure_recheck,
+            (Duration::from_secs(1), Duration::from_secs(3600)),
+            "a duration from 1s to 1h",
+        )? {
+            c.stale.failure_recheck = d;
+        }
         if let Some(f) = raw.log_format {
             c.log_format = match f.as_str() {
                 "text" => LogFormat::Text,
@@ -250,6 +318,10 @@ upstream-port = 5353
 dnssec = true
 cache-size = 2097152
 max-stale-ttl = "2h"
+serve-stale = false
+stale-answer-ttl = "10s"
+client-response-timer = "500ms"
+failure-recheck = "1m"
 log-format = "json"
 "#,
             "x.toml",
@@ -259,6 +331,13 @@ log-format = "json"
         assert_eq!(c.upstream_port, 5353);
         assert_eq!(c.max_stale, Duration::from_secs(7200));
         assert_eq!(c.log_format, LogFormat::Json);
+        let want = StaleConfig {
+            enabled: false,
+            answer_ttl: Duration::from_secs(10),
+            client_response_timer: Duration::from_millis(500),
+            failure_recheck: Duration::from_secs(60),
+        };
+        assert_eq!(c.stale, want);
     }
 
     #[test]
@@ -270,6 +349,13 @@ log-format = "json"
             ("max-stale-ttl = \"8d\"", "at most 7d"),
             ("max-stale-ttl = \"soon\"", "key `max-stale-ttl`"),
             ("upstream-port = 0", "key `upstream-port`"),
+            (
+                "stale-answer-ttl = \"0s\"",
+                "key `stale-answer-ttl`: value \"0s\"",
+            ),
+            ("client-response-timer = \"11s\"", "100ms to 10s"),
+            ("failure-recheck = \"2h\"", "key `failure-recheck`"),
+            ("serve-stale = \"yes\"", "x.toml:1:"),
             ("log-format = \"xml\"", "key `log-format`"),
             ("listen = [", "x.toml:1:"),
         ];
