@@ -227,7 +227,7 @@ impl Config {
             c.max_stale = d;
         }
         c.stale.enabled = raw.serve_stale.unwrap_or(c.stale.enabled);
-        let mut duration = |key: &'static str,
+        let duration = |key: &'static str,
                             value: Option<String>,
                             range: (Duration, Duration),
                             allowed: &'static str| {
