@@ -8,6 +8,7 @@
     clippy::panic
 )]
 
+mod control;
 mod harness;
 mod resolve;
 mod server;
