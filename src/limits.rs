@@ -42,12 +42,20 @@ pub const MAX_GLUELESS_DEPTH: usize = 7;
 /// attempt fails (bounded retries; Unbound `outbound-msg-retry` = 5).
 pub const MAX_UPSTREAM_TRIES: usize = 5;
 
-/// Upstream query timeout before trying the next server. Starts from the
-/// server's smoothed RTT estimate and is clamped to this range (Unbound's
-/// RTO starts at 376 ms and caps at 120 s; we cap lower because a client
-/// waits for us).
+/// Wait before retransmitting a question to the next server. Starts from
+/// the server's smoothed RTT estimate (x3), doubles with each try of the
+/// same question and is clamped to this range (Unbound's RTO starts at
+/// 376 ms and caps at 120 s; we cap lower because a client waits for us,
+/// and the stale tier answers it after `client-response-timer` anyway).
+/// Answers from servers asked earlier are still accepted until the last
+/// try's wait ends, so a slow but live authority can still answer.
 pub const UPSTREAM_TIMEOUT_MIN: Duration = Duration::from_millis(100);
-pub const UPSTREAM_TIMEOUT_MAX: Duration = Duration::from_millis(1500);
+pub const UPSTREAM_TIMEOUT_MAX: Duration = Duration::from_millis(3000);
+/// Longest time spent on one question to one zone's servers, all tries
+/// together. A client waits for us: past this the step fails (and the
+/// stale tier or a SERVFAIL answers), while a 3 s-slow server still makes
+/// it. dig's default per-try timeout is 5 s.
+pub const UPSTREAM_QUESTION_DEADLINE: Duration = Duration::from_millis(4000);
 /// RTT assumed for a server never measured (Unbound UNKNOWN_SERVER_NICENESS 376 ms).
 pub const UPSTREAM_RTT_UNKNOWN: Duration = Duration::from_millis(376);
 
@@ -118,3 +126,49 @@ pub const SERVER_BIND_ATTEMPTS: usize = 16;
 /// Largest trust anchor file read (`--trust-anchor`); a real one holds a
 /// handful of DS/DNSKEY records (the IANA root-anchors.xml is ~1.5 KiB).
 pub const MAX_TRUST_ANCHOR_FILE_BYTES: u64 = 1024 * 1024;
+
+// --- Negative trust anchors and the control API (issue 4) ---
+
+/// Lifetime of an NTA added without one (BIND `nta-lifetime` default 1 h;
+/// RFC 7646 §2: NTAs are temporary and expire on their own).
+pub const DEFAULT_NTA_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Longest NTA lifetime accepted (BIND caps `nta-lifetime` at one week;
+/// RFC 7646 §2 expects NTAs to last hours or days, not forever).
+pub const MAX_NTA_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
+
+/// NTAs held at once. Our own bound: an operator sets a handful; the cap
+/// keeps the control API and the state file from growing without limit.
+pub const MAX_NTAS: usize = 1024;
+
+/// Longest NTA reason kept, in bytes (a free-text note for operators;
+/// bounds the state file and the API answers).
+pub const MAX_NTA_REASON_BYTES: usize = 1024;
+
+/// Largest NTA state file read at start (MAX_NTAS entries of a few hundred
+/// bytes each fit well within it).
+pub const MAX_NTA_STATE_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Default interval between NTA rechecks (BIND `nta-recheck` default 5 m).
+pub const DEFAULT_NTA_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Largest request body the control API reads; its JSON requests are a few
+/// hundred bytes (an NTA with the longest reason fits easily).
+pub const MAX_CONTROL_BODY_BYTES: usize = 64 * 1024;
+
+/// Control API connections served at once; further clients wait in the
+/// listen backlog (it serves operators and a Prometheus scraper, not the
+/// public).
+pub const MAX_CONTROL_CONNECTIONS: usize = 32;
+
+/// Time a control API client has to send a request's headers, and then its
+/// body (slowloris bound; hyper's header read default is 30 s).
+pub const CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the operator CLI waits for the control API's answer (a reload
+/// reads and checks files; a few seconds at most in practice).
+pub const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest control API answer the operator CLI reads (a list of MAX_NTAS
+/// NTAs with long reasons is about 1.5 MiB).
+pub const MAX_CONTROL_RESPONSE_BYTES: usize = 8 * 1024 * 1024;

@@ -142,7 +142,9 @@ impl Resolver {
     }
 
     /// Ask the zone's servers, best RTT first, until one gives a usable
-    /// answer or referral; at most `MAX_UPSTREAM_TRIES` tries.
+    /// answer or referral: at most `MAX_UPSTREAM_TRIES` sends of one
+    /// question (one socket, one ID), each wait longer than the last, and a
+    /// late answer from any server already asked still counts.
     async fn query_zone(
         &self,
         deleg: &Delegation,
@@ -150,65 +152,120 @@ impl Resolver {
         qtype: RecordType,
         ctx: &Ctx,
     ) -> Result<(Message, Classified), ResolveError> {
-        let addrs = self.stats.order(deleg.addresses());
-        let mut timeouts = 0usize;
+        let zone = deleg.zone.clone();
+        let all = self.stats.order(deleg.addresses());
+        // One socket per question: prefer IPv4 when the zone has both.
+        let v4: Vec<IpAddr> = all.iter().copied().filter(IpAddr::is_ipv4).collect();
+        let (addrs, ipv6) = if v4.is_empty() {
+            (all, true)
+        } else {
+            (v4, false)
+        };
+        let spoof = || {
+            self.metrics
+                .upstream
+                .with_label_values(&["mismatch_ignored"])
+                .inc()
+        };
         let mut failures: Vec<&'static str> = Vec::new();
-        for addr in addrs
+        let mut exchange = match upstream::Exchange::new(name, qtype, ipv6).await {
+            Ok(ex) => ex,
+            Err(e) => {
+                return Err(ResolveError::NetworkError {
+                    zone,
+                    detail: e.to_string(),
+                });
+            }
+        };
+        let mut failed: Vec<SocketAddr> = Vec::new();
+        let mut sent_at: Vec<(SocketAddr, Instant)> = Vec::new();
+        let mut wait = Duration::ZERO;
+        let question_deadline = Instant::now() + limits::UPSTREAM_QUESTION_DEADLINE;
+        let servers = addrs
             .iter()
-            .cycle()
-            .take(limits::MAX_UPSTREAM_TRIES.min(addrs.len() * 2))
-        {
+            .map(|a| SocketAddr::new(*a, self.config.upstream_port));
+        'tries: for server in servers.cycle().take(limits::MAX_UPSTREAM_TRIES) {
+            if failed.len() >= addrs.len() {
+                break;
+            }
+            if failed.contains(&server) {
+                continue;
+            }
+            if Instant::now() >= question_deadline {
+                self.metrics.limit_hit("UPSTREAM_QUESTION_DEADLINE");
+                break;
+            }
             ctx.spend_upstream()?;
-            let server = SocketAddr::new(*addr, self.config.upstream_port);
-            let timeout = self.stats.timeout(*addr);
-            let started = Instant::now();
-            let spoof = || {
-                self.metrics
-                    .upstream
-                    .with_label_values(&["mismatch_ignored"])
-                    .inc()
-            };
-            let span = tracing::debug_span!("upstream", %server, %name, %qtype);
-            let _enter = span.enter();
-            match upstream::exchange(server, name, qtype, timeout, &spoof).await {
-                Ok(resp) => {
-                    let classified = classify(&resp, name, qtype, &deleg.zone, self.clock.now());
-                    match classified {
-                        Classified::Failed(outcome) => {
-                            self.metrics.upstream.with_label_values(&[outcome]).inc();
-                            self.stats.record_failure(*addr);
-                            failures.push(outcome);
-                        }
-                        ok => {
-                            self.metrics.upstream.with_label_values(&["answer"]).inc();
-                            self.stats.record_rtt(*addr, started.elapsed());
-                            return Ok((resp, ok));
+            tracing::debug!(%server, %name, %qtype, "upstream query");
+            if let Err(e) = exchange.send(server).await {
+                self.upstream_failed(server, e.outcome(), &mut failures, &mut failed);
+                continue;
+            }
+            let now = Instant::now();
+            sent_at.push((server, now));
+            wait = (wait * 2)
+                .max(self.stats.timeout(server.ip()))
+                .min(limits::UPSTREAM_TIMEOUT_MAX);
+            let deadline = (now + wait).min(question_deadline);
+            loop {
+                match exchange.recv_until(deadline, &spoof).await {
+                    upstream::Arrival::Answer { from, message } => {
+                        match classify(&message, name, qtype, &deleg.zone, self.clock.now()) {
+                            Classified::Failed(outcome) => {
+                                self.upstream_failed(from, outcome, &mut failures, &mut failed);
+                                if failed.len() >= sent_at.len() {
+                                    continue 'tries;
+                                }
+                            }
+                            ok => {
+                                self.metrics.upstream.with_label_values(&["answer"]).inc();
+                                if let Some((_, t)) = sent_at.iter().rev().find(|(s, _)| *s == from)
+                                {
+                                    self.stats.record_rtt(from.ip(), t.elapsed());
+                                }
+                                return Ok((message, ok));
+                            }
                         }
                     }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "upstream query failed");
-                    self.metrics
-                        .upstream
-                        .with_label_values(&[e.outcome()])
-                        .inc();
-                    self.stats.record_failure(*addr);
-                    if matches!(e, upstream::UpstreamError::Timeout(_)) {
-                        timeouts += 1;
+                    upstream::Arrival::Failed { from, error } => {
+                        tracing::debug!(%from, %error, "upstream answer unusable");
+                        self.upstream_failed(from, error.outcome(), &mut failures, &mut failed);
+                        if failed.len() >= sent_at.len() {
+                            continue 'tries;
+                        }
                     }
-                    failures.push(e.outcome());
+                    upstream::Arrival::Timeout => {
+                        self.metrics.upstream.with_label_values(&["timeout"]).inc();
+                        self.stats.record_failure(server.ip());
+                        failures.push("timeout");
+                        continue 'tries;
+                    }
                 }
             }
         }
         let detail = format!("{} tries: {}", failures.len(), failures.join(", "));
-        let zone = deleg.zone.clone();
-        let all_unreachable = failures
+        let unreachable = failures
             .iter()
             .all(|f| matches!(*f, "timeout" | "network_error" | "refused"));
-        if timeouts > 0 && all_unreachable || failures.is_empty() {
+        if unreachable {
             Err(ResolveError::NoReachableAuthority { zone, detail })
         } else {
             Err(ResolveError::NetworkError { zone, detail })
+        }
+    }
+
+    fn upstream_failed(
+        &self,
+        server: SocketAddr,
+        outcome: &'static str,
+        failures: &mut Vec<&'static str>,
+        failed: &mut Vec<SocketAddr>,
+    ) {
+        self.metrics.upstream.with_label_values(&[outcome]).inc();
+        self.stats.record_failure(server.ip());
+        failures.push(outcome);
+        if !failed.contains(&server) {
+            failed.push(server);
         }
     }
 

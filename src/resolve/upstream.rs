@@ -1,9 +1,12 @@
-//! Queries to authoritative servers: UDP with a fresh random source port
-//! and ID per query, answer checked against ID, source and question,
-//! TCP when the answer is truncated.
+//! Queries to authoritative servers. One question gets one UDP socket
+//! (OS-random source port) and one random ID; tries go to the zone's
+//! servers in turn with growing waits, and an answer from any server
+//! already asked is accepted (a late answer is still the answer). Answers
+//! are checked against the ID, the set of servers asked and the question;
+//! a truncated answer is fetched again over TCP.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
@@ -28,8 +31,8 @@ pub enum UpstreamError {
     TooLong,
 }
 
-/// Outcome label for the upstream metric.
 impl UpstreamError {
+    /// Outcome label for the upstream metric.
     pub fn outcome(&self) -> &'static str {
         match self {
             UpstreamError::Timeout(_) => "timeout",
@@ -58,7 +61,7 @@ pub fn build_query(id: u16, name: &Name, qtype: RecordType) -> Message {
 }
 
 /// Whether `resp` answers `query`: same ID, a response, same question
-/// (names compared case-insensitively, so 0x20 case randomisation is safe).
+/// (hickory's `Name` equality ignores ASCII case, so 0x20 is safe).
 pub fn matches(query: &Message, resp: &Message) -> bool {
     if resp.metadata.id != query.metadata.id || resp.metadata.message_type != MessageType::Response
     {
@@ -69,94 +72,143 @@ pub fn matches(query: &Message, resp: &Message) -> bool {
             resp.queries.len() == 1
                 && q.query_type() == r.query_type()
                 && q.query_class() == r.query_class()
-                && q.name() == r.name() // hickory's Name equality ignores ASCII case
+                && q.name() == r.name()
         }
         _ => false,
     }
 }
 
-/// One UDP exchange, falling back to TCP on TC. Answers from another
-/// source, with another ID or question are ignored (counted by the
-/// caller via `spoof_ignored`) until the timeout.
-pub async fn exchange(
-    server: SocketAddr,
-    name: &Name,
-    qtype: RecordType,
-    timeout: Duration,
-    spoof_ignored: &(dyn Fn() + Sync),
-) -> Result<Message, UpstreamError> {
-    let id: u16 = rand::random();
-    let query = build_query(id, name, qtype);
-    let bytes = query
-        .to_vec()
-        .map_err(|e| UpstreamError::Encode(e.to_string()))?;
-    let resp = tokio::time::timeout(timeout, udp(server, &query, &bytes, spoof_ignored))
-        .await
-        .map_err(|_| UpstreamError::Timeout(timeout))??;
-    if !resp.metadata.truncation {
-        return Ok(resp);
-    }
-    tokio::time::timeout(timeout, tcp(server, &query, &bytes))
-        .await
-        .map_err(|_| UpstreamError::Timeout(timeout))?
+/// What arrived for an outstanding question.
+#[derive(Debug)]
+pub enum Arrival {
+    /// A parsed answer from `from` (TCP already done if it was truncated).
+    Answer { from: SocketAddr, message: Message },
+    /// `from` sent something for our ID that is unusable.
+    Failed {
+        from: SocketAddr,
+        error: UpstreamError,
+    },
+    /// The wait ended with nothing usable.
+    Timeout,
 }
 
-async fn udp(
-    server: SocketAddr,
-    query: &Message,
-    bytes: &[u8],
-    spoof_ignored: &(dyn Fn() + Sync),
-) -> Result<Message, UpstreamError> {
-    let bind: SocketAddr = if server.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    // A new socket per query: the OS picks a random ephemeral port, and
-    // `connect` makes the kernel drop datagrams from any other source.
-    let sock = UdpSocket::bind(bind).await?;
-    sock.connect(server).await?;
-    sock.send(bytes).await?;
-    let mut buf = vec![0u8; limits::MAX_MESSAGE_SIZE];
-    loop {
-        let n = sock.recv(&mut buf).await?;
-        let Some(data) = buf.get(..n) else {
-            continue;
+/// One outstanding question: a socket, an ID, the servers asked so far.
+pub struct Exchange {
+    sock: UdpSocket,
+    query: Message,
+    bytes: Vec<u8>,
+    asked: Vec<SocketAddr>,
+}
+
+impl Exchange {
+    pub async fn new(name: &Name, qtype: RecordType, ipv6: bool) -> Result<Self, UpstreamError> {
+        let query = build_query(rand::random(), name, qtype);
+        let bytes = query
+            .to_vec()
+            .map_err(|e| UpstreamError::Encode(e.to_string()))?;
+        let bind: SocketAddr = if ipv6 {
+            SocketAddr::from(([0u16; 8], 0))
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], 0))
         };
-        match Message::from_vec(data) {
-            Ok(resp) if matches(query, &resp) => return Ok(resp),
-            Ok(_) => spoof_ignored(),
-            Err(e) => {
-                // A datagram from the server that does not parse: with the
-                // right ID it is this server's answer, and it is garbage.
-                let same_id = data.get(..2) == Some(&query.metadata.id.to_be_bytes()[..]);
-                if same_id {
-                    return Err(UpstreamError::Malformed(e.to_string()));
-                }
+        let sock = UdpSocket::bind(bind).await?;
+        Ok(Self {
+            sock,
+            query,
+            bytes,
+            asked: Vec::new(),
+        })
+    }
+
+    /// Send (or retransmit) the question to `server`.
+    pub async fn send(&mut self, server: SocketAddr) -> Result<(), UpstreamError> {
+        self.sock.send_to(&self.bytes, server).await?;
+        if !self.asked.contains(&server) {
+            self.asked.push(server);
+        }
+        Ok(())
+    }
+
+    /// Wait until `deadline` for an answer from any server asked.
+    /// Datagrams from elsewhere, or with another ID or question, are
+    /// ignored and reported through `spoof_ignored`.
+    pub async fn recv_until(
+        &self,
+        deadline: Instant,
+        spoof_ignored: &(dyn Fn() + Sync),
+    ) -> Arrival {
+        let mut buf = vec![0u8; limits::MAX_MESSAGE_SIZE];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let got = match tokio::time::timeout(left, self.sock.recv_from(&mut buf)).await {
+                Err(_) => return Arrival::Timeout,
+                Ok(got) => got,
+            };
+            let (n, from) = match got {
+                Ok(got) => got,
+                // ICMP unreachable surfaces as an error on some systems;
+                // keep waiting for the other servers.
+                Err(_) => continue,
+            };
+            if !self.asked.contains(&from) {
                 spoof_ignored();
+                continue;
+            }
+            let Some(data) = buf.get(..n) else { continue };
+            match Message::from_vec(data) {
+                Ok(resp) if matches(&self.query, &resp) => {
+                    if !resp.metadata.truncation {
+                        return Arrival::Answer {
+                            from,
+                            message: resp,
+                        };
+                    }
+                    let left = deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(limits::UPSTREAM_TIMEOUT_MIN);
+                    return match tokio::time::timeout(left, self.tcp(from)).await {
+                        Ok(Ok(message)) => Arrival::Answer { from, message },
+                        Ok(Err(error)) => Arrival::Failed { from, error },
+                        Err(_) => Arrival::Failed {
+                            from,
+                            error: UpstreamError::Timeout(left),
+                        },
+                    };
+                }
+                Ok(_) => spoof_ignored(),
+                Err(e) => {
+                    // Unparseable but carrying our ID: this server's answer, and it is garbage.
+                    if data.get(..2) == Some(&self.query.metadata.id.to_be_bytes()[..]) {
+                        return Arrival::Failed {
+                            from,
+                            error: UpstreamError::Malformed(e.to_string()),
+                        };
+                    }
+                    spoof_ignored();
+                }
             }
         }
     }
-}
 
-async fn tcp(server: SocketAddr, query: &Message, bytes: &[u8]) -> Result<Message, UpstreamError> {
-    let mut stream = TcpStream::connect(server).await?;
-    let len = u16::try_from(bytes.len()).map_err(|_| UpstreamError::TooLong)?;
-    let mut framed = Vec::with_capacity(bytes.len() + 2);
-    framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(bytes);
-    stream.write_all(&framed).await?;
-    let mut len_buf = [0u8; 2];
-    stream.read_exact(&mut len_buf).await?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len_buf))];
-    stream.read_exact(&mut buf).await?;
-    let resp = Message::from_vec(&buf).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
-    if matches(query, &resp) {
-        Ok(resp)
-    } else {
-        Err(UpstreamError::Malformed(
-            "TCP answer does not match the question".into(),
-        ))
+    async fn tcp(&self, server: SocketAddr) -> Result<Message, UpstreamError> {
+        let mut stream = TcpStream::connect(server).await?;
+        let len = u16::try_from(self.bytes.len()).map_err(|_| UpstreamError::TooLong)?;
+        let mut framed = Vec::with_capacity(self.bytes.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&self.bytes);
+        stream.write_all(&framed).await?;
+        let mut len_buf = [0u8; 2];
+        stream.read_exact(&mut len_buf).await?;
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len_buf))];
+        stream.read_exact(&mut buf).await?;
+        let resp = Message::from_vec(&buf).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        if matches(&self.query, &resp) {
+            Ok(resp)
+        } else {
+            Err(UpstreamError::Malformed(
+                "TCP answer does not match the question".into(),
+            ))
+        }
     }
 }
 
@@ -189,5 +241,37 @@ mod tests {
         let mut other = build_query(7, &name, RecordType::AAAA);
         other.metadata.message_type = MessageType::Response;
         assert!(!matches(&q, &other));
+    }
+
+    #[tokio::test]
+    async fn answers_only_from_servers_asked() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut ex = Exchange::new(&Name::from_str("a.example.").unwrap(), RecordType::A, false)
+            .await
+            .unwrap();
+        ex.send(server.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0u8; 512];
+        let (n, client) = server.recv_from(&mut buf).await.unwrap();
+        let mut resp = Message::from_vec(&buf[..n]).unwrap();
+        resp.metadata.message_type = MessageType::Response;
+        let bytes = resp.to_vec().unwrap();
+        // The right answer from the wrong address is ignored...
+        stranger.send_to(&bytes, client).await.unwrap();
+        let spoofs = std::sync::atomic::AtomicU32::new(0);
+        let count = || {
+            spoofs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        };
+        let r = ex
+            .recv_until(Instant::now() + Duration::from_millis(200), &count)
+            .await;
+        assert!(matches!(r, Arrival::Timeout));
+        assert_eq!(spoofs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // ...and accepted from the server asked.
+        server.send_to(&bytes, client).await.unwrap();
+        let r = ex
+            .recv_until(Instant::now() + Duration::from_millis(500), &count)
+            .await;
+        assert!(matches!(r, Arrival::Answer { .. }));
     }
 }
