@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::limits;
+use crate::nta::ConfigNta;
 
 /// Errors loading or checking a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,14 @@ pub enum ConfigError {
         key: &'static str,
         value: String,
         allowed: &'static str,
+    },
+    #[error("{source_name}:{line}: key `{key}`: value {value:?} is invalid: {allowed}")]
+    InvalidEntry {
+        source_name: String,
+        line: usize,
+        key: &'static str,
+        value: String,
+        allowed: String,
     },
 }
 
@@ -61,6 +70,12 @@ struct RawConfig {
     client_response_timer: Option<String>,
     failure_recheck: Option<String>,
     log_format: Option<String>,
+    // Control API and NTAs (see the block at the end of the file).
+    control_listen: Option<String>,
+    control_token_file: Option<PathBuf>,
+    nta_state_file: Option<PathBuf>,
+    nta_recheck_interval: Option<String>,
+    nta: Option<Vec<RawNta>>,
 }
 
 /// A checked configuration.
@@ -83,6 +98,10 @@ pub struct Config {
     /// The serve-stale tier (RFC 8767) and its timers.
     pub stale: StaleConfig,
     pub log_format: LogFormat,
+    /// The HTTP control API.
+    pub control: ControlSettings,
+    /// Negative trust anchors.
+    pub nta: NtaSettings,
 }
 
 /// Serve-stale settings (RFC 8767 §5; names follow Unbound's where one exists).
@@ -132,6 +151,8 @@ impl Default for Config {
             max_stale: Duration::from_secs(86_400),
             stale: StaleConfig::default(),
             log_format: LogFormat::Text,
+            control: ControlSettings::default(),
+            nta: NtaSettings::default(),
         }
     }
 }
@@ -268,6 +289,14 @@ impl Config {
                 _ => return Err(invalid("log-format", f, "\"text\" or \"json\"")),
             };
         }
+        let ops = RawOperations {
+            control_listen: raw.control_listen,
+            control_token_file: raw.control_token_file,
+            nta_state_file: raw.nta_state_file,
+            nta_recheck_interval: raw.nta_recheck_interval,
+            nta: raw.nta,
+        };
+        (c.control, c.nta) = ops.check(text, source_name)?;
         Ok(c)
     }
 }
@@ -294,6 +323,189 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(secs))
+}
+
+// ---------------------------------------------------------------------
+// Control API and negative trust anchors (issue 4): `control-listen`,
+// `control-token-file`, `nta-state-file`, `nta-recheck-interval`, `[[nta]]`.
+// ---------------------------------------------------------------------
+
+/// Default `control-listen`: loopback only.
+pub const DEFAULT_CONTROL_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8053);
+/// Shortest `nta-recheck-interval`.
+pub const MIN_NTA_RECHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest `nta-recheck-interval`.
+pub const MAX_NTA_RECHECK_INTERVAL: Duration = Duration::from_secs(86_400);
+
+/// Where the HTTP control API listens and how it authenticates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlSettings {
+    /// `control-listen`.
+    pub listen: SocketAddr,
+    /// `control-token-file`: the bearer token; required for a
+    /// non-loopback `listen`.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_CONTROL_LISTEN,
+            token_file: None,
+        }
+    }
+}
+
+/// Negative trust anchor settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NtaSettings {
+    /// `nta-state-file`: where NTAs are persisted across restarts.
+    pub state_file: Option<PathBuf>,
+    /// `nta-recheck-interval`: how often NTA zones are revalidated.
+    pub recheck_interval: Duration,
+    /// `[[nta]]` tables.
+    pub entries: Vec<ConfigNta>,
+}
+
+impl Default for NtaSettings {
+    fn default() -> Self {
+        Self {
+            state_file: None,
+            recheck_interval: limits::DEFAULT_NTA_RECHECK_INTERVAL,
+            entries: Vec::new(),
+        }
+    }
+}
+
+/// One `[[nta]]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNta {
+    zone: toml::Spanned<String>,
+    lifetime: Option<toml::Spanned<String>>,
+    reason: Option<String>,
+}
+
+/// The raw keys of this block, moved out of [`RawConfig`].
+struct RawOperations {
+    control_listen: Option<String>,
+    control_token_file: Option<PathBuf>,
+    nta_state_file: Option<PathBuf>,
+    nta_recheck_interval: Option<String>,
+    nta: Option<Vec<RawNta>>,
+}
+
+impl RawOperations {
+    fn check(
+        self,
+        text: &str,
+        source_name: &str,
+    ) -> Result<(ControlSettings, NtaSettings), ConfigError> {
+        let invalid =
+            |key: &'static str, value: String, allowed: &'static str| ConfigError::Invalid {
+                source_name: source_name.to_owned(),
+                key,
+                value,
+                allowed,
+            };
+        let mut control = ControlSettings::default();
+        if let Some(s) = self.control_listen {
+            control.listen = s.parse().map_err(|_| {
+                invalid(
+                    "control-listen",
+                    s.clone(),
+                    "an address:port such as 127.0.0.1:8053 or [::1]:8053",
+                )
+            })?;
+        }
+        control.token_file = self.control_token_file;
+        if !control.listen.ip().is_loopback() && control.token_file.is_none() {
+            return Err(invalid(
+                "control-token-file",
+                String::new(),
+                "required when control-listen is not a loopback address \
+                 (the control API refuses to listen elsewhere without a token)",
+            ));
+        }
+        let mut nta = NtaSettings {
+            state_file: self.nta_state_file,
+            ..NtaSettings::default()
+        };
+        if let Some(s) = self.nta_recheck_interval {
+            nta.recheck_interval = match parse_duration(&s) {
+                Some(d) if (MIN_NTA_RECHECK_INTERVAL..=MAX_NTA_RECHECK_INTERVAL).contains(&d) => d,
+                _ => {
+                    return Err(invalid(
+                        "nta-recheck-interval",
+                        s,
+                        "a duration from 10s to 1d",
+                    ));
+                }
+            };
+        }
+        for raw in self.nta.unwrap_or_default() {
+            let at =
+                |key: &'static str, span: std::ops::Range<usize>, value: &str, allowed: String| {
+                    ConfigError::InvalidEntry {
+                        source_name: source_name.to_owned(),
+                        line: line_of(text, span.start),
+                        key,
+                        value: value.to_owned(),
+                        allowed,
+                    }
+                };
+            let zone_text = raw.zone.get_ref();
+            let zone = crate::nta::parse_zone(zone_text)
+                .map_err(|e| at("nta.zone", raw.zone.span(), zone_text, e.to_string()))?;
+            if nta.entries.iter().any(|e| e.zone == zone) {
+                return Err(at(
+                    "nta.zone",
+                    raw.zone.span(),
+                    zone_text,
+                    format!("{zone} is listed in another [[nta]] table"),
+                ));
+            }
+            let lifetime = match &raw.lifetime {
+                None => limits::DEFAULT_NTA_LIFETIME,
+                Some(l) => parse_duration(l.get_ref())
+                    .filter(|d| !d.is_zero() && *d <= limits::MAX_NTA_LIFETIME)
+                    .ok_or_else(|| {
+                        at(
+                            "nta.lifetime",
+                            l.span(),
+                            l.get_ref(),
+                            "a duration from 1s to 7d (MAX_NTA_LIFETIME)".to_owned(),
+                        )
+                    })?,
+            };
+            let reason = raw.reason.unwrap_or_default();
+            if reason.len() > limits::MAX_NTA_REASON_BYTES {
+                return Err(at(
+                    "nta.reason",
+                    raw.zone.span(),
+                    zone_text,
+                    format!(
+                        "reason longer than MAX_NTA_REASON_BYTES ({})",
+                        limits::MAX_NTA_REASON_BYTES
+                    ),
+                ));
+            }
+            nta.entries.push(ConfigNta {
+                zone,
+                lifetime,
+                reason,
+            });
+        }
+        if nta.entries.len() > limits::MAX_NTAS {
+            return Err(invalid(
+                "nta",
+                nta.entries.len().to_string(),
+                "at most MAX_NTAS (1024) [[nta]] tables",
+            ));
+        }
+        Ok((control, nta))
+    }
 }
 
 #[cfg(test)]
@@ -373,5 +585,106 @@ log-format = "json"
         assert_eq!(parse_duration("1y"), None);
         assert_eq!(parse_duration(""), None);
         assert_eq!(parse_duration("99999999999999999999d"), None);
+    }
+
+    // --- control API and NTA keys ---
+
+    #[test]
+    fn control_and_nta_keys() {
+        let c = Config::parse("", "x.toml").unwrap();
+        assert_eq!(c.control.listen, DEFAULT_CONTROL_LISTEN);
+        assert_eq!(c.nta.recheck_interval, Duration::from_secs(300));
+        assert!(c.nta.entries.is_empty());
+        let c = Config::parse(
+            r#"
+control-listen = "0.0.0.0:9053"
+control-token-file = "/etc/lastgood/token"
+nta-state-file = "/var/lib/lastgood/nta.json"
+nta-recheck-interval = "10s"
+
+[[nta]]
+zone = "Lab"
+lifetime = "2h"
+reason = "KSK roll gone wrong"
+
+[[nta]]
+zone = "example.org."
+"#,
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.control.listen, "0.0.0.0:9053".parse().unwrap());
+        assert_eq!(
+            c.control.token_file.as_deref(),
+            Some(Path::new("/etc/lastgood/token"))
+        );
+        assert_eq!(
+            c.nta.state_file.as_deref(),
+            Some(Path::new("/var/lib/lastgood/nta.json"))
+        );
+        assert_eq!(c.nta.recheck_interval, Duration::from_secs(10));
+        let want = [
+            ConfigNta {
+                zone: hickory_proto::rr::Name::from_ascii("lab.").unwrap(),
+                lifetime: Duration::from_secs(7200),
+                reason: "KSK roll gone wrong".into(),
+            },
+            ConfigNta {
+                zone: hickory_proto::rr::Name::from_ascii("example.org.").unwrap(),
+                lifetime: limits::DEFAULT_NTA_LIFETIME,
+                reason: String::new(),
+            },
+        ];
+        assert_eq!(c.nta.entries, want);
+        // Loopback without a token is fine, IPv6 too.
+        let c = Config::parse("control-listen = \"[::1]:1\"", "x.toml").unwrap();
+        assert!(c.control.token_file.is_none());
+    }
+
+    #[test]
+    fn control_and_nta_errors_name_key_and_line() {
+        let nta = |body: &str| format!("serve-stale = true\n\n[[nta]]\n{body}\n");
+        let cases = [
+            (
+                "control-listen = \"0.0.0.0:8053\"".to_owned(),
+                "x.toml: key `control-token-file`: value \"\" is invalid: required when control-listen is not a loopback",
+            ),
+            (
+                "control-listen = \"localhost\"".to_owned(),
+                "key `control-listen`",
+            ),
+            (
+                "nta-recheck-interval = \"5s\"".to_owned(),
+                "key `nta-recheck-interval`: value \"5s\" is invalid: a duration from 10s to 1d",
+            ),
+            ("nta-recheck-interval = \"2d\"".to_owned(), "10s to 1d"),
+            (
+                nta("zone = \"a..b\""),
+                "x.toml:4: key `nta.zone`: value \"a..b\"",
+            ),
+            (nta("zone = \".\""), "x.toml:4: key `nta.zone`"),
+            (
+                nta("zone = \"lab.\"\nlifetime = \"8d\""),
+                "x.toml:5: key `nta.lifetime`: value \"8d\" is invalid: a duration from 1s to 7d",
+            ),
+            (nta("zone = \"lab.\"\nlifetime = \"0s\""), "x.toml:5:"),
+            (
+                nta("zone = \"lab.\"\n[[nta]]\nzone = \"LAB\""),
+                "x.toml:6: key `nta.zone`: value \"LAB\" is invalid: lab. is listed in another",
+            ),
+            (nta("zone = \"lab.\"\nzonee = 1"), "x.toml:5:"),
+            (nta("lifetime = \"1h\""), "missing field `zone`"),
+            (
+                nta(&format!(
+                    "zone = \"lab.\"\nreason = \"{}\"",
+                    "r".repeat(2000)
+                )),
+                "key `nta.reason`",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(&text, "x.toml").unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
     }
 }

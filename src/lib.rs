@@ -14,6 +14,7 @@ pub mod ede;
 pub mod lab;
 pub mod limits;
 pub mod metrics;
+pub mod nta;
 pub mod query;
 pub mod resolve;
 pub mod server;

@@ -19,6 +19,10 @@ pub const UPSTREAM_QUERIES_TOTAL: &str = "lastgood_upstream_queries_total";
 pub const VALIDATION_TOTAL: &str = "lastgood_validation_total";
 pub const LIMIT_HITS_TOTAL: &str = "lastgood_limit_hits_total";
 pub const QUERY_DURATION_SECONDS: &str = "lastgood_query_duration_seconds";
+pub const NTAS_ACTIVE: &str = "lastgood_ntas_active";
+pub const CONFIG_RELOADS_TOTAL: &str = "lastgood_config_reloads_total";
+pub const CONFIG_RELOAD_FAILURES_TOTAL: &str = "lastgood_config_reload_failures_total";
+pub const CONTROL_REQUESTS_TOTAL: &str = "lastgood_control_requests_total";
 
 /// Errors registering metrics (a programming error surfaced at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,14 @@ pub struct Metrics {
     pub limit_hits: IntCounterVec,
     /// Client query latency by tier.
     pub latency: HistogramVec,
+    /// Negative trust anchors in force.
+    pub ntas_active: IntGauge,
+    /// Configuration reloads applied.
+    pub config_reloads: IntCounter,
+    /// Configuration reloads refused (the running config stays).
+    pub config_reload_failures: IntCounter,
+    /// Control API requests by endpoint (a fixed route name) and HTTP status.
+    pub control_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -109,6 +121,24 @@ impl Metrics {
         registry.register(Box::new(validation.clone()))?;
         registry.register(Box::new(limit_hits.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        let ntas_active = IntGauge::new(NTAS_ACTIVE, "Negative trust anchors in force.")?;
+        let config_reloads =
+            IntCounter::new(CONFIG_RELOADS_TOTAL, "Configuration reloads applied.")?;
+        let config_reload_failures = IntCounter::new(
+            CONFIG_RELOAD_FAILURES_TOTAL,
+            "Configuration reloads refused; the running configuration stays.",
+        )?;
+        let control_requests = IntCounterVec::new(
+            Opts::new(
+                CONTROL_REQUESTS_TOTAL,
+                "Control API requests, by endpoint and HTTP status.",
+            ),
+            &["endpoint", "status"],
+        )?;
+        registry.register(Box::new(ntas_active.clone()))?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        registry.register(Box::new(config_reload_failures.clone()))?;
+        registry.register(Box::new(control_requests.clone()))?;
         Ok(Self {
             registry,
             queries,
@@ -122,6 +152,10 @@ impl Metrics {
             validation,
             limit_hits,
             latency,
+            ntas_active,
+            config_reloads,
+            config_reload_failures,
+            control_requests,
         })
     }
 
@@ -134,6 +168,21 @@ impl Metrics {
         self.queries
             .with_label_values(&[rcode, tier.as_str()])
             .inc();
+    }
+
+    /// Count a configuration reload, applied (`ok`) or refused.
+    pub fn config_reloaded(&self, ok: bool) {
+        if ok {
+            self.config_reloads.inc();
+        } else {
+            self.config_reload_failures.inc();
+        }
+    }
+
+    /// Set the NTA gauge (from `NtaStore::active_count`).
+    pub fn set_ntas_active(&self, count: usize) {
+        self.ntas_active
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// The registry in Prometheus text exposition format.
