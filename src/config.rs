@@ -249,9 +249,9 @@ impl Config {
         }
         c.stale.enabled = raw.serve_stale.unwrap_or(c.stale.enabled);
         let duration = |key: &'static str,
-                            value: Option<String>,
-                            range: (Duration, Duration),
-                            allowed: &'static str| {
+                        value: Option<String>,
+                        range: (Duration, Duration),
+                        allowed: &'static str| {
             let Some(s) = value else { return Ok(None) };
             match parse_duration(&s) {
                 Some(d) if (range.0..=range.1).contains(&d) => Ok(Some(d)),
