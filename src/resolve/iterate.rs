@@ -178,6 +178,7 @@ impl Resolver {
             }
         };
         let mut failed: Vec<SocketAddr> = Vec::new();
+        let mut probes = Vec::new();
         let mut sent_at: Vec<(SocketAddr, Instant)> = Vec::new();
         let mut wait = Duration::ZERO;
         let question_deadline = Instant::now() + limits::UPSTREAM_QUESTION_DEADLINE;
@@ -194,6 +195,22 @@ impl Resolver {
             if Instant::now() >= question_deadline {
                 self.metrics.limit_hit("UPSTREAM_QUESTION_DEADLINE");
                 break;
+            }
+            // Retry amplification brake: a server that is failing is
+            // retried by one question at a time; the others give up on it.
+            if sent_at.iter().any(|(s, _)| *s == server) && self.stats.is_failing(server.ip()) {
+                match self.stats.probe(server.ip()) {
+                    Some(p) => probes.push(p),
+                    None if probes.iter().all(|p| p.addr() != server.ip()) => {
+                        failures.push("probe_busy");
+                        self.metrics
+                            .upstream
+                            .with_label_values(&["probe_busy"])
+                            .inc();
+                        continue;
+                    }
+                    None => {}
+                }
             }
             ctx.spend_upstream()?;
             tracing::debug!(%server, %name, %qtype, "upstream query");
@@ -246,7 +263,7 @@ impl Resolver {
         let detail = format!("{} tries: {}", failures.len(), failures.join(", "));
         let unreachable = failures
             .iter()
-            .all(|f| matches!(*f, "timeout" | "network_error" | "refused"));
+            .all(|f| matches!(*f, "timeout" | "network_error" | "refused" | "probe_busy"));
         if unreachable {
             Err(ResolveError::NoReachableAuthority { zone, detail })
         } else {

@@ -160,6 +160,32 @@ pub fn load_hints(path: &Path) -> Result<Delegation, HintsError> {
 #[derive(Debug, Default)]
 pub struct ServerStats {
     srtt: Mutex<HashMap<IpAddr, Duration>>,
+    /// Servers that failed and are being retried by one question (the
+    /// probe); other questions do not retry them meanwhile.
+    probing: Mutex<std::collections::HashSet<IpAddr>>,
+}
+
+/// The right to retry a failing server, released on drop.
+#[derive(Debug)]
+pub struct Probe<'a> {
+    stats: &'a ServerStats,
+    addr: IpAddr,
+}
+
+impl Probe<'_> {
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.stats
+            .probing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.addr);
+    }
 }
 
 impl ServerStats {
@@ -193,6 +219,22 @@ impl ServerStats {
             // Behind every server never tried, then doubling, capped.
             let backed_off = (old * 2).max(limits::UPSTREAM_RTT_UNKNOWN + Duration::from_millis(1));
             m.insert(addr, backed_off.min(limits::UPSTREAM_TIMEOUT_MAX * 4));
+        }
+    }
+
+    /// Whether `addr` failed more recently than it answered.
+    pub fn is_failing(&self, addr: IpAddr) -> bool {
+        self.srtt(addr) > limits::UPSTREAM_RTT_UNKNOWN
+    }
+
+    /// Take the probe token for a failing server; `None` if another
+    /// question holds it (then this question must not retry the server).
+    pub fn probe(&self, addr: IpAddr) -> Option<Probe<'_>> {
+        let mut p = self.probing.lock().unwrap_or_else(|e| e.into_inner());
+        if p.insert(addr) {
+            Some(Probe { stats: self, addr })
+        } else {
+            None
         }
     }
 
@@ -255,6 +297,11 @@ mod tests {
         for _ in 0..20 {
             s.record_failure(a);
         }
+        assert!(s.is_failing(a) && !s.is_failing(b));
+        let probe = s.probe(a).unwrap();
+        assert!(s.probe(a).is_none(), "one prober at a time");
+        drop(probe);
+        assert!(s.probe(a).is_some());
         assert!(
             s.srtt(a) <= limits::UPSTREAM_TIMEOUT_MAX * 4,
             "backoff is capped"
