@@ -145,7 +145,20 @@ pub fn freshness(stored_at: Timestamp, ttl: u32, now: Timestamp, max_stale: Dura
 pub struct Cache {
     store: moka::sync::Cache<CacheKey, Arc<Entry>>,
     max_stale: Duration,
+    max_bytes: u64,
+    /// When stale entries were last swept out (millis since epoch).
+    last_sweep: Arc<std::sync::atomic::AtomicU64>,
+    /// Bytes held, kept exact by the eviction listener (moka's own
+    /// `weighted_size` lags until its housekeeping runs).
+    bytes: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Above this share of `cache-size` (percent), inserting sweeps out stale
+/// entries first, so moka's own eviction (which cannot tell stale from
+/// fresh) rarely has to pick a fresh one.
+pub const STALE_SWEEP_PERCENT: u64 = 90;
+/// At most one stale sweep per this interval (a sweep walks the cache).
+pub const STALE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,12 +172,23 @@ impl std::fmt::Debug for Cache {
 impl Cache {
     /// A cache bounded to `max_bytes` (weights are approximate wire bytes).
     pub fn new(max_bytes: u64, max_stale: Duration) -> Self {
+        let bytes: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let counter = Arc::clone(&bytes);
         let store = moka::sync::Cache::builder()
+            .eviction_listener(move |_k, v: Arc<Entry>, _cause| {
+                counter.fetch_sub(u64::from(v.weight()), std::sync::atomic::Ordering::Relaxed);
+            })
             .max_capacity(max_bytes)
             .weigher(|_k: &CacheKey, v: &Arc<Entry>| v.weight())
             .support_invalidation_closures()
             .build();
-        Self { store, max_stale }
+        Self {
+            store,
+            max_stale,
+            max_bytes,
+            last_sweep: Arc::default(),
+            bytes,
+        }
     }
 
     pub fn max_stale(&self) -> Duration {
@@ -183,8 +207,44 @@ impl Cache {
         }
     }
 
+    /// Store an entry; its `stored_at` is taken as the current time.
     pub fn insert(&self, key: CacheKey, entry: Entry) {
+        let now = entry.stored_at;
+        let weight = u64::from(entry.weight());
+        self.bytes
+            .fetch_add(weight, std::sync::atomic::Ordering::Relaxed);
         self.store.insert(key, Arc::new(entry));
+        self.sweep_stale_if_full(now);
+    }
+
+    /// When nearly full, drop entries past their TTL before fresh ones
+    /// have to go (RFC 8767 §5: stale data is the first to evict).
+    fn sweep_stale_if_full(&self, now: Timestamp) {
+        use std::sync::atomic::Ordering;
+        let held = self.bytes.load(Ordering::Relaxed);
+        if held.saturating_mul(100) < self.max_bytes.saturating_mul(STALE_SWEEP_PERCENT) {
+            return;
+        }
+        let last = Timestamp::from_millis(self.last_sweep.load(Ordering::Relaxed));
+        if now.saturating_since(last) < STALE_SWEEP_INTERVAL {
+            return;
+        }
+        self.last_sweep.store(now.as_millis(), Ordering::Relaxed);
+        let stale: Vec<Arc<CacheKey>> = self
+            .store
+            .iter()
+            .filter(|(_, e)| {
+                !matches!(
+                    freshness(e.stored_at, e.ttl, now, self.max_stale),
+                    Freshness::Fresh { .. }
+                )
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in stale {
+            self.store.invalidate(&*key);
+        }
+        self.store.run_pending_tasks();
     }
 
     pub fn remove(&self, key: &CacheKey) {
@@ -349,6 +409,37 @@ mod tests {
             .flush_zone(&Name::from_str("EXAMPLE.").unwrap())
             .unwrap();
         assert!(cache.get(&cd, t0).is_none());
+    }
+
+    #[test]
+    fn stale_entries_are_evicted_before_fresh_ones() {
+        let one = entry(Timestamp::from_secs(0), 10).weight() as u64;
+        let cache = Cache::new(one * 100, DAY);
+        let t0 = Timestamp::from_secs(5_000);
+        let key = |prefix: &str, i: usize| {
+            let name = Name::from_str(&format!("{prefix}{i}.example.")).unwrap();
+            CacheKey::new(&name, RecordType::A, DNSClass::IN, View::Validated)
+        };
+        for i in 0..60 {
+            cache.insert(key("old", i), entry(t0, 10));
+        }
+        // The old entries expire; fresh ones arrive until the cache is over 90 %.
+        let t1 = t0.saturating_add(Duration::from_secs(60));
+        for i in 0..60 {
+            cache.insert(key("new", i), entry(t1, 300));
+        }
+        cache.store.run_pending_tasks();
+        let fresh_kept = (0..60)
+            .filter(|i| cache.get(&key("new", *i), t1).is_some())
+            .count();
+        let stale_kept = (0..60)
+            .filter(|i| cache.get(&key("old", *i), t1).is_some())
+            .count();
+        assert_eq!(fresh_kept, 60, "every fresh entry survives");
+        assert!(
+            stale_kept < 60,
+            "stale entries were swept ({stale_kept} left)"
+        );
     }
 
     #[test]
