@@ -198,7 +198,7 @@ pub const ROOT_SERVER: Ipv4Addr = Ipv4Addr::new(127, 53, 0, 1);
 pub(crate) struct LabZone {
     pub(crate) origin: Name,
     pub(crate) server: IpAddr,
-    data: ZoneData,
+    data: RwLock<Arc<ZoneData>>,
     denial: Option<Denial>,
     keys: Option<ZoneKeys>,
     algorithm: LabAlgorithm,
@@ -212,6 +212,13 @@ pub(crate) struct ZoneState {
 }
 
 impl LabZone {
+    fn data(&self) -> Arc<ZoneData> {
+        match self.data.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Arc<ZoneState> {
         match self.state.read() {
             Ok(guard) => Arc::clone(&guard),
@@ -266,7 +273,7 @@ impl Lab {
             zones.push(LabZone {
                 origin,
                 server: IpAddr::V4(spec.server),
-                data,
+                data: RwLock::new(Arc::new(data)),
                 denial: spec.denial,
                 keys,
                 algorithm: config.algorithm,
@@ -316,26 +323,47 @@ impl Lab {
 
     /// Switch the fault of one zone; `Fault::None` restores normal service.
     pub fn set_fault(&self, zone: &Name, fault: Fault) -> Result<(), LabError> {
-        let lab_zone = self
-            .shared
+        let lab_zone = self.zone(zone)?;
+        let resign = fault.needs_resigning() || lab_zone.snapshot().fault.needs_resigning();
+        self.publish(lab_zone, fault, resign)
+    }
+
+    /// Delete every record owned by `name` from `zone` and re-sign it (the
+    /// name then answers NXDOMAIN with a fresh denial proof).
+    pub fn remove_name(&self, zone: &Name, name: &Name) -> Result<(), LabError> {
+        let lab_zone = self.zone(zone)?;
+        let mut data = ZoneData::clone(&lab_zone.data());
+        data.nodes.remove(name);
+        match lab_zone.data.write() {
+            Ok(mut guard) => *guard = Arc::new(data),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(data),
+        }
+        let fault = lab_zone.snapshot().fault.clone();
+        self.publish(lab_zone, fault, true)
+    }
+
+    fn zone(&self, zone: &Name) -> Result<&LabZone, LabError> {
+        self.shared
             .zones
             .iter()
             .find(|z| &z.origin == zone)
             .ok_or_else(|| LabError::UnknownZone {
                 zone: zone.to_string(),
-            })?;
+            })
+    }
+
+    /// Serve `lab_zone` under `fault`, signing it again if `resign`.
+    fn publish(&self, lab_zone: &LabZone, fault: Fault, resign: bool) -> Result<(), LabError> {
+        let data = lab_zone.data();
         let signed = match (&lab_zone.keys, lab_zone.denial) {
-            (Some(keys), Some(denial))
-                if fault.needs_resigning() || lab_zone.snapshot().fault.needs_resigning() =>
-            {
-                Arc::new(sign::sign_for_fault(
-                    &lab_zone.data,
-                    denial,
-                    keys,
-                    &fault,
-                    lab_zone.algorithm,
-                )?)
-            }
+            (Some(keys), Some(denial)) if resign => Arc::new(sign::sign_for_fault(
+                &data,
+                denial,
+                keys,
+                &fault,
+                lab_zone.algorithm,
+            )?),
+            (None, _) if resign => Arc::new(sign::unsigned(&data)),
             _ => Arc::clone(&lab_zone.snapshot().zone),
         };
         let state = Arc::new(ZoneState {
