@@ -172,3 +172,12 @@ pub const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest control API answer the operator CLI reads (a list of MAX_NTAS
 /// NTAs with long reasons is about 1.5 MiB).
 pub const MAX_CONTROL_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Zones with an open failure-recheck window remembered at once.
+pub const MAX_FAILING_ZONES: u64 = 10_000;
+
+/// Refreshes of expired entries of one zone running at once; past it,
+/// expired names are answered stale without a refresh (RFC 8767 §5: a
+/// failing authority must not see client load turned into upstream load).
+/// Normal refreshes take milliseconds, so 4 rarely binds outside outages.
+pub const MAX_STALE_REFRESHES_PER_ZONE: usize = 4;

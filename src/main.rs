@@ -165,6 +165,7 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
     rc.qname_minimisation = config.qname_minimisation;
     rc.cache_bytes = config.cache_bytes;
     rc.max_stale = config.max_stale;
+    rc.stale = config.stale;
     Ok(rc)
 }
 

@@ -21,6 +21,10 @@ pub enum ResolveError {
     /// A lookup needs its own result (glueless NS dependency loop).
     #[error("dependency loop resolving {name}")]
     DependencyLoop { name: Name },
+    /// The zone is in its failure-recheck window: answered from the
+    /// remembered failure without asking upstream.
+    #[error("{zone} failing (remembered): {ede}")]
+    KnownFailure { zone: Name, ede: Ede },
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -28,14 +32,27 @@ pub enum ResolveError {
 impl ResolveError {
     /// The EDE a client sees for this failure (RFC 8914 §4).
     pub fn ede(&self) -> Ede {
+        if let ResolveError::KnownFailure { ede, .. } = self {
+            return ede.clone();
+        }
         let code = match self {
             ResolveError::NoReachableAuthority { .. } => EdeCode::NoReachableAuthority,
             ResolveError::NetworkError { .. } => EdeCode::NetworkError,
             ResolveError::Limit { .. }
             | ResolveError::CnameLoop { .. }
             | ResolveError::DependencyLoop { .. }
+            | ResolveError::KnownFailure { .. }
             | ResolveError::Internal(_) => EdeCode::Other,
         };
         Ede::new(code, self.to_string())
+    }
+
+    /// The zone whose authorities failed, for the failure-recheck window.
+    pub fn failing_zone(&self) -> Option<&Name> {
+        match self {
+            ResolveError::NoReachableAuthority { zone, .. }
+            | ResolveError::NetworkError { zone, .. } => Some(zone),
+            _ => None,
+        }
     }
 }

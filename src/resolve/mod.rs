@@ -18,6 +18,7 @@ use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use crate::cache::{Cache, CacheKey, Entry, Freshness, StepKind, View};
 use crate::clock::SharedClock;
+use crate::config::StaleConfig;
 use crate::dnssec::{KeyEntry, Security, TrustAnchors};
 use crate::ede::Ede;
 use crate::limits;
@@ -29,6 +30,7 @@ pub mod coalesce;
 pub mod error;
 pub mod iterate;
 pub mod keys;
+pub mod ladder;
 pub mod servers;
 pub mod upstream;
 
@@ -36,6 +38,7 @@ pub use error::ResolveError;
 pub use servers::{Delegation, HintsError};
 
 use coalesce::Coalescer;
+use ladder::Failure;
 use servers::ServerStats;
 
 /// Everything the resolver needs to know, already validated.
@@ -53,6 +56,8 @@ pub struct ResolverConfig {
     pub cache_bytes: u64,
     /// How long past its TTL an entry is kept for the stale tier (RFC 8767).
     pub max_stale: Duration,
+    /// The stale tier's switch and timers.
+    pub stale: StaleConfig,
 }
 
 impl ResolverConfig {
@@ -66,6 +71,7 @@ impl ResolverConfig {
             qname_minimisation: true,
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
             max_stale: Duration::from_secs(86_400),
+            stale: StaleConfig::default(),
         })
     }
 }
@@ -140,6 +146,10 @@ pub struct Resolver {
     keys: moka::sync::Cache<Name, (KeyEntry, crate::clock::Timestamp)>,
     steps_inflight: Coalescer<(Name, RecordType), StepResult>,
     keys_inflight: Coalescer<Name, KeyEntry>,
+    /// Failure-recheck windows per zone (the ladder's retry-storm brake).
+    failures: moka::sync::Cache<Name, Failure>,
+    /// Stale refreshes in flight per zone.
+    refreshing: ladder::Refreshing,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -162,6 +172,8 @@ impl Resolver {
             keys: moka::sync::Cache::new(limits::MAX_KEY_ENTRIES_CACHED),
             steps_inflight: Coalescer::default(),
             keys_inflight: Coalescer::default(),
+            failures: moka::sync::Cache::new(limits::MAX_FAILING_ZONES),
+            refreshing: ladder::Refreshing::default(),
         })
     }
 
@@ -198,7 +210,8 @@ impl Resolver {
         answer
     }
 
-    /// Follow the CNAME chain from the question, one cached step at a time.
+    /// Follow the CNAME chain from the question, one step at a time, each
+    /// through the ladder.
     async fn answer_chain(
         self: &Arc<Self>,
         query: &ClientQuery,
@@ -209,11 +222,14 @@ impl Resolver {
         let mut seen = HashSet::new();
         let mut security = Security::Secure;
         let mut answers: Vec<Record> = Vec::new();
+        // Some(causes) once any step was served stale.
+        let mut stale: Option<Vec<Ede>> = None;
         for _ in 0..=limits::MAX_CNAME_CHAIN {
             if !seen.insert(name.clone()) {
                 return Err(ResolveError::CnameLoop { name });
             }
-            let (entry, remaining) = self.step_for_client(&name, query.qtype, cd, ctx).await?;
+            let step = self.step_for_client(&name, query.qtype, cd, ctx).await?;
+            let entry = &step.entry;
             if !cd {
                 match &entry.security {
                     Security::Bogus(reason) => return Ok(Answer::servfail(vec![reason.ede()])),
@@ -221,8 +237,12 @@ impl Resolver {
                     Security::Secure | Security::Insecure { .. } => {}
                 }
             }
+            if let Some(cause) = &step.stale {
+                let causes = stale.get_or_insert_with(Vec::new);
+                causes.extend(cause.iter().cloned());
+            }
             security = security.combine(entry.security.clone());
-            answers.extend(Entry::records_with_ttl(&entry.answers, remaining));
+            answers.extend(Entry::records_with_ttl(&entry.answers, step.ttl));
             let (rcode, authorities) = match &entry.kind {
                 StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
                     name = target.to_lowercase();
@@ -231,14 +251,22 @@ impl Resolver {
                 StepKind::Positive | StepKind::Cname { .. } => (ResponseCode::NoError, Vec::new()),
                 StepKind::NoData => (
                     ResponseCode::NoError,
-                    Entry::records_with_ttl(&entry.authorities, remaining),
+                    Entry::records_with_ttl(&entry.authorities, step.ttl),
                 ),
                 StepKind::NxDomain => (
                     ResponseCode::NXDomain,
-                    Entry::records_with_ttl(&entry.authorities, remaining),
+                    Entry::records_with_ttl(&entry.authorities, step.ttl),
                 ),
             };
-            return Ok(self.finish(query, rcode, answers, authorities, security));
+            let mut answer = self.finish(query, rcode, answers, authorities, security);
+            if let Some(causes) = stale {
+                let nx = ladder::is_nxdomain(&entry.kind);
+                let mut ede = ladder::stale_edes(nx, &causes);
+                ede.append(&mut answer.ede);
+                answer.ede = ede;
+                answer.tier = Tier::Stale;
+            }
+            return Ok(answer);
         }
         self.metrics.limit_hit("MAX_CNAME_CHAIN");
         Err(ResolveError::Limit {
@@ -272,37 +300,6 @@ impl Resolver {
             ede,
             tier: Tier::Fresh,
         }
-    }
-
-    /// The step for (name, qtype) as a client of view `cd` may see it,
-    /// with its remaining TTL: from the cache if fresh, else resolved.
-    async fn step_for_client(
-        self: &Arc<Self>,
-        name: &Name,
-        qtype: RecordType,
-        cd: bool,
-        ctx: &Arc<Ctx>,
-    ) -> Result<(Arc<Entry>, u32), ResolveError> {
-        let now = self.clock.now();
-        if let Some(hit) = self.fresh(name, qtype, View::Validated) {
-            self.metrics.cache_hits.inc();
-            return Ok(hit);
-        }
-        // A recent Bogus verdict answers validating clients too (as
-        // SERVFAIL), so a broken zone is not re-queried for every client.
-        if let Some(hit) = self.fresh(name, qtype, View::CheckingDisabled) {
-            self.metrics.cache_hits.inc();
-            return Ok(hit);
-        }
-        self.metrics.cache_misses.inc();
-        let entry = self.lookup(name, qtype, ctx).await?;
-        let remaining =
-            match crate::cache::freshness(entry.stored_at, entry.ttl, now, Duration::ZERO) {
-                Freshness::Fresh { remaining } => remaining,
-                Freshness::Stale { .. } | Freshness::Gone => 0,
-            };
-        let _ = cd;
-        Ok((entry, remaining))
     }
 
     fn fresh(&self, name: &Name, qtype: RecordType, view: View) -> Option<(Arc<Entry>, u32)> {
@@ -347,7 +344,20 @@ impl Resolver {
         qtype: RecordType,
         ctx: &Arc<Ctx>,
     ) -> StepResult {
-        let entry = Box::pin(self.iterate(name, qtype, ctx, true)).await?;
+        let entry = match Box::pin(self.iterate(name, qtype, ctx, true)).await {
+            Ok(entry) => entry,
+            Err(e) => {
+                if let Some(zone) = e.failing_zone() {
+                    self.record_failure(zone, e.ede());
+                }
+                return Err(e);
+            }
+        };
+        match &entry.security {
+            Security::Bogus(r) => self.record_failure(&entry.zone, r.ede()),
+            Security::Indeterminate(e) => self.record_failure(&entry.zone, e.clone()),
+            Security::Secure | Security::Insecure { .. } => self.clear_failure(&entry.zone),
+        }
         let view = match entry.security {
             Security::Secure | Security::Insecure { .. } => View::Validated,
             Security::Bogus(_) | Security::Indeterminate(_) => View::CheckingDisabled,
