@@ -12,3 +12,4 @@ mod control;
 mod harness;
 mod resolve;
 mod server;
+mod stale;
