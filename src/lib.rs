@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod dnssec;
 pub mod ede;
 pub mod lab;

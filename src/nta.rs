@@ -130,6 +130,17 @@ impl Nta {
     fn lifetime(&self) -> Duration {
         self.expires_at.saturating_since(self.added_at)
     }
+
+    /// As listed to operators at `now`.
+    pub fn view(&self, now: Timestamp) -> NtaView {
+        NtaView {
+            zone: self.zone.clone(),
+            reason: self.reason.clone(),
+            source: self.source,
+            remaining: self.expires_at.saturating_since(now),
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// An `[[nta]]` table of the configuration, checked.
@@ -373,20 +384,15 @@ impl NtaStore {
         })
     }
 
-    /// Active NTAs, sorted by zone, with their remaining lifetime.
+    /// Active NTAs in DNS canonical order (RFC 4034 §6.1: rightmost
+    /// label first), with their remaining lifetime.
     pub fn list(&self, now: Timestamp) -> Vec<NtaView> {
         let mut v: Vec<NtaView> = self
             .read()
             .ntas
             .iter()
             .filter(|n| n.active(now))
-            .map(|n| NtaView {
-                zone: n.zone.clone(),
-                reason: n.reason.clone(),
-                source: n.source,
-                remaining: n.expires_at.saturating_since(now),
-                expires_at: n.expires_at,
-            })
+            .map(|n| n.view(now))
             .collect();
         v.sort_by(|a, b| a.zone.cmp(&b.zone));
         v

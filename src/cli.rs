@@ -1,0 +1,592 @@
+//! Operator subcommands that talk to a running resolver's control API:
+//! `lastgood nta add|remove|list`, `lastgood cache flush`, `lastgood
+//! reload`, `lastgood status`. `main.rs` parses them with clap (the
+//! `*Args` types here) and calls the `run_*` functions; the async
+//! functions of the same names return the text to print, for tests.
+//!
+//! The HTTP client is hyper's HTTP/1.1 connection over a tokio TCP stream:
+//! one request per connection, bounded in time and size.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Subcommand};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::config::{Config, ConfigError};
+use crate::control::{ControlConfig, ControlError};
+use crate::limits::{CONTROL_CLIENT_TIMEOUT, MAX_CONTROL_RESPONSE_BYTES};
+use crate::nta::NtaView;
+
+/// Where the CLI looks for the control API unless told otherwise
+/// (the default `control-listen`).
+pub const DEFAULT_CONTROL: &str = "127.0.0.1:8053";
+
+/// Errors of the operator subcommands.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("--control {value:?}: expected ADDRESS:PORT or http://HOST:PORT")]
+    BadControl { value: String },
+    #[error("--control {value:?}: the control API speaks plain HTTP; use http://HOST:PORT")]
+    Https { value: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Token(#[from] ControlError),
+    #[error(
+        "cannot connect to the control API at {addr}: {source} \
+         (is `lastgood serve` running with control-listen = \"{addr}\"?)"
+    )]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("control API at {addr}: no answer within {}s", CONTROL_CLIENT_TIMEOUT.as_secs())]
+    Timeout { addr: String },
+    #[error("control API at {addr}: {source}")]
+    Http { addr: String, source: hyper::Error },
+    #[error("building the request: {source}")]
+    Request { source: hyper::http::Error },
+    #[error(
+        "control API at {addr}: answer larger than the limit MAX_CONTROL_RESPONSE_BYTES \
+         ({MAX_CONTROL_RESPONSE_BYTES} bytes)"
+    )]
+    TooLarge { addr: String },
+    #[error("control API at {addr}: reading the answer: {source}")]
+    Body {
+        addr: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("control API at {addr}: the answer is not the expected JSON: {source}")]
+    BadAnswer {
+        addr: String,
+        source: serde_json::Error,
+    },
+    #[error("control API answered {status}: {message}")]
+    Api { status: StatusCode, message: String },
+    #[error("starting the tokio runtime: {source}")]
+    Runtime { source: std::io::Error },
+}
+
+/// How to reach the control API (common to every operator subcommand).
+#[derive(Args, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ControlOpts {
+    /// Control API address: ADDRESS:PORT or http://HOST:PORT
+    /// [default: control-listen of --config, else 127.0.0.1:8053].
+    #[arg(long, global = true, value_name = "URL|ADDR")]
+    pub control: Option<String>,
+    /// File holding the bearer token [default: control-token-file of --config].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The resolver's configuration file, to take control-listen and
+    /// control-token-file from.
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `lastgood nta ...`
+#[derive(Args, Debug)]
+pub struct NtaArgs {
+    #[command(flatten)]
+    pub control: ControlOpts,
+    #[command(subcommand)]
+    pub command: NtaCommand,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum NtaCommand {
+    /// Add (or replace) a negative trust anchor: ZONE and everything below
+    /// it are resolved without DNSSEC validation until it expires.
+    Add {
+        /// The zone, e.g. lab.
+        zone: String,
+        /// How long it lasts: 30m, 1h, 2d (default 1h, at most 7d).
+        #[arg(long)]
+        lifetime: Option<String>,
+        /// Why, for whoever looks at `nta list` next.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Remove a negative trust anchor.
+    Remove {
+        /// The zone, e.g. lab.
+        zone: String,
+    },
+    /// List negative trust anchors with their remaining lifetime.
+    List,
+}
+
+/// `lastgood cache ...`
+#[derive(Args, Debug)]
+pub struct CacheArgs {
+    #[command(flatten)]
+    pub control: ControlOpts,
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum CacheCommand {
+    /// Drop cached data: one name, a zone and everything below, or all.
+    Flush(FlushArgs),
+}
+
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+#[command(group(ArgGroup::new("what").required(true).args(["name", "zone", "all"])))]
+pub struct FlushArgs {
+    /// Every record of this owner name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// This name and everything below it.
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// The whole cache.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Run `lastgood nta ...` and print the result.
+pub fn run_nta(args: NtaArgs) -> Result<(), CliError> {
+    print_result(block_on(nta(&args))?)
+}
+
+/// Run `lastgood cache ...` and print the result.
+pub fn run_cache(args: CacheArgs) -> Result<(), CliError> {
+    print_result(block_on(cache(&args))?)
+}
+
+/// Run `lastgood reload` and print the result.
+pub fn run_reload(opts: ControlOpts) -> Result<(), CliError> {
+    print_result(block_on(reload(&opts))?)
+}
+
+/// Run `lastgood status` and print the result.
+pub fn run_status(opts: ControlOpts) -> Result<(), CliError> {
+    print_result(block_on(status(&opts))?)
+}
+
+fn print_result(text: String) -> Result<(), CliError> {
+    print!("{text}");
+    Ok(())
+}
+
+fn block_on<T>(f: impl Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Runtime { source })?
+        .block_on(f)
+}
+
+/// `lastgood nta ...`: the text to print.
+pub async fn nta(args: &NtaArgs) -> Result<String, CliError> {
+    let api = Api::new(&args.control)?;
+    match &args.command {
+        NtaCommand::Add {
+            zone,
+            lifetime,
+            reason,
+        } => {
+            let mut body = serde_json::Map::new();
+            body.insert("zone".into(), Value::from(zone.as_str()));
+            if let Some(l) = lifetime {
+                body.insert("lifetime".into(), Value::from(l.as_str()));
+            }
+            if let Some(r) = reason {
+                body.insert("reason".into(), Value::from(r.as_str()));
+            }
+            let body = Value::Object(body);
+            let answer = api.call(Method::POST, "/nta", Some(body)).await?;
+            let view: NtaView = api.decode(answer)?;
+            Ok(format!(
+                "negative trust anchor for {} added; expires in {}\n",
+                view.zone,
+                format_remaining(view.remaining)
+            ))
+        }
+        NtaCommand::Remove { zone } => {
+            let path = format!("/nta/{}", percent_encode(zone));
+            let answer = api.call(Method::DELETE, &path, None).await?;
+            let zone = answer.get("zone").and_then(Value::as_str).unwrap_or(zone);
+            Ok(format!("negative trust anchor for {zone} removed\n"))
+        }
+        NtaCommand::List => {
+            let answer = api.call(Method::GET, "/nta", None).await?;
+            #[derive(serde::Deserialize)]
+            struct List {
+                ntas: Vec<NtaView>,
+            }
+            let list: List = api.decode(answer)?;
+            Ok(nta_table(&list.ntas))
+        }
+    }
+}
+
+/// `lastgood cache ...`: the text to print.
+pub async fn cache(args: &CacheArgs) -> Result<String, CliError> {
+    let api = Api::new(&args.control)?;
+    let CacheCommand::Flush(f) = &args.command;
+    let (body, what) = match (&f.name, &f.zone, f.all) {
+        (Some(n), _, _) => (serde_json::json!({ "name": n }), format!("name {n}")),
+        (None, Some(z), _) => (
+            serde_json::json!({ "zone": z }),
+            format!("zone {z} and below"),
+        ),
+        (None, None, _) => (serde_json::json!({ "all": true }), "everything".to_owned()),
+    };
+    api.call(Method::POST, "/cache/flush", Some(body)).await?;
+    Ok(format!("cache flushed: {what}\n"))
+}
+
+/// `lastgood reload`: the text to print.
+pub async fn reload(opts: &ControlOpts) -> Result<String, CliError> {
+    let api = Api::new(opts)?;
+    api.call(Method::POST, "/reload", None).await?;
+    Ok("configuration reloaded\n".to_owned())
+}
+
+/// `lastgood status`: the text to print (the status object, pretty JSON).
+pub async fn status(opts: &ControlOpts) -> Result<String, CliError> {
+    let api = Api::new(opts)?;
+    let answer = api.call(Method::GET, "/status", None).await?;
+    let mut text = serde_json::to_string_pretty(&answer).map_err(|source| CliError::BadAnswer {
+        addr: api.authority.clone(),
+        source,
+    })?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// NTAs as a table: zone, remaining, source, reason.
+pub fn nta_table(ntas: &[NtaView]) -> String {
+    if ntas.is_empty() {
+        return "no negative trust anchors\n".to_owned();
+    }
+    let rows: Vec<[String; 4]> = ntas
+        .iter()
+        .map(|v| {
+            [
+                v.zone.to_string(),
+                format_remaining(v.remaining),
+                v.source.as_str().to_owned(),
+                v.reason.clone(),
+            ]
+        })
+        .collect();
+    let header = ["ZONE", "REMAINING", "SOURCE", "REASON"];
+    let width = |col: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(col))
+            .map(|c| c.chars().count())
+            .chain(header.get(col).map(|h| h.len()))
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let mut out = String::new();
+    let mut line = |cells: [&str; 4]| {
+        let [a, b, c, d] = cells;
+        let row = format!("{a:<w0$}  {b:<w1$}  {c:<w2$}  {d}");
+        out.push_str(row.trim_end());
+        out.push('\n');
+    };
+    line(header);
+    for [a, b, c, d] in &rows {
+        line([a, b, c, d]);
+    }
+    out
+}
+
+/// `3d 4h`, `1h 0m`, `59m 59s`, `5s`.
+pub fn format_remaining(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins}m")
+    } else if mins > 0 {
+        format!("{mins}m {secs}s")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Percent-encode everything but unreserved characters (RFC 3986 §2.3).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `host:port` from `--control`: `ADDRESS:PORT`, `HOST:PORT` or
+/// `http://HOST:PORT[/]`.
+pub fn control_authority(value: &str) -> Result<String, CliError> {
+    let bad = || CliError::BadControl {
+        value: value.to_owned(),
+    };
+    let v = value.trim();
+    if v.get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+    {
+        return Err(CliError::Https {
+            value: value.to_owned(),
+        });
+    }
+    let rest = match v.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("http://") => v.get(7..).unwrap_or_default(),
+        _ => v,
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains(['/', '@', '?', '#', ' ']) {
+        return Err(bad());
+    }
+    let (host, port) = authority.rsplit_once(':').ok_or_else(bad)?;
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => !host.is_empty() && !host.contains(':'),
+    };
+    if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(bad());
+    }
+    Ok(authority.to_owned())
+}
+
+/// A resolved control API endpoint and token.
+struct Api {
+    authority: String,
+    token: Option<String>,
+}
+
+impl Api {
+    fn new(opts: &ControlOpts) -> Result<Api, CliError> {
+        let config = match &opts.config {
+            Some(path) => Some(Config::load(path)?),
+            None => None,
+        };
+        let authority = match (&opts.control, &config) {
+            (Some(c), _) => control_authority(c)?,
+            (None, Some(config)) => config.control.listen.to_string(),
+            (None, None) => DEFAULT_CONTROL.to_owned(),
+        };
+        let token_file = opts
+            .token_file
+            .clone()
+            .or_else(|| config.and_then(|c| c.control.token_file));
+        let token = match token_file {
+            Some(path) => Some(ControlConfig::load_token(&path)?),
+            None => None,
+        };
+        Ok(Api { authority, token })
+    }
+
+    /// Send one request; the answer's JSON on a 2xx status, else
+    /// [`CliError::Api`] with the server's error message.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, CliError> {
+        let exchange = self.exchange(method, path, body);
+        let (status, bytes) = tokio::time::timeout(CONTROL_CLIENT_TIMEOUT, exchange)
+            .await
+            .map_err(|_| CliError::Timeout {
+                addr: self.authority.clone(),
+            })??;
+        let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if !status.is_success() {
+            let message = json
+                .as_ref()
+                .and_then(|j| j.get("error"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
+            return Err(CliError::Api { status, message });
+        }
+        serde_json::from_slice(&bytes).map_err(|source| CliError::BadAnswer {
+            addr: self.authority.clone(),
+            source,
+        })
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, v: Value) -> Result<T, CliError> {
+        serde_json::from_value(v).map_err(|source| CliError::BadAnswer {
+            addr: self.authority.clone(),
+            source,
+        })
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Bytes), CliError> {
+        let addr = || self.authority.clone();
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &self.authority)
+            .header(header::USER_AGENT, "lastgood-cli");
+        if let Some(token) = &self.token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(body))
+            .map_err(|source| CliError::Request { source })?;
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|source| CliError::Connect {
+                addr: addr(),
+                source,
+            })?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| CliError::Http {
+                addr: addr(),
+                source,
+            })?;
+        let driver = tokio::spawn(conn);
+        let result = async {
+            let resp = send
+                .send_request(req)
+                .await
+                .map_err(|source| CliError::Http {
+                    addr: addr(),
+                    source,
+                })?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), MAX_CONTROL_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|source| {
+                    if source.downcast_ref::<LengthLimitError>().is_some() {
+                        CliError::TooLarge { addr: addr() }
+                    } else {
+                        CliError::Body {
+                            addr: addr(),
+                            source,
+                        }
+                    }
+                })?;
+            Ok((status, body.to_bytes()))
+        }
+        .await;
+        driver.abort();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use std::str::FromStr;
+
+    use hickory_proto::rr::Name;
+
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::nta::NtaSource;
+
+    #[test]
+    fn authorities() {
+        for (input, want) in [
+            ("127.0.0.1:8053", "127.0.0.1:8053"),
+            ("http://127.0.0.1:8053", "127.0.0.1:8053"),
+            ("HTTP://localhost:1/", "localhost:1"),
+            ("[::1]:8053", "[::1]:8053"),
+            ("http://[::1]:8053/", "[::1]:8053"),
+        ] {
+            assert_eq!(control_authority(input).unwrap(), want, "{input}");
+        }
+        for bad in [
+            "",
+            "127.0.0.1",
+            "http://",
+            "127.0.0.1:0",
+            "127.0.0.1:99999",
+            "http://h:1/path",
+            "::1:8053",
+            "ftp://h:1",
+        ] {
+            assert!(
+                matches!(control_authority(bad), Err(CliError::BadControl { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            control_authority("https://h:1"),
+            Err(CliError::Https { .. })
+        ));
+    }
+
+    #[test]
+    fn remaining_and_table() {
+        let cases = [
+            (0, "0s"),
+            (59, "59s"),
+            (3599, "59m 59s"),
+            (3600, "1h 0m"),
+            (7 * 86_400 - 1, "6d 23h"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(format_remaining(Duration::from_secs(secs)), want);
+        }
+        assert_eq!(nta_table(&[]), "no negative trust anchors\n");
+        let view = |zone: &str, secs, source, reason: &str| NtaView {
+            zone: Name::from_str(zone).unwrap(),
+            reason: reason.into(),
+            source,
+            remaining: Duration::from_secs(secs),
+            expires_at: Timestamp::from_secs(0),
+        };
+        let table = nta_table(&[
+            view("lab.", 3599, NtaSource::Api, "KSK roll"),
+            view("very.long.example.", 60, NtaSource::Config, ""),
+        ]);
+        let want = "\
+ZONE                REMAINING  SOURCE  REASON
+lab.                59m 59s    api     KSK roll
+very.long.example.  1m 0s      config
+";
+        assert_eq!(table, want);
+    }
+
+    #[test]
+    fn encodes_paths() {
+        assert_eq!(percent_encode("lab."), "lab.");
+        assert_eq!(percent_encode("a b/c%"), "a%20b%2Fc%25");
+        assert_eq!(
+            crate::control::percent_decode(&percent_encode("x\\.y é")).unwrap(),
+            "x\\.y é"
+        );
+    }
+}

@@ -1,0 +1,433 @@
+//! Control API requests: routes, authorization, bodies and their fields.
+//! Pure functions over what hyper hands us; every malformed input is a
+//! [`ControlError`] naming the field, never a panic.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap};
+use hyper::{Method, Request};
+use serde_json::{Map, Value};
+
+use super::{ControlError, Flush};
+use crate::config::parse_duration;
+use crate::limits::{CONTROL_READ_TIMEOUT, MAX_CONTROL_BODY_BYTES};
+use crate::nta::{NtaError, parse_zone};
+
+/// A recognised endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    Metrics,
+    Status,
+    NtaList,
+    NtaAdd,
+    /// `DELETE /nta/{zone}`, the zone as written in the path.
+    NtaRemove(String),
+    CacheFlush,
+    Reload,
+}
+
+impl Route {
+    /// Match a method and path.
+    pub fn parse(method: &Method, path: &str) -> Result<Route, ControlError> {
+        let only = |want: Method, route: Route, allowed: &'static str| {
+            if *method == want {
+                Ok(route)
+            } else {
+                Err(ControlError::MethodNotAllowed {
+                    method: method.clone(),
+                    path: path.to_owned(),
+                    allowed,
+                })
+            }
+        };
+        match path {
+            "/metrics" => only(Method::GET, Route::Metrics, "GET"),
+            "/status" => only(Method::GET, Route::Status, "GET"),
+            "/nta" if *method == Method::POST => Ok(Route::NtaAdd),
+            "/nta" => only(Method::GET, Route::NtaList, "GET, POST"),
+            "/cache/flush" => only(Method::POST, Route::CacheFlush, "POST"),
+            "/reload" => only(Method::POST, Route::Reload, "POST"),
+            _ => match path.strip_prefix("/nta/") {
+                Some(zone) if !zone.is_empty() => {
+                    only(Method::DELETE, Route::NtaRemove(zone.to_owned()), "DELETE")
+                }
+                _ => Err(ControlError::NotFound {
+                    method: method.clone(),
+                    path: path.to_owned(),
+                }),
+            },
+        }
+    }
+
+    /// The `endpoint` label of `lastgood_control_requests_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Route::Metrics => "metrics",
+            Route::Status => "status",
+            Route::NtaList => "nta_list",
+            Route::NtaAdd => "nta_add",
+            Route::NtaRemove(_) => "nta_remove",
+            Route::CacheFlush => "cache_flush",
+            Route::Reload => "reload",
+        }
+    }
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`. The token
+/// comparison does not stop at the first differing byte.
+pub(super) fn authorized(token: &str, headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let Some((scheme, given)) = value.split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && same_bytes(given.trim().as_bytes(), token.as_bytes())
+}
+
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Read the whole body, bounded in size and time.
+pub(super) async fn read_body(req: Request<Incoming>) -> Result<Bytes, ControlError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(MAX_CONTROL_BODY_BYTES).unwrap_or(u64::MAX)) {
+        return Err(ControlError::BodyTooLarge);
+    }
+    let body = Limited::new(req.into_body(), MAX_CONTROL_BODY_BYTES);
+    match tokio::time::timeout(CONTROL_READ_TIMEOUT, body.collect()).await {
+        Err(_) => Err(ControlError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ControlError::BodyTooLarge)
+        }
+        Ok(Err(source)) => Err(ControlError::BodyRead { source }),
+    }
+}
+
+/// The body as a JSON object whose keys are all in `allowed`; an empty
+/// body is an empty object.
+fn object(
+    body: &[u8],
+    allowed: &'static [&'static str],
+) -> Result<Map<String, Value>, ControlError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|source| ControlError::Json { source })?;
+    let Value::Object(map) = value else {
+        return Err(ControlError::NotObject);
+    };
+    if let Some(field) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ControlError::UnknownField {
+            field: field.clone(),
+            allowed: allowed_list(allowed),
+        });
+    }
+    Ok(map)
+}
+
+fn allowed_list(allowed: &'static [&'static str]) -> &'static str {
+    match allowed {
+        ["zone", "lifetime", "reason"] => "zone, lifetime, reason",
+        ["name", "zone", "all"] => "name, zone, all",
+        _ => "none",
+    }
+}
+
+/// A string field; absent or null is `None`.
+fn string(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, ControlError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ControlError::FieldType {
+            field,
+            expected: "a string",
+        }),
+    }
+}
+
+/// A `POST /nta` body.
+#[derive(Debug, PartialEq)]
+pub(super) struct NtaAdd {
+    pub zone: Name,
+    pub lifetime: Option<Duration>,
+    pub reason: String,
+}
+
+impl NtaAdd {
+    pub fn parse(body: &[u8]) -> Result<NtaAdd, ControlError> {
+        let map = object(body, &["zone", "lifetime", "reason"])?;
+        let zone = string(&map, "zone")?.ok_or(ControlError::MissingField { field: "zone" })?;
+        let zone = parse_zone(&zone).map_err(|e| zone_error("zone", e))?;
+        let lifetime = match map.get("lifetime") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(
+                parse_duration(s).ok_or_else(|| ControlError::BadLifetime { value: s.clone() })?,
+            ),
+            Some(Value::Number(n)) => Some(Duration::from_secs(n.as_u64().ok_or_else(|| {
+                ControlError::BadLifetime {
+                    value: n.to_string(),
+                }
+            })?)),
+            Some(_) => {
+                return Err(ControlError::FieldType {
+                    field: "lifetime",
+                    expected: "a duration string such as \"1h\"",
+                });
+            }
+        };
+        Ok(NtaAdd {
+            zone,
+            lifetime,
+            reason: string(&map, "reason")?.unwrap_or_default(),
+        })
+    }
+}
+
+fn zone_error(field: &'static str, e: NtaError) -> ControlError {
+    match e {
+        NtaError::InvalidZone { zone, reason } => ControlError::BadName {
+            field,
+            value: zone,
+            reason,
+        },
+        other => ControlError::Nta(other),
+    }
+}
+
+/// A `POST /cache/flush` body: exactly one of `name`, `zone`, `all: true`.
+pub(super) fn parse_flush(body: &[u8]) -> Result<Flush, ControlError> {
+    let map = object(body, &["name", "zone", "all"])?;
+    let all = match map.get("all") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => {
+            return Err(ControlError::FieldType {
+                field: "all",
+                expected: "true",
+            });
+        }
+    };
+    let name = string(&map, "name")?;
+    let zone = string(&map, "zone")?;
+    match (name, zone, all) {
+        (Some(n), None, false) => Ok(Flush::Name(parse_name("name", &n)?)),
+        (None, Some(z), false) => Ok(Flush::Zone(parse_name("zone", &z)?)),
+        (None, None, true) => Ok(Flush::All),
+        _ => Err(ControlError::FlushTarget),
+    }
+}
+
+/// Any domain name, the root included: fully qualified, lowercase.
+fn parse_name(field: &'static str, s: &str) -> Result<Name, ControlError> {
+    let bad = |reason: String| ControlError::BadName {
+        field,
+        value: s.to_owned(),
+        reason,
+    };
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad("empty name".to_owned()));
+    }
+    let mut name = Name::from_str(t).map_err(|e| bad(e.to_string()))?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+/// The zone of `DELETE /nta/{zone}` (percent-decoded).
+pub(super) fn zone_from_path(raw: &str) -> Result<Name, ControlError> {
+    let decoded = percent_decode(raw).ok_or_else(|| ControlError::BadPath {
+        path: format!("/nta/{raw}"),
+    })?;
+    parse_zone(&decoded).map_err(|e| zone_error("path", e))
+}
+
+/// Decode `%XX` escapes; `None` on a bad escape or non-UTF-8 result.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = char::from(bytes.next()?).to_digit(16)?;
+            let lo = char::from(bytes.next()?).to_digit(16)?;
+            out.push(u8::try_from(hi * 16 + lo).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn routes() {
+        let ok = [
+            (Method::GET, "/metrics", Route::Metrics),
+            (Method::GET, "/status", Route::Status),
+            (Method::GET, "/nta", Route::NtaList),
+            (Method::POST, "/nta", Route::NtaAdd),
+            (Method::DELETE, "/nta/lab.", Route::NtaRemove("lab.".into())),
+            (Method::POST, "/cache/flush", Route::CacheFlush),
+            (Method::POST, "/reload", Route::Reload),
+        ];
+        for (m, p, want) in ok {
+            assert_eq!(Route::parse(&m, p).unwrap(), want, "{m} {p}");
+        }
+        let bad = [
+            (Method::POST, "/metrics", 405),
+            (Method::DELETE, "/nta", 405),
+            (Method::GET, "/nta/lab.", 405),
+            (Method::DELETE, "/nta/", 404),
+            (Method::GET, "/", 404),
+            (Method::GET, "/reload", 405),
+        ];
+        for (m, p, want) in bad {
+            let e = Route::parse(&m, p).unwrap_err();
+            assert_eq!(e.status().as_u16(), want, "{m} {p}: {e}");
+        }
+    }
+
+    #[test]
+    fn bearer_token() {
+        let mut h = HeaderMap::new();
+        assert!(!authorized("tok", &h));
+        for (value, want) in [
+            ("Bearer tok", true),
+            ("bearer tok", true),
+            ("Bearer  tok ", true),
+            ("Bearer to", false),
+            ("Bearer tokk", false),
+            ("Basic tok", false),
+            ("tok", false),
+        ] {
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(authorized("tok", &h), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn nta_add_bodies() {
+        let add = NtaAdd::parse(br#"{"zone": "Lab", "lifetime": "2h", "reason": "KSK"}"#).unwrap();
+        assert_eq!(
+            add,
+            NtaAdd {
+                zone: name("lab."),
+                lifetime: Some(Duration::from_secs(7200)),
+                reason: "KSK".into()
+            }
+        );
+        let add = NtaAdd::parse(br#"{"zone": "lab.", "lifetime": 60}"#).unwrap();
+        assert_eq!(add.lifetime, Some(Duration::from_secs(60)));
+        assert_eq!(add.reason, "");
+        let cases: [(&[u8], &str); 10] = [
+            (b"", "field `zone` is required"),
+            (b"{", "not valid JSON"),
+            (b"[1]", "must be a JSON object"),
+            (br#"{"zone": 5}"#, "field `zone`: expected a string"),
+            (
+                br#"{"zone": "a..b"}"#,
+                "field `zone`: \"a..b\" is not a valid domain name",
+            ),
+            (br#"{"zone": "."}"#, "root zone"),
+            (
+                br#"{"zone": "lab.", "lifetime": "soon"}"#,
+                "field `lifetime`: \"soon\"",
+            ),
+            (
+                br#"{"zone": "lab.", "lifetime": true}"#,
+                "field `lifetime`: expected",
+            ),
+            (
+                br#"{"zone": "lab.", "reason": 1}"#,
+                "field `reason`: expected a string",
+            ),
+            (
+                br#"{"zone": "lab.", "zonee": 1}"#,
+                "field `zonee` is unknown; allowed: zone, lifetime, reason",
+            ),
+        ];
+        for (body, want) in cases {
+            let e = NtaAdd::parse(body).unwrap_err();
+            assert_eq!(e.status().as_u16(), 400, "{e}");
+            assert!(
+                e.to_string().contains(want),
+                "{}: {e}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn flush_bodies() {
+        assert_eq!(
+            parse_flush(br#"{"name": "WWW.lab"}"#).unwrap(),
+            Flush::Name(name("www.lab."))
+        );
+        assert_eq!(
+            parse_flush(br#"{"zone": "."}"#).unwrap(),
+            Flush::Zone(Name::root())
+        );
+        assert_eq!(parse_flush(br#"{"all": true}"#).unwrap(), Flush::All);
+        for body in [
+            &b""[..],
+            br#"{"all": false}"#,
+            br#"{"name": "a.", "zone": "b."}"#,
+            br#"{"name": "a.", "all": true}"#,
+        ] {
+            assert!(matches!(parse_flush(body), Err(ControlError::FlushTarget)));
+        }
+        assert!(matches!(
+            parse_flush(br#"{"all": "yes"}"#),
+            Err(ControlError::FieldType { field: "all", .. })
+        ));
+        assert!(matches!(
+            parse_flush(br#"{"name": ""}"#),
+            Err(ControlError::BadName { field: "name", .. })
+        ));
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(percent_decode("lab%2E").unwrap(), "lab.");
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("a%zz"), None);
+        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(zone_from_path("Lab.").unwrap(), name("lab."));
+        assert!(matches!(
+            zone_from_path("%"),
+            Err(ControlError::BadPath { .. })
+        ));
+        assert!(matches!(
+            zone_from_path("a..b"),
+            Err(ControlError::BadName { field: "path", .. })
+        ));
+    }
+}
