@@ -580,6 +580,74 @@ very.long.example.  1m 0s      config
         assert_eq!(table, want);
     }
 
+    /// The way `main.rs` wires these in.
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum Command {
+        Nta(NtaArgs),
+        Cache(CacheArgs),
+        Reload(ControlOpts),
+        Status(ControlOpts),
+    }
+
+    #[test]
+    fn clap_wiring() {
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| Cli::try_parse_from(["lastgood"].iter().chain(args));
+        let cli = parse(&[
+            "nta",
+            "add",
+            "lab.",
+            "--lifetime",
+            "2h",
+            "--reason",
+            "KSK",
+            "--control",
+            "127.0.0.1:1",
+            "--token-file",
+            "/t",
+        ])
+        .unwrap();
+        let Command::Nta(args) = cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(args.control.control.as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(args.control.token_file, Some(PathBuf::from("/t")));
+        assert_eq!(
+            args.command,
+            NtaCommand::Add {
+                zone: "lab.".into(),
+                lifetime: Some("2h".into()),
+                reason: Some("KSK".into())
+            }
+        );
+        let cli = parse(&["nta", "--control", "h:1", "list"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Nta(NtaArgs {
+                command: NtaCommand::List,
+                ..
+            })
+        ));
+        assert!(parse(&["nta", "remove", "lab."]).is_ok());
+        assert!(parse(&["cache", "flush", "--zone", "lab."]).is_ok());
+        assert!(parse(&["cache", "flush", "--all"]).is_ok());
+        assert!(parse(&["cache", "flush"]).is_err(), "one target required");
+        assert!(parse(&["cache", "flush", "--all", "--name", "a."]).is_err());
+        let cli = parse(&["reload", "-c", "/etc/lastgood.toml"]).unwrap();
+        let Command::Reload(opts) = cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(opts.config, Some(PathBuf::from("/etc/lastgood.toml")));
+        assert!(parse(&["status"]).is_ok());
+    }
+
     #[test]
     fn encodes_paths() {
         assert_eq!(percent_encode("lab."), "lab.");
