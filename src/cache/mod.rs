@@ -259,6 +259,20 @@ impl Cache {
             .map(|_| ())
     }
 
+    /// Remove the entries of one view at or below `zone`.
+    pub fn flush_view_under(&self, zone: &Name, view: View) {
+        let zone = zone.to_lowercase();
+        let doomed: Vec<Arc<CacheKey>> = self
+            .store
+            .iter()
+            .filter(|(k, _)| k.view == view && zone.zone_of(&k.name))
+            .map(|(k, _)| k)
+            .collect();
+        for key in doomed {
+            self.store.invalidate(&*key);
+        }
+    }
+
     pub fn flush_all(&self) {
         self.store.invalidate_all();
     }

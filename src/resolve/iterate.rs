@@ -119,7 +119,8 @@ impl Resolver {
             .take(limits::MAX_GLUELESS_NS_PER_REFERRAL)
         {
             match self.lookup(&ns.name, RecordType::A, ctx).await {
-                Ok(entry) if !entry.security.is_bogus() => {
+                // Bogus addresses are not used, unless an NTA covers them.
+                Ok(entry) if !entry.security.is_bogus() || self.nta_for(&ns.name).is_some() => {
                     ns.addrs = addresses_of(&entry.answers, &ns.name);
                 }
                 Ok(_) => {}

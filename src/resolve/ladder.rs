@@ -73,6 +73,7 @@ impl Resolver {
     ) -> Result<StepAnswer, ResolveError> {
         let now = self.clock.now();
         let stale_cfg = self.config.stale;
+        let nta = self.nta_for(name).is_some();
         let key = CacheKey::new(name, qtype, DNSClass::IN, View::Validated);
         let old = match self.cache.get(&key, now) {
             Some((entry, Freshness::Fresh { remaining })) => {
@@ -82,16 +83,21 @@ impl Resolver {
             Some((entry, Freshness::Stale { .. })) if stale_cfg.enabled => Some(entry),
             _ => None,
         };
-        if old.is_none() {
+        if old.is_none() || nta {
             // A recent Bogus verdict answers validating clients too (as
-            // SERVFAIL), and CD clients get its data.
+            // SERVFAIL), and CD clients and names under an NTA get its data.
             if let Some((entry, remaining)) = self.fresh(name, qtype, View::CheckingDisabled) {
                 self.metrics.cache_hits.inc();
                 return Ok(StepAnswer::fresh(entry, remaining));
             }
         }
         self.metrics.cache_misses.inc();
-        if let Some((zone, failure)) = self.known_failure(name, now) {
+        // Under an NTA only outages count: a remembered validation failure
+        // is exactly what the operator chose to ignore.
+        let failure = self
+            .known_failure(name, now)
+            .filter(|(_, f)| !(nta && is_validation_failure(&f.ede)));
+        if let Some((zone, failure)) = failure {
             tracing::debug!(%name, %zone, ede = %failure.ede, "failure-recheck window: no upstream query");
             return match old {
                 Some(entry) => Ok(self.stale(entry, Some(failure.ede))),
@@ -118,7 +124,9 @@ impl Resolver {
         // the refresh runs in its own task and fills the cache when done.
         let refresh = self.lookup(name, qtype, ctx);
         match tokio::time::timeout(stale_cfg.client_response_timer, refresh).await {
-            Ok(Ok(new)) if matches!(new.security, Security::Secure | Security::Insecure { .. }) => {
+            Ok(Ok(new))
+                if nta || matches!(new.security, Security::Secure | Security::Insecure { .. }) =>
+            {
                 let ttl = remaining(&new, self.clock.now());
                 Ok(StepAnswer::fresh(new, ttl))
             }
@@ -199,6 +207,12 @@ impl Resolver {
             .map(|(z, _)| Name::clone(&z))
             .collect()
     }
+}
+
+/// Whether a remembered failure is a DNSSEC verdict (EDE 1-12, 27)
+/// rather than an outage.
+fn is_validation_failure(ede: &Ede) -> bool {
+    matches!(ede.code.code(), 1..=12 | 27)
 }
 
 /// In-flight stale refreshes per zone.

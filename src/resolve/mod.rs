@@ -23,6 +23,7 @@ use crate::dnssec::{KeyEntry, Security, TrustAnchors};
 use crate::ede::Ede;
 use crate::limits;
 use crate::metrics::Metrics;
+use crate::nta::NtaStore;
 use crate::query::{Answer, ClientQuery, QueryHandler, Tier};
 
 pub mod classify;
@@ -31,6 +32,7 @@ pub mod error;
 pub mod iterate;
 pub mod keys;
 pub mod ladder;
+pub mod nta;
 pub mod servers;
 pub mod upstream;
 
@@ -150,6 +152,9 @@ pub struct Resolver {
     failures: moka::sync::Cache<Name, Failure>,
     /// Stale refreshes in flight per zone.
     refreshing: ladder::Refreshing,
+    /// Negative trust anchors: a serving policy, consulted per answer, so
+    /// adding one needs no cache flush (cached verdicts stay truthful).
+    ntas: Arc<NtaStore>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -162,7 +167,18 @@ impl std::fmt::Debug for Resolver {
 
 impl Resolver {
     pub fn new(config: ResolverConfig, clock: SharedClock, metrics: Metrics) -> Arc<Self> {
+        Self::with_ntas(config, clock, metrics, Arc::new(NtaStore::new(None)))
+    }
+
+    /// A resolver that honours the negative trust anchors in `ntas`.
+    pub fn with_ntas(
+        config: ResolverConfig,
+        clock: SharedClock,
+        metrics: Metrics,
+        ntas: Arc<NtaStore>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            ntas,
             cache: Cache::new(config.cache_bytes, config.max_stale),
             config,
             clock,
@@ -179,6 +195,15 @@ impl Resolver {
 
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    pub fn ntas(&self) -> &Arc<NtaStore> {
+        &self.ntas
+    }
+
+    /// The active NTA covering `name`, if any.
+    pub(crate) fn nta_for(&self, name: &Name) -> Option<Name> {
+        self.ntas.covering(name, self.clock.now())
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -224,13 +249,19 @@ impl Resolver {
         let mut answers: Vec<Record> = Vec::new();
         // Some(causes) once any step was served stale.
         let mut stale: Option<Vec<Ede>> = None;
+        let mut under_nta = false;
         for _ in 0..=limits::MAX_CNAME_CHAIN {
             if !seen.insert(name.clone()) {
                 return Err(ResolveError::CnameLoop { name });
             }
             let step = self.step_for_client(&name, query.qtype, cd, ctx).await?;
             let entry = &step.entry;
-            if !cd {
+            // Under a negative trust anchor (RFC 7646) the answer is given
+            // as if the zone were unsigned: failed validation is no reason
+            // to refuse it, and AD is never set.
+            let nta = self.nta_for(&name).is_some();
+            under_nta |= nta;
+            if !cd && !nta {
                 match &entry.security {
                     Security::Bogus(reason) => return Ok(Answer::servfail(vec![reason.ede()])),
                     Security::Indeterminate(ede) => return Ok(Answer::servfail(vec![ede.clone()])),
@@ -258,7 +289,13 @@ impl Resolver {
                     Entry::records_with_ttl(&entry.authorities, step.ttl),
                 ),
             };
+            if under_nta {
+                security = Security::INSECURE;
+            }
             let mut answer = self.finish(query, rcode, answers, authorities, security);
+            if under_nta {
+                answer.tier = Tier::Nta;
+            }
             if let Some(causes) = stale {
                 let nx = ladder::is_nxdomain(&entry.kind);
                 let mut ede = ladder::stale_edes(nx, &causes);

@@ -1,0 +1,71 @@
+//! The resolver's side of negative trust anchors: the recheck that lifts
+//! an NTA once its zone validates again (RFC 7646 §4), and forgetting what
+//! was learned about a zone so the next answers see it as it is now.
+
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, RecordType};
+
+use crate::cache::View;
+use crate::dnssec::Security;
+use crate::resolve::{Ctx, Resolver};
+
+impl Resolver {
+    /// Whether `zone` validates now: its SOA resolved afresh (keys
+    /// refetched, nothing from the cache) is Secure, or provably Insecure.
+    pub async fn zone_validates(self: &Arc<Self>, zone: &Name) -> bool {
+        let zone = zone.to_lowercase();
+        self.forget_zone(&zone);
+        let ctx = Arc::new(Ctx::default());
+        match Box::pin(self.iterate(&zone, RecordType::SOA, &ctx, true)).await {
+            Ok(entry) => matches!(entry.security, Security::Secure | Security::Insecure { .. }),
+            Err(e) => {
+                tracing::debug!(%zone, error = %e, "NTA recheck: zone unreachable");
+                false
+            }
+        }
+    }
+
+    /// One NTA pass: expire, recheck each active NTA and lift those whose
+    /// zone validates again. Returns the lifted zones. `main` runs it every
+    /// `nta-recheck-interval`; tests call it after moving the clock.
+    pub async fn recheck_ntas(self: &Arc<Self>) -> Vec<Name> {
+        let now = self.clock.now();
+        let ntas = Arc::clone(&self.ntas);
+        let lifted = crate::nta::recheck_once(&ntas, now, |zone| {
+            let this = Arc::clone(self);
+            async move { this.zone_validates(&zone).await }
+        })
+        .await;
+        for zone in &lifted {
+            self.forget_zone(zone);
+        }
+        self.update_nta_gauge();
+        lifted
+    }
+
+    /// Set `lastgood_ntas_active` from the store.
+    pub fn update_nta_gauge(&self) {
+        let active = self.ntas.active_count(self.clock.now());
+        self.metrics
+            .ntas_active
+            .set(i64::try_from(active).unwrap_or(i64::MAX));
+    }
+
+    /// Drop key verdicts, failure windows and unvalidated (CD-view) data at
+    /// or below `zone`. Validated data stays: it validated.
+    pub fn forget_zone(&self, zone: &Name) {
+        let zone = zone.to_lowercase();
+        for (k, _) in self.keys.iter() {
+            if zone.zone_of(&k) {
+                self.keys.invalidate(&*k);
+            }
+        }
+        for (k, _) in self.failures.iter() {
+            if zone.zone_of(&k) {
+                self.failures.invalidate(&*k);
+            }
+        }
+        self.cache.flush_view_under(&zone, View::CheckingDisabled);
+    }
+}
