@@ -13,6 +13,7 @@ use lastgood::clock::ManualClock;
 use lastgood::dnssec::TrustAnchors;
 use lastgood::lab::{Lab, LabConfig, default_zones_dir};
 use lastgood::metrics::Metrics;
+use lastgood::nta::NtaStore;
 use lastgood::resolve::{Resolver, ResolverConfig, servers};
 use lastgood::server::{Server, ServerConfig, ServerHandle};
 
@@ -37,6 +38,15 @@ impl Testbed {
 
     /// Start with a hook to adjust the resolver configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut ResolverConfig)) -> Testbed {
+        Self::start_full(adjust, Arc::new(NtaStore::new(None))).await
+    }
+
+    /// Start with negative trust anchors from `ntas`.
+    pub async fn start_with_ntas(ntas: Arc<NtaStore>) -> Testbed {
+        Self::start_full(|_| {}, ntas).await
+    }
+
+    async fn start_full(adjust: impl FnOnce(&mut ResolverConfig), ntas: Arc<NtaStore>) -> Testbed {
         let lab = Lab::start(LabConfig::new(default_zones_dir()))
             .await
             .unwrap();
@@ -47,7 +57,7 @@ impl Testbed {
         adjust(&mut config);
         let clock = ManualClock::new();
         let metrics = Metrics::new().unwrap();
-        let resolver = Resolver::new(config, Arc::new(clock.clone()), metrics.clone());
+        let resolver = Resolver::with_ntas(config, Arc::new(clock.clone()), metrics.clone(), ntas);
         let server = Server::bind(
             ServerConfig::new(vec!["127.0.0.1:0".parse().unwrap()]),
             Arc::new(Arc::clone(&resolver)),

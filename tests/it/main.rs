@@ -10,6 +10,7 @@
 
 mod control;
 mod harness;
+mod nta;
 mod resolve;
 mod server;
 mod stale;
