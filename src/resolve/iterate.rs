@@ -31,7 +31,7 @@ impl Resolver {
         validate: bool,
     ) -> Result<Entry, ResolveError> {
         let mut deleg = self.closest_delegation(qname, qtype);
-        let mut minimise = self.config.qname_minimisation;
+        let mut minimise = self.config().qname_minimisation;
         // Labels of the name asked when minimising.
         let mut ask_labels = usize::from(deleg.zone.num_labels()) + 1;
         for _ in 0..limits::MAX_REFERRAL_DEPTH {
@@ -96,7 +96,7 @@ impl Resolver {
                 }
             }
             if name.is_root() {
-                return self.config.root_hints.clone();
+                return self.config().root_hints.clone();
             }
             name = name.base_name();
         }
@@ -185,7 +185,7 @@ impl Resolver {
         let question_deadline = Instant::now() + limits::UPSTREAM_QUESTION_DEADLINE;
         let servers = addrs
             .iter()
-            .map(|a| SocketAddr::new(*a, self.config.upstream_port));
+            .map(|a| SocketAddr::new(*a, self.config().upstream_port));
         'tries: for server in servers.cycle().take(limits::MAX_UPSTREAM_TRIES) {
             if failed.len() >= addrs.len() {
                 break;
@@ -309,7 +309,7 @@ impl Resolver {
                 )),
                 None,
             )
-        } else if !self.config.dnssec {
+        } else if !self.config().dnssec {
             (Security::INSECURE, None)
         } else {
             let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;

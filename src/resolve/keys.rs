@@ -67,7 +67,8 @@ impl Resolver {
 
     /// The verdict for `zone` and how many seconds it may be kept.
     async fn fetch_keys_uncached(self: &Arc<Self>, zone: &Name, ctx: &Arc<Ctx>) -> (KeyEntry, u32) {
-        let anchors = &self.config.anchors;
+        let config = self.config();
+        let anchors = &config.anchors;
         if let Some((ds, keys)) = anchors.get(zone) {
             let (ds, keys) = (ds.to_vec(), keys.to_vec());
             return self.authenticate_dnskeys(zone, &ds, &keys, ctx).await;

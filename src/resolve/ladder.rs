@@ -72,7 +72,7 @@ impl Resolver {
         ctx: &Arc<Ctx>,
     ) -> Result<StepAnswer, ResolveError> {
         let now = self.clock.now();
-        let stale_cfg = self.config.stale;
+        let stale_cfg = self.config().stale;
         let nta = self.nta_for(name).is_some();
         let key = CacheKey::new(name, qtype, DNSClass::IN, View::Validated);
         let old = match self.cache.get(&key, now) {
@@ -157,7 +157,7 @@ impl Resolver {
     }
 
     fn stale(&self, entry: Arc<Entry>, cause: Option<Ede>) -> StepAnswer {
-        let ttl = u32::try_from(self.config.stale.answer_ttl.as_secs()).unwrap_or(u32::MAX);
+        let ttl = u32::try_from(self.config().stale.answer_ttl.as_secs()).unwrap_or(u32::MAX);
         StepAnswer {
             entry,
             ttl,
@@ -187,7 +187,7 @@ impl Resolver {
         let until = self
             .clock
             .now()
-            .saturating_add(self.config.stale.failure_recheck);
+            .saturating_add(self.config().stale.failure_recheck);
         tracing::debug!(%zone, %ede, "zone failing; next probe after failure-recheck");
         self.failures
             .insert(zone.to_lowercase(), Failure { ede, until });

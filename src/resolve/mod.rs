@@ -139,7 +139,8 @@ pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Se
 
 /// The resolver. Cheap to share behind an `Arc`.
 pub struct Resolver {
-    config: ResolverConfig,
+    /// Swapped whole on reload; readers take a snapshot.
+    config: std::sync::RwLock<Arc<ResolverConfig>>,
     cache: Cache,
     clock: SharedClock,
     metrics: Metrics,
@@ -180,7 +181,7 @@ impl Resolver {
         Arc::new(Self {
             ntas,
             cache: Cache::new(config.cache_bytes, config.max_stale),
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
             clock,
             metrics,
             stats: ServerStats::default(),
@@ -191,6 +192,26 @@ impl Resolver {
             failures: moka::sync::Cache::new(limits::MAX_FAILING_ZONES),
             refreshing: ladder::Refreshing::default(),
         })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<ResolverConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Apply a new, already validated configuration. Cache size and
+    /// max-stale-ttl keep their start-up values (the cache is not rebuilt);
+    /// key verdicts and failure windows are dropped, since hints or trust
+    /// anchors may have changed what validates.
+    pub fn reconfigure(&self, config: ResolverConfig) {
+        let old = self.config();
+        if old.cache_bytes != config.cache_bytes || old.max_stale != config.max_stale {
+            tracing::warn!("cache-size and max-stale-ttl changes take effect at restart");
+        }
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        self.keys.invalidate_all();
+        self.failures.invalidate_all();
+        self.delegations.invalidate_all();
     }
 
     pub fn cache(&self) -> &Cache {
