@@ -259,6 +259,20 @@ impl Cache {
             .map(|_| ())
     }
 
+    /// Remove every view's entries for `name` (all types).
+    pub fn flush_name(&self, name: &Name) {
+        let name = name.to_lowercase();
+        let doomed: Vec<Arc<CacheKey>> = self
+            .store
+            .iter()
+            .filter(|(k, _)| k.name == name)
+            .map(|(k, _)| k)
+            .collect();
+        for key in doomed {
+            self.store.invalidate(&*key);
+        }
+    }
+
     /// Remove the entries of one view at or below `zone`.
     pub fn flush_view_under(&self, zone: &Name, view: View) {
         let zone = zone.to_lowercase();
