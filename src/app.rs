@@ -1,0 +1,317 @@
+//! The running resolver as an operator sees it: built from a config file
+//! plus command-line overrides, serving DNS and the control API, rechecking
+//! NTAs, and reloading its configuration without ever dropping a working
+//! one (fail stale for our own inputs: a config, trust-anchor or NTA file
+//! that does not check is refused and the running one kept).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::Name;
+
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigError};
+use crate::control::{self, Control, ControlConfig, ControlError, ControlHandle, Flush};
+use crate::dnssec::{AnchorError, TrustAnchors};
+use crate::metrics::{Metrics, MetricsError};
+use crate::nta::{NtaError, NtaSource, NtaStore, NtaView};
+use crate::resolve::{HintsError, Resolver, ResolverConfig, servers};
+use crate::server::{Acl, Server, ServerConfig, ServerError, ServerHandle};
+
+/// Why the app could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("root hints: {0}")]
+    Hints(#[from] HintsError),
+    #[error("trust anchor: {0}")]
+    Anchor(#[from] AnchorError),
+    #[error("NTA: {0}")]
+    Nta(#[from] NtaError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+}
+
+/// Command-line flags that override the file (reapplied on every reload).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Vec<SocketAddr>,
+    pub root_hints: Option<PathBuf>,
+    pub trust_anchor: Option<PathBuf>,
+    pub upstream_port: Option<u16>,
+    pub no_dnssec: bool,
+}
+
+/// Where the configuration comes from.
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    pub config_path: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+/// Read and check everything a configuration names: the file, the hints,
+/// the trust anchors and the NTA state file. Nothing is applied here.
+pub fn load(
+    options: &AppOptions,
+    clock: &SharedClock,
+) -> Result<(Config, ResolverConfig), AppError> {
+    let mut config = match &options.config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let o = &options.overrides;
+    if !o.listen.is_empty() {
+        config.listen = o.listen.clone();
+    }
+    if o.root_hints.is_some() {
+        config.root_hints = o.root_hints.clone();
+    }
+    if o.trust_anchor.is_some() {
+        config.trust_anchor = o.trust_anchor.clone();
+    }
+    if let Some(port) = o.upstream_port {
+        config.upstream_port = port;
+    }
+    if o.no_dnssec {
+        config.dnssec = false;
+    }
+    let rc = resolver_config(&config)?;
+    if let Some(path) = &config.nta.state_file {
+        // Only checked here; the running store is the one kept in memory.
+        NtaStore::restore(path.clone(), clock.now())?;
+    }
+    Ok((config, rc))
+}
+
+/// The resolver's view of a checked configuration (files loaded).
+pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
+    let mut rc = ResolverConfig::internet()?;
+    if let Some(path) = &config.root_hints {
+        rc.root_hints = servers::load_hints(path)?;
+    }
+    if let Some(path) = &config.trust_anchor {
+        rc.anchors = TrustAnchors::from_file(path)?;
+    }
+    rc.upstream_port = config.upstream_port;
+    rc.dnssec = config.dnssec;
+    rc.qname_minimisation = config.qname_minimisation;
+    rc.cache_bytes = config.cache_bytes;
+    rc.max_stale = config.max_stale;
+    rc.stale = config.stale;
+    Ok(rc)
+}
+
+/// What the control API acts on.
+struct Core {
+    options: AppOptions,
+    clock: SharedClock,
+    metrics: Metrics,
+    resolver: Arc<Resolver>,
+    config: Mutex<Config>,
+    started: Instant,
+}
+
+/// A running lastgood.
+pub struct App {
+    core: Arc<Core>,
+    dns: ServerHandle,
+    control: ControlHandle,
+    recheck: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    /// Load, check and start everything; any error is returned before a
+    /// socket is bound.
+    pub async fn start(options: AppOptions, clock: SharedClock) -> Result<App, AppError> {
+        let (config, rc) = load(&options, &clock)?;
+        let metrics = Metrics::new()?;
+        let now = clock.now();
+        let store = match &config.nta.state_file {
+            Some(path) => NtaStore::restore(path.clone(), now)?,
+            None => NtaStore::new(None),
+        };
+        store.set_config_ntas(&config.nta.entries, now)?;
+        let resolver =
+            Resolver::with_ntas(rc, Arc::clone(&clock), metrics.clone(), Arc::new(store));
+        resolver.update_nta_gauge();
+        let control_config = ControlConfig::from_settings(&config.control, Some(metrics.clone()))?;
+        let mut sc = ServerConfig::new(config.listen.clone());
+        if let Some(nets) = &config.allow {
+            sc.acl = Acl::new(nets.clone());
+        }
+        let dns = Server::bind(sc, Arc::new(Arc::clone(&resolver)), metrics.clone())
+            .await?
+            .start();
+        let recheck_every = config.nta.recheck_interval;
+        let core = Arc::new(Core {
+            options,
+            clock,
+            metrics,
+            resolver: Arc::clone(&resolver),
+            config: Mutex::new(config),
+            started: Instant::now(),
+        });
+        let control = control::serve(control_config, Arc::clone(&core) as Arc<dyn Control>).await?;
+        let recheck = tokio::spawn(recheck_loop(resolver, recheck_every));
+        Ok(App {
+            core,
+            dns,
+            control,
+            recheck,
+        })
+    }
+
+    pub fn dns_addrs(&self) -> Vec<SocketAddr> {
+        self.dns.local_addrs()
+    }
+
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control.local_addr()
+    }
+
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.core.resolver
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.core.metrics
+    }
+
+    /// Reload the configuration (SIGHUP); the running one stays on error.
+    pub fn reload(&self) -> Result<(), AppError> {
+        self.core.reload()
+    }
+
+    pub async fn shutdown(self) {
+        self.recheck.abort();
+        self.control.shutdown().await;
+        self.dns.shutdown().await;
+    }
+}
+
+async fn recheck_loop(resolver: Arc<Resolver>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await; // the first tick is immediate
+    loop {
+        tick.tick().await;
+        let lifted = resolver.recheck_ntas().await;
+        if !lifted.is_empty() {
+            tracing::info!(?lifted, "NTAs lifted by recheck");
+        }
+    }
+}
+
+impl Core {
+    fn reload(&self) -> Result<(), AppError> {
+        let result = self.try_reload();
+        self.metrics.config_reloaded(result.is_ok());
+        match &result {
+            Ok(()) => tracing::info!("configuration reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload refused; the running configuration stays")
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<(), AppError> {
+        let (new, rc) = load(&self.options, &self.clock)?;
+        // NTAs from the file are checked before anything is applied.
+        self.resolver
+            .ntas()
+            .set_config_ntas(&new.nta.entries, self.clock.now())?;
+        let mut current = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        if current.listen != new.listen
+            || current.control != new.control
+            || current.allow != new.allow
+        {
+            tracing::warn!("listen, allow and control-* changes take effect at restart");
+        }
+        self.resolver.reconfigure(rc);
+        self.resolver.update_nta_gauge();
+        *current = new;
+        Ok(())
+    }
+}
+
+impl Control for Core {
+    fn nta_add(
+        &self,
+        zone: &Name,
+        lifetime: Option<Duration>,
+        reason: &str,
+    ) -> Result<NtaView, ControlError> {
+        let now = self.clock.now();
+        let nta = self
+            .resolver
+            .ntas()
+            .add(zone, lifetime, reason, NtaSource::Api, now)?;
+        self.resolver.update_nta_gauge();
+        tracing::info!(zone = %nta.zone, reason, "NTA added");
+        Ok(nta.view(now))
+    }
+
+    fn nta_remove(&self, zone: &Name) -> Result<bool, ControlError> {
+        let removed = self.resolver.ntas().remove(zone)?;
+        self.resolver.update_nta_gauge();
+        if removed {
+            tracing::info!(%zone, "NTA removed");
+        }
+        Ok(removed)
+    }
+
+    fn nta_list(&self) -> Vec<NtaView> {
+        self.resolver.ntas().list(self.clock.now())
+    }
+
+    fn flush(&self, what: Flush) -> Result<(), ControlError> {
+        let cache = self.resolver.cache();
+        match what {
+            Flush::All => cache.flush_all(),
+            Flush::Zone(zone) => cache
+                .flush_zone(&zone)
+                .map_err(|e| ControlError::Flush(e.to_string()))?,
+            Flush::Name(name) => cache.flush_name(&name),
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let cache = self.resolver.cache();
+        let config = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": self.started.elapsed().as_secs(),
+            "config_file": self.options.config_path.as_ref().map(|p| p.display().to_string()),
+            "listen": config.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "dnssec": config.dnssec,
+            "serve_stale": config.stale.enabled,
+            "cache": { "entries": cache.entry_count(), "bytes": cache.weighted_size() },
+            "ntas_active": self.resolver.ntas().active_count(self.clock.now()),
+            "failing_zones": self.resolver.failing_zones().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })
+    }
+
+    fn reload(&self) -> Result<(), ControlError> {
+        Core::reload(self).map_err(|e| ControlError::Reload(e.to_string()))
+    }
+
+    fn metrics_text(&self) -> String {
+        let cache = self.resolver.cache();
+        self.metrics
+            .cache_entries
+            .set(i64::try_from(cache.entry_count()).unwrap_or(i64::MAX));
+        self.metrics
+            .cache_bytes
+            .set(i64::try_from(cache.weighted_size()).unwrap_or(i64::MAX));
+        self.resolver.update_nta_gauge();
+        self.metrics.render()
+    }
+}
