@@ -9,12 +9,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use lastgood::clock::SystemClock;
+use lastgood::app::{App, AppOptions, Overrides};
+use lastgood::clock::{SharedClock, SystemClock};
 use lastgood::config::{Config, LogFormat};
-use lastgood::dnssec::TrustAnchors;
-use lastgood::metrics::Metrics;
-use lastgood::resolve::{Resolver, ResolverConfig, servers};
-use lastgood::server::{Acl, Server, ServerConfig};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,6 +32,14 @@ enum Command {
     Lab(lastgood::lab::LabArgs),
     /// Ask a resolver one question and print the answer like dig.
     Query(QueryArgs),
+    /// Negative trust anchors: add, remove, list (via the control API).
+    Nta(lastgood::cli::NtaArgs),
+    /// Flush cache entries (via the control API).
+    Cache(lastgood::cli::CacheArgs),
+    /// Ask the running resolver to reload its configuration.
+    Reload(lastgood::cli::ControlOpts),
+    /// Show the running resolver's status.
+    Status(lastgood::cli::ControlOpts),
     /// Check a configuration file (and the files it names) without starting.
     CheckConfig {
         /// The TOML configuration file.
@@ -123,9 +128,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(lastgood::lab::run(args)).context("lab")
         }
         Command::Query(args) => query(args),
+        Command::Nta(args) => Ok(lastgood::cli::run_nta(args)?),
+        Command::Cache(args) => Ok(lastgood::cli::run_cache(args)?),
+        Command::Reload(args) => Ok(lastgood::cli::run_reload(args)?),
+        Command::Status(args) => Ok(lastgood::cli::run_status(args)?),
         Command::CheckConfig { file } => {
-            let config = Config::load(&file)?;
-            resolver_config(&config)?;
+            let options = AppOptions {
+                config_path: Some(file.clone()),
+                overrides: Overrides::default(),
+            };
+            let clock: SharedClock = Arc::new(SystemClock);
+            lastgood::app::load(&options, &clock)?;
             println!("{}: ok", file.display());
             Ok(())
         }
@@ -151,70 +164,57 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Load the files the configuration names into a resolver configuration.
-fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
-    let mut rc = ResolverConfig::internet()?;
-    if let Some(path) = &config.root_hints {
-        rc.root_hints = servers::load_hints(path)?;
-    }
-    if let Some(path) = &config.trust_anchor {
-        rc.anchors = TrustAnchors::from_file(path)?;
-    }
-    rc.upstream_port = config.upstream_port;
-    rc.dnssec = config.dnssec;
-    rc.qname_minimisation = config.qname_minimisation;
-    rc.cache_bytes = config.cache_bytes;
-    rc.max_stale = config.max_stale;
-    rc.stale = config.stale;
-    Ok(rc)
-}
-
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
+    let options = AppOptions {
+        config_path: args.config.clone(),
+        overrides: Overrides {
+            listen: args.listen.clone(),
+            root_hints: args.root_hints.clone(),
+            trust_anchor: args.trust_anchor.clone(),
+            upstream_port: args.upstream_port,
+            no_dnssec: args.no_dnssec,
+        },
     };
-    if !args.listen.is_empty() {
-        config.listen = args.listen.clone();
-    }
-    if args.root_hints.is_some() {
-        config.root_hints = args.root_hints.clone();
-    }
-    if args.trust_anchor.is_some() {
-        config.trust_anchor = args.trust_anchor.clone();
-    }
-    if let Some(port) = args.upstream_port {
-        config.upstream_port = port;
-    }
-    if args.no_dnssec {
-        config.dnssec = false;
-    }
-    if let Some(f) = &args.log_format {
-        config.log_format = match f.as_str() {
+    let clock: SharedClock = Arc::new(SystemClock);
+    // Logging is set up from the file's log-format before anything else
+    // can log; the full check happens in App::start.
+    let log_format = match &args.log_format {
+        Some(f) => match f.as_str() {
             "json" => LogFormat::Json,
             "text" => LogFormat::Text,
             other => anyhow::bail!("--log-format {other:?}: expected text or json"),
-        };
-    }
-    init_logging(config.log_format);
-    let rc = resolver_config(&config)?;
+        },
+        None => match &args.config {
+            Some(path) => Config::load(path)?.log_format,
+            None => LogFormat::Text,
+        },
+    };
+    init_logging(log_format);
     runtime()?.block_on(async move {
-        let metrics = Metrics::new()?;
-        let resolver = Resolver::new(rc, Arc::new(SystemClock), metrics.clone());
-        let mut sc = ServerConfig::new(config.listen.clone());
-        if let Some(nets) = &config.allow {
-            sc.acl = Acl::new(nets.clone());
+        let app = App::start(options, clock).await?;
+        for addr in app.dns_addrs() {
+            tracing::info!(%addr, "serving DNS");
         }
-        let server = Server::bind(sc, Arc::new(resolver), metrics).await?;
-        let handle = server.start();
-        for addr in handle.local_addrs() {
-            tracing::info!(%addr, "serving");
+        tracing::info!(addr = %app.control_addr(), "control API and /metrics");
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("installing the SIGHUP handler")?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    // A refused reload is logged and counted; we keep serving.
+                    let _ = app.reload();
+                }
+                _ = term.recv() => break,
+                r = tokio::signal::ctrl_c() => {
+                    r.context("waiting for Ctrl-C")?;
+                    break;
+                }
+            }
         }
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
         tracing::info!("shutting down");
-        handle.shutdown().await;
+        app.shutdown().await;
         anyhow::Ok(())
     })
 }
