@@ -8,6 +8,7 @@
     clippy::panic
 )]
 
+mod app;
 mod control;
 mod harness;
 mod nta;

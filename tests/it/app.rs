@@ -1,0 +1,280 @@
+//! The whole app as an operator runs it: config file, DNS, control API,
+//! `/metrics`, the `lastgood nta` CLI path, reload that keeps the running
+//! configuration when the new one is broken, and the token rules.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use lastgood::app::{App, AppOptions, Overrides};
+use lastgood::cli::{ControlOpts, NtaArgs, NtaCommand};
+use lastgood::clock::ManualClock;
+use lastgood::lab::{Fault, Lab, LabConfig, default_zones_dir};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{Flags, ede_codes, name, query};
+
+struct Running {
+    lab: Lab,
+    app: App,
+    clock: ManualClock,
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "lastgood-{tag}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn base_config(dir: &Path, lab: &Lab) -> String {
+    format!(
+        r#"listen = ["127.0.0.1:0"]
+root-hints = "{hints}"
+trust-anchor = "{anchor}"
+upstream-port = {port}
+control-listen = "127.0.0.1:0"
+nta-state-file = "{state}"
+"#,
+        hints = dir.join("root.hints").display(),
+        anchor = dir.join("root.key").display(),
+        port = lab.port(),
+        state = dir.join("nta.json").display(),
+    )
+}
+
+async fn start(tag: &str, extra: &str) -> Running {
+    let lab = Lab::start(LabConfig::new(default_zones_dir()))
+        .await
+        .unwrap();
+    let dir = temp_dir(tag);
+    std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
+    std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
+    let config = dir.join("lastgood.toml");
+    std::fs::write(&config, format!("{}{extra}", base_config(&dir, &lab))).unwrap();
+    let clock = ManualClock::new();
+    let options = AppOptions {
+        config_path: Some(config.clone()),
+        overrides: Overrides::default(),
+    };
+    let app = App::start(options, Arc::new(clock.clone())).await.unwrap();
+    Running {
+        lab,
+        app,
+        clock,
+        dir,
+        config,
+    }
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Value of one sample line `name{labels} value` in Prometheus text.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+fn assert_prometheus_text(text: &str) {
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# ") {
+            assert!(
+                rest.starts_with("HELP ") || rest.starts_with("TYPE "),
+                "bad comment: {line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(
+            value.parse::<f64>().is_ok() || value == "+Inf",
+            "bad value: {line}"
+        );
+        let metric = series.split('{').next().unwrap();
+        assert!(
+            !metric.is_empty()
+                && metric
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad name: {line}"
+        );
+        assert!(
+            series.contains('{') == series.ends_with('}'),
+            "bad labels: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_move_for_every_tier_and_nta_cli_works() {
+    let r = start("metrics", "").await;
+    let dns = r.app.dns_addrs()[0];
+    // fresh
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert!(a.metadata.authentic_data);
+    // nta, through the CLI code path and the control API
+    let args = NtaArgs {
+        control: ControlOpts {
+            control: Some(r.app.control_addr().to_string()),
+            token_file: None,
+            config: None,
+        },
+        command: NtaCommand::Add {
+            zone: "insecure.lab.".into(),
+            lifetime: Some("2h".into()),
+            reason: Some("test".into()),
+        },
+    };
+    lastgood::cli::nta(&args).await.unwrap();
+    let list = NtaArgs {
+        control: args.control.clone(),
+        command: NtaCommand::List,
+    };
+    assert!(
+        lastgood::cli::nta(&list)
+            .await
+            .unwrap()
+            .contains("insecure.lab.")
+    );
+    let a = query(dns, "www.insecure.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+    // stale, then servfail for a never-cached name in the failing zone
+    r.lab
+        .set_fault(&name("example.lab."), Fault::ServFail)
+        .unwrap();
+    r.clock.advance(Duration::from_secs(3601));
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(ede_codes(&a).first(), Some(&3));
+    let a = query(dns, "host2.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::ServFail);
+
+    let (status, text) = http(r.app.control_addr(), "GET", "/metrics", None, "").await;
+    assert_eq!(status, 200);
+    assert_prometheus_text(&text);
+    for tier in ["fresh", "stale", "nta"] {
+        let series = format!("lastgood_queries_total{{rcode=\"NOERROR\",tier=\"{tier}\"}}");
+        assert!(
+            sample(&text, &series) >= 1.0,
+            "{series} did not move:\n{text}"
+        );
+    }
+    assert!(
+        sample(
+            &text,
+            "lastgood_queries_total{rcode=\"SERVFAIL\",tier=\"servfail\"}"
+        ) >= 1.0
+    );
+    assert_eq!(sample(&text, "lastgood_ntas_active"), 1.0);
+    assert!(sample(&text, "lastgood_cache_entries") >= 1.0);
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+#[tokio::test]
+async fn broken_reload_keeps_the_running_config() {
+    let r = start("reload", "").await;
+    let dns = r.app.dns_addrs()[0];
+    let good = std::fs::read_to_string(&r.config).unwrap();
+    std::fs::write(&r.config, format!("{good}serve-stale = \"perhaps\"\n")).unwrap();
+    let err = r.app.reload().unwrap_err().to_string();
+    assert!(err.contains("lastgood.toml:"), "names file and line: {err}");
+    // Through the API too: refused with the message, counted.
+    let (status, body) = http(r.app.control_addr(), "POST", "/reload", None, "").await;
+    assert_eq!(status, 500, "{body}");
+    let text = r.app.metrics().render();
+    assert_eq!(sample(&text, "lastgood_config_reload_failures_total"), 2.0);
+    // Still serving with the old configuration.
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert!(a.metadata.authentic_data);
+    assert!(r.app.resolver().config().stale.enabled);
+    // A broken trust anchor file is refused the same way.
+    std::fs::write(&r.config, &good).unwrap();
+    std::fs::write(r.dir.join("root.key"), ". IN DS 1 2 3 zz").unwrap();
+    assert!(r.app.reload().is_err());
+    std::fs::write(r.dir.join("root.key"), r.lab.trust_anchor()).unwrap();
+    // A valid reload applies.
+    std::fs::write(&r.config, format!("{good}serve-stale = false\n")).unwrap();
+    r.app.reload().unwrap();
+    assert!(!r.app.resolver().config().stale.enabled);
+    assert_eq!(
+        sample(&r.app.metrics().render(), "lastgood_config_reloads_total"),
+        1.0
+    );
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+#[tokio::test]
+async fn control_api_needs_the_token() {
+    let dir = temp_dir("token");
+    std::fs::write(dir.join("token"), "s3cret\n").unwrap();
+    let extra = format!("control-token-file = \"{}\"\n", dir.join("token").display());
+    let r = start("token", &extra).await;
+    let (status, _) = http(r.app.control_addr(), "GET", "/nta", None, "").await;
+    assert_eq!(status, 401);
+    let (status, _) = http(r.app.control_addr(), "GET", "/nta", Some("wrong"), "").await;
+    assert_eq!(status, 401);
+    let (status, _) = http(r.app.control_addr(), "GET", "/nta", Some("s3cret"), "").await;
+    assert_eq!(status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+#[tokio::test]
+async fn non_loopback_control_without_token_refuses_to_start() {
+    let lab = Lab::start(LabConfig::new(default_zones_dir()))
+        .await
+        .unwrap();
+    let dir = temp_dir("open");
+    std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
+    std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
+    let config = dir.join("lastgood.toml");
+    let text = base_config(&dir, &lab).replace(
+        "control-listen = \"127.0.0.1:0\"",
+        "control-listen = \"0.0.0.0:0\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let options = AppOptions {
+        config_path: Some(config),
+        overrides: Overrides::default(),
+    };
+    let err = match App::start(options, Arc::new(ManualClock::new())).await {
+        Ok(_) => panic!("started without a token on 0.0.0.0"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("control-token-file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
