@@ -140,10 +140,18 @@ pub fn freshness(stored_at: Timestamp, ttl: u32, now: Timestamp, max_stale: Dura
     }
 }
 
+/// A cached entry with its weight, computed once at insert (it encodes
+/// every record, so the weigher and the byte counter must not redo it).
+#[derive(Clone, Debug)]
+struct Stored {
+    entry: Arc<Entry>,
+    weight: u32,
+}
+
 /// The answer cache.
 #[derive(Clone)]
 pub struct Cache {
-    store: moka::sync::Cache<CacheKey, Arc<Entry>>,
+    store: moka::sync::Cache<CacheKey, Stored>,
     max_stale: Duration,
     max_bytes: u64,
     /// When stale entries were last swept out (millis since epoch).
@@ -175,11 +183,11 @@ impl Cache {
         let bytes: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let counter = Arc::clone(&bytes);
         let store = moka::sync::Cache::builder()
-            .eviction_listener(move |_k, v: Arc<Entry>, _cause| {
-                counter.fetch_sub(u64::from(v.weight()), std::sync::atomic::Ordering::Relaxed);
+            .eviction_listener(move |_k, v: Stored, _cause| {
+                counter.fetch_sub(u64::from(v.weight), std::sync::atomic::Ordering::Relaxed);
             })
             .max_capacity(max_bytes)
-            .weigher(|_k: &CacheKey, v: &Arc<Entry>| v.weight())
+            .weigher(|_k: &CacheKey, v: &Stored| v.weight)
             .support_invalidation_closures()
             .build();
         Self {
@@ -197,7 +205,7 @@ impl Cache {
 
     /// The entry for `key` and how fresh it is; `None` if absent or gone.
     pub fn get(&self, key: &CacheKey, now: Timestamp) -> Option<(Arc<Entry>, Freshness)> {
-        let entry = self.store.get(key)?;
+        let entry = self.store.get(key)?.entry;
         match freshness(entry.stored_at, entry.ttl, now, self.max_stale) {
             Freshness::Gone => {
                 self.store.invalidate(key);
@@ -210,10 +218,11 @@ impl Cache {
     /// Store an entry; its `stored_at` is taken as the current time.
     pub fn insert(&self, key: CacheKey, entry: Entry) {
         let now = entry.stored_at;
-        let weight = u64::from(entry.weight());
+        let weight = entry.weight();
         self.bytes
-            .fetch_add(weight, std::sync::atomic::Ordering::Relaxed);
-        self.store.insert(key, Arc::new(entry));
+            .fetch_add(u64::from(weight), std::sync::atomic::Ordering::Relaxed);
+        let entry = Arc::new(entry);
+        self.store.insert(key, Stored { entry, weight });
         self.sweep_stale_if_full(now);
     }
 
@@ -233,7 +242,7 @@ impl Cache {
         let stale: Vec<Arc<CacheKey>> = self
             .store
             .iter()
-            .filter(|(_, e)| {
+            .filter(|(_, Stored { entry: e, .. })| {
                 !matches!(
                     freshness(e.stored_at, e.ttl, now, self.max_stale),
                     Freshness::Fresh { .. }
