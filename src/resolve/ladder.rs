@@ -63,12 +63,12 @@ pub fn stale_edes(nxdomain: bool, causes: &[Ede]) -> Vec<Ede> {
 }
 
 impl Resolver {
-    /// The ladder for (name, qtype) as a client of CD view `cd` sees it.
+    /// The ladder for (name, qtype). The step may carry Bogus data (from
+    /// the CD view); the caller decides who may see it.
     pub(crate) async fn step_for_client(
         self: &Arc<Self>,
         name: &Name,
         qtype: RecordType,
-        cd: bool,
         ctx: &Arc<Ctx>,
     ) -> Result<StepAnswer, ResolveError> {
         let now = self.clock.now();
@@ -110,7 +110,6 @@ impl Resolver {
         let Some(old) = old else {
             let entry = self.lookup(name, qtype, ctx).await?;
             let ttl = remaining(&entry, self.clock.now());
-            let _ = cd;
             return Ok(StepAnswer::fresh(entry, ttl));
         };
         // At most MAX_STALE_REFRESHES_PER_ZONE refreshes of one zone at a

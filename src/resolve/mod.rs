@@ -275,7 +275,7 @@ impl Resolver {
             if !seen.insert(name.clone()) {
                 return Err(ResolveError::CnameLoop { name });
             }
-            let step = self.step_for_client(&name, query.qtype, cd, ctx).await?;
+            let step = self.step_for_client(&name, query.qtype, ctx).await?;
             let entry = &step.entry;
             // Under a negative trust anchor (RFC 7646) the answer is given
             // as if the zone were unsigned: failed validation is no reason
