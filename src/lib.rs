@@ -12,6 +12,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod dnssec;
 pub mod ede;
 pub mod lab;

@@ -26,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The offline demo: lab hierarchy + resolver, a broken TLD rollover, the ladder.
+    Demo(lastgood::demo::DemoArgs),
     /// Run the resolver.
     Serve(ServeArgs),
     /// Run the testbed authoritative servers (signed root, lab., example.lab.).
@@ -123,6 +125,11 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Demo(args) => {
+            let ok = runtime()?.block_on(lastgood::demo::run(args))?;
+            anyhow::ensure!(ok, "demo: some steps did not behave as expected");
+            Ok(())
+        }
         Command::Lab(args) => {
             init_logging(LogFormat::Text);
             runtime()?.block_on(lastgood::lab::run(args)).context("lab")
