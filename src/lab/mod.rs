@@ -23,6 +23,7 @@ use hickory_proto::serialize::txt::ParseError;
 pub mod answer;
 pub mod cli;
 pub mod fault;
+pub mod keys;
 pub mod server;
 pub mod sign;
 pub mod zone;
@@ -54,6 +55,14 @@ pub struct LabConfig {
     pub port: u16,
     /// Override every TTL in every zone (and cap SOA minimum to it).
     pub ttl: Option<u32>,
+    /// Sign with these keys instead of fresh ones (labs in separate
+    /// processes that must agree on keys and DS); see [`keys`].
+    pub keys: Option<keys::LabKeys>,
+    /// Serve only these zones (empty: all). Every zone is still loaded and
+    /// signed, so parents publish the DS of children served elsewhere.
+    pub only: Vec<Name>,
+    /// Serve every zone on this address instead of its 127.53.0.x default.
+    pub listen: Option<IpAddr>,
 }
 
 impl LabConfig {
@@ -63,6 +72,9 @@ impl LabConfig {
             algorithm: LabAlgorithm::EcdsaP256,
             port: 0,
             ttl: None,
+            keys: None,
+            only: Vec::new(),
+            listen: None,
         }
     }
 }
@@ -258,7 +270,14 @@ impl Lab {
             }
             let (keys, signed) = match spec.denial {
                 Some(denial) => {
-                    let keys = ZoneKeys::generate(config.algorithm, &origin)?;
+                    let loaded = match &config.keys {
+                        Some(stored) => stored.zone_keys(&origin)?,
+                        None => None,
+                    };
+                    let keys = match loaded {
+                        Some(keys) => keys,
+                        None => ZoneKeys::generate(config.algorithm, &origin)?,
+                    };
                     let ds = vec![keys.ksk.ds(&origin)?];
                     if origin.is_root() {
                         root_ds = ds.clone();
@@ -284,6 +303,19 @@ impl Lab {
             });
         }
         zones.reverse();
+        for zone in &config.only {
+            if !zones.iter().any(|z| &z.origin == zone) {
+                return Err(LabError::UnknownZone {
+                    zone: zone.to_string(),
+                });
+            }
+        }
+        zones.retain(|z| config.only.is_empty() || config.only.contains(&z.origin));
+        if let Some(ip) = config.listen {
+            for zone in &mut zones {
+                zone.server = ip;
+            }
+        }
         let (shared, port, tasks) = server::start(zones, config.port).await?;
         Ok(Lab {
             shared,

@@ -10,6 +10,7 @@ use hickory_proto::dnssec::rdata::{
 };
 use hickory_proto::dnssec::{Algorithm, DigestType, Nsec3HashAlgorithm, SigningKey, TBS};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
+use rustls_pki_types::PrivatePkcs8KeyDer;
 
 use super::zone::{Node, RrSet, ZoneData};
 use super::{Fault, LabAlgorithm, LabError};
@@ -43,19 +44,29 @@ pub struct ZoneKey {
 
 impl ZoneKey {
     pub fn generate(algorithm: LabAlgorithm, flags: u16, zone: &Name) -> Result<Self, LabError> {
+        let pkcs8 = generate_pkcs8(algorithm, zone)?;
+        Self::from_pkcs8(algorithm, flags, zone, &pkcs8)
+    }
+
+    /// The key whose private half is `pkcs8` (as made by [`generate_pkcs8`]).
+    pub fn from_pkcs8(
+        algorithm: LabAlgorithm,
+        flags: u16,
+        zone: &Name,
+        pkcs8: &[u8],
+    ) -> Result<Self, LabError> {
         let key_err = |source| LabError::KeyGeneration {
             zone: zone.to_string(),
             source: Box::new(source),
         };
+        let der = PrivatePkcs8KeyDer::from(pkcs8);
         let key: Box<dyn SigningKey> = match algorithm {
             LabAlgorithm::EcdsaP256 => {
                 let alg = Algorithm::ECDSAP256SHA256;
-                let pkcs8 = EcdsaSigningKey::generate_pkcs8(alg).map_err(key_err)?;
-                Box::new(EcdsaSigningKey::from_pkcs8(&pkcs8, alg).map_err(key_err)?)
+                Box::new(EcdsaSigningKey::from_pkcs8(&der, alg).map_err(key_err)?)
             }
             LabAlgorithm::Ed25519 => {
-                let pkcs8 = Ed25519SigningKey::generate_pkcs8().map_err(key_err)?;
-                Box::new(Ed25519SigningKey::from_pkcs8(&pkcs8).map_err(key_err)?)
+                Box::new(Ed25519SigningKey::from_pkcs8(&der).map_err(key_err)?)
             }
         };
         let public = key.to_public_key().map_err(key_err)?;
@@ -93,6 +104,22 @@ impl ZoneKey {
             digest.as_ref().to_vec(),
         ))
     }
+}
+
+/// A fresh private key in PKCS#8 form (to keep, or to load with
+/// [`ZoneKey::from_pkcs8`]).
+pub fn generate_pkcs8(algorithm: LabAlgorithm, zone: &Name) -> Result<Vec<u8>, LabError> {
+    let key_err = |source| LabError::KeyGeneration {
+        zone: zone.to_string(),
+        source: Box::new(source),
+    };
+    let pkcs8 = match algorithm {
+        LabAlgorithm::EcdsaP256 => {
+            EcdsaSigningKey::generate_pkcs8(Algorithm::ECDSAP256SHA256).map_err(key_err)?
+        }
+        LabAlgorithm::Ed25519 => Ed25519SigningKey::generate_pkcs8().map_err(key_err)?,
+    };
+    Ok(pkcs8.secret_pkcs8_der().to_vec())
 }
 
 /// The published key pair of a signed zone.

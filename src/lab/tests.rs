@@ -558,6 +558,10 @@ async fn cli_run_writes_hints_and_anchor() {
         ttl: Some(30),
         out: Some(out.clone()),
         control: None,
+        keygen: None,
+        keys: None,
+        only: Vec::new(),
+        listen: None,
     };
     let task = tokio::spawn(run(args));
     let key = out.join("root.key");
