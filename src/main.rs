@@ -32,6 +32,8 @@ enum Command {
     Serve(ServeArgs),
     /// Run the testbed authoritative servers (signed root, lab., example.lab.).
     Lab(lastgood::lab::LabArgs),
+    /// Send one control line to a running `lastgood lab --control ADDR`.
+    LabCtl(lastgood::lab::cli::LabCtlArgs),
     /// Ask a resolver one question and print the answer like dig.
     Query(QueryArgs),
     /// Negative trust anchors: add, remove, list (via the control API).
@@ -134,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(LogFormat::Text);
             runtime()?.block_on(lastgood::lab::run(args)).context("lab")
         }
+        Command::LabCtl(args) => Ok(runtime()?.block_on(lastgood::lab::cli::lab_ctl(args))?),
         Command::Query(args) => query(args),
         Command::Nta(args) => Ok(lastgood::cli::run_nta(args)?),
         Command::Cache(args) => Ok(lastgood::cli::run_cache(args)?),
