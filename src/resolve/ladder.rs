@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use crate::cache::{CacheKey, Entry, Freshness, StepKind, View};
 use crate::clock::Timestamp;
@@ -37,6 +37,23 @@ pub(crate) struct StepAnswer {
 }
 
 impl StepAnswer {
+    /// `records` as this step shows them: TTLs counted down when fresh;
+    /// exactly `stale-answer-ttl` when stale (RFC 8767 §4), even for
+    /// records whose own TTL was shorter.
+    pub fn records(&self, records: &[Record]) -> Vec<Record> {
+        if self.stale.is_none() {
+            return Entry::records_with_ttl(records, self.ttl);
+        }
+        records
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.ttl = self.ttl;
+                r
+            })
+            .collect()
+    }
+
     fn fresh(entry: Arc<Entry>, ttl: u32) -> Self {
         Self {
             entry,

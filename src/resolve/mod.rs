@@ -294,21 +294,15 @@ impl Resolver {
                 causes.extend(cause.iter().cloned());
             }
             security = security.combine(entry.security.clone());
-            answers.extend(Entry::records_with_ttl(&entry.answers, step.ttl));
+            answers.extend(step.records(&entry.answers));
             let (rcode, authorities) = match &entry.kind {
                 StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
                     name = target.to_lowercase();
                     continue;
                 }
                 StepKind::Positive | StepKind::Cname { .. } => (ResponseCode::NoError, Vec::new()),
-                StepKind::NoData => (
-                    ResponseCode::NoError,
-                    Entry::records_with_ttl(&entry.authorities, step.ttl),
-                ),
-                StepKind::NxDomain => (
-                    ResponseCode::NXDomain,
-                    Entry::records_with_ttl(&entry.authorities, step.ttl),
-                ),
+                StepKind::NoData => (ResponseCode::NoError, step.records(&entry.authorities)),
+                StepKind::NxDomain => (ResponseCode::NXDomain, step.records(&entry.authorities)),
             };
             if under_nta {
                 security = Security::INSECURE;

@@ -320,3 +320,19 @@ async fn outage_does_not_amplify_upstream_load() {
         );
     }
 }
+
+/// Regression (found by the interop suite, issue 5): stale records carry
+/// exactly stale-answer-ttl, even when their own TTL was shorter.
+#[tokio::test]
+async fn regression_stale_ttl_is_exactly_stale_answer_ttl() {
+    let tb = Testbed::start_with(|c| c.stale.answer_ttl = Duration::from_secs(7200)).await;
+    tb.query("host7.example.lab.", RecordType::A).await;
+    tb.lab
+        .set_fault(&name("example.lab."), Fault::ServFail)
+        .unwrap();
+    tb.advance(EXPIRE);
+    let r = tb.query("host7.example.lab.", RecordType::A).await;
+    assert_eq!(ede_codes(&r).first(), Some(&3));
+    assert!(!r.answers.is_empty());
+    assert!(r.answers.iter().all(|rr| rr.ttl == 7200), "{:?}", r.answers);
+}
