@@ -25,11 +25,13 @@ use crate::server::{Acl, Server, ServerConfig, ServerError, ServerHandle};
 pub enum AppError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("root hints: {0}")]
+    // The wrapped errors already name their file; no prefix, or a cause
+    // chain printed with `{:#}` would say it twice.
+    #[error(transparent)]
     Hints(#[from] HintsError),
-    #[error("trust anchor: {0}")]
+    #[error(transparent)]
     Anchor(#[from] AnchorError),
-    #[error("NTA: {0}")]
+    #[error(transparent)]
     Nta(#[from] NtaError),
     #[error(transparent)]
     Server(#[from] ServerError),
