@@ -95,11 +95,17 @@ compose up -d >/dev/null 2>&1 || {
     die "compose up failed"
 }
 
-# The control API answers once the resolver is serving.
-for _ in $(seq 1 50); do
-    curl -sf -o /dev/null "$metrics_url" && break
-    sleep 0.2
+# Ready: each lab prints its control line once its sockets are bound; the
+# control API answers once the resolver is serving. (Generous bounds: a
+# loaded CI machine may start containers slowly.)
+labs_ready() {
+    (($(compose logs --no-color root tld leaf 2>/dev/null | grep -c 'control: udp') == 3))
+}
+for _ in $(seq 1 60); do
+    labs_ready && curl -sf -o /dev/null "$metrics_url" && break
+    sleep 0.5
 done
+labs_ready || die "the lab containers did not come up within 30s"
 curl -sf -o /dev/null "$metrics_url" || die "the resolver's /metrics never answered at $metrics_url"
 log "resolver ready; the timeline starts at 0"
 setup_took=$(elapsed)
