@@ -164,11 +164,13 @@ ask() {
 # outside the script (NTA recheck, a restarted container): ask every second
 # until the expectation holds or SECS pass; the last answer is the row.
 ask_until() {
-    local deadline=$(($(date +%s) + $1)) saved_ok
+    local deadline=$(($(date +%s) + $1)) saved_ok tries=0 label=$2
     shift
     while :; do
         saved_ok=$ok
-        ask "$@"
+        tries=$((tries + 1))
+        ((tries > 1)) && label="$1 (asked $tries times)"
+        ask "$label" "${@:2}"
         if [[ ${rows[-1]} == *"| ok   |"* || $(date +%s) -ge $deadline ]]; then
             return
         fi
