@@ -114,8 +114,13 @@ impl Resolver {
         let failure = self
             .known_failure(name, now)
             .filter(|(_, f)| !(nta && is_validation_failure(&f.ede)));
-        if let Some((zone, failure)) = failure {
+        if let Some((zone, mut failure)) = failure {
             tracing::debug!(%name, %zone, ede = %failure.ede, "failure-recheck window: no upstream query");
+            // The remembered text may name another query of the zone: say so.
+            failure.ede.text = format!(
+                "zone {zone} failing (failure-recheck): {}",
+                failure.ede.text
+            );
             return match old {
                 Some(entry) => Ok(self.stale(entry, Some(failure.ede))),
                 None => Err(ResolveError::KnownFailure {
