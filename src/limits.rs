@@ -86,7 +86,7 @@ pub const MAX_TTL: u32 = 7 * 24 * 3600;
 pub const MAX_NEGATIVE_TTL: u32 = 3 * 3600;
 
 /// How long a Bogus verdict is remembered (Unbound `val-bogus-ttl` 60 s).
-pub const BOGUS_TTL: Duration = Duration::from_secs(60);
+pub const BOGUS_TTL_SECS: u32 = 60;
 
 /// Default cache size in bytes (config `cache-size`).
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;

@@ -438,7 +438,7 @@ fn addresses_of(records: &[Record], name: &Name) -> Vec<IpAddr> {
 
 /// Entry TTL: the smallest record TTL (negative: min of SOA TTL and
 /// MINIMUM, RFC 2308 §5), capped by the RRSIG validity (RFC 4035 §5.3.3),
-/// `MAX_TTL`/`MAX_NEGATIVE_TTL`, and `BOGUS_TTL` for failed validation.
+/// `MAX_TTL`/`MAX_NEGATIVE_TTL`, and `BOGUS_TTL_SECS` for failed validation.
 fn entry_ttl(
     kind: &StepKind,
     answers: &[Record],
@@ -464,9 +464,7 @@ fn entry_ttl(
     };
     let ttl = cap.map_or(ttl, |c| ttl.min(c));
     match security {
-        Security::Bogus(_) | Security::Indeterminate(_) => {
-            ttl.min(u32::try_from(limits::BOGUS_TTL.as_secs()).unwrap_or(u32::MAX))
-        }
+        Security::Bogus(_) | Security::Indeterminate(_) => ttl.min(limits::BOGUS_TTL_SECS),
         Security::Secure | Security::Insecure { .. } => ttl,
     }
 }

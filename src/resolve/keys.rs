@@ -53,9 +53,7 @@ impl Resolver {
         let (entry, ttl) = self.fetch_keys_uncached(zone, ctx).await;
         let ttl = match &entry {
             KeyEntry::Secure(_) | KeyEntry::Insecure { .. } => ttl.min(limits::MAX_TTL),
-            KeyEntry::Bogus(_) | KeyEntry::Indeterminate(_) => {
-                ttl.min(u32::try_from(limits::BOGUS_TTL.as_secs()).unwrap_or(u32::MAX))
-            }
+            KeyEntry::Bogus(_) | KeyEntry::Indeterminate(_) => ttl.min(limits::BOGUS_TTL_SECS),
         };
         let expires = self
             .clock
