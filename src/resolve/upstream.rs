@@ -98,6 +98,8 @@ pub struct Exchange {
     query: Message,
     bytes: Vec<u8>,
     asked: Vec<SocketAddr>,
+    /// Receive buffer, allocated once per question, not per wait.
+    buf: Vec<u8>,
 }
 
 impl Exchange {
@@ -117,6 +119,7 @@ impl Exchange {
             query,
             bytes,
             asked: Vec::new(),
+            buf: vec![0u8; limits::MAX_MESSAGE_SIZE],
         })
     }
 
@@ -133,14 +136,25 @@ impl Exchange {
     /// Datagrams from elsewhere, or with another ID or question, are
     /// ignored and reported through `spoof_ignored`.
     pub async fn recv_until(
-        &self,
+        &mut self,
         deadline: Instant,
         spoof_ignored: &(dyn Fn() + Sync),
     ) -> Arrival {
-        let mut buf = vec![0u8; limits::MAX_MESSAGE_SIZE];
+        let mut buf = std::mem::take(&mut self.buf);
+        let arrival = self.recv_into(&mut buf, deadline, spoof_ignored).await;
+        self.buf = buf;
+        arrival
+    }
+
+    async fn recv_into(
+        &self,
+        buf: &mut [u8],
+        deadline: Instant,
+        spoof_ignored: &(dyn Fn() + Sync),
+    ) -> Arrival {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let got = match tokio::time::timeout(left, self.sock.recv_from(&mut buf)).await {
+            let got = match tokio::time::timeout(left, self.sock.recv_from(buf)).await {
                 Err(_) => return Arrival::Timeout,
                 Ok(got) => got,
             };
