@@ -7,6 +7,12 @@ use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
+use std::net::IpAddr;
+
+use hickory_proto::rr::rdata::{A, AAAA, NS};
+
+use super::Fault;
+use super::fault::{POISON_ADDR, POISON_NAME};
 use super::sign::{Denial, SignedZone, nsec3_hash};
 use super::zone::{Node, RrSet};
 use crate::limits::{CLASSIC_UDP_PAYLOAD, EDNS_UDP_PAYLOAD};
@@ -163,6 +169,113 @@ pub fn answer(query: &Message, zone: &SignedZone) -> Message {
     response
 }
 
+/// [`Fault::FanOut`]: for a name below the apex that does not exist (and
+/// is not under `nxns.ZONE`), a referral to the child at its first label
+/// below the apex, served by `servers` NS names `nsI.LABEL.nxns.ZONE`
+/// without glue. `None`: answer normally.
+pub fn fan_out(query: &Message, zone: &SignedZone, servers: u16) -> Option<Message> {
+    let qname = query.queries.first()?.name();
+    let apex = label_count(&zone.origin);
+    let nxns = zone.origin.prepend_label("nxns").ok()?;
+    if label_count(qname) <= apex || nxns.zone_of(qname) {
+        return None;
+    }
+    let cut = qname.trim_to(apex + 1).to_lowercase();
+    if exists(zone, &cut) {
+        return None;
+    }
+    let label = cut.iter().next()?;
+    let mut response = error_response(query, ResponseCode::NoError);
+    for i in 0..servers {
+        let ns = nxns
+            .prepend_label(label)
+            .and_then(|n| n.prepend_label(format!("ns{i}")))
+            .ok()?;
+        response.authorities.push(Record::from_rdata(
+            cut.clone(),
+            zone.negative_ttl,
+            RData::NS(NS(ns)),
+        ));
+    }
+    Some(response)
+}
+
+/// [`Fault::DeepReferral`]: for a name below the apex that does not exist,
+/// a referral to the name itself, served by `ns.NAME` at `server` (glue).
+/// `None`: answer normally.
+pub fn deep_referral(query: &Message, zone: &SignedZone, server: IpAddr) -> Option<Message> {
+    let qname = query.queries.first()?.name().to_lowercase();
+    if label_count(&qname) <= label_count(&zone.origin)
+        || exists(zone, &qname)
+        || find_cut(zone, &qname, RecordType::A).is_some()
+    {
+        return None;
+    }
+    let ns = qname.prepend_label("ns").ok()?;
+    let glue = match server {
+        IpAddr::V4(v4) => RData::A(A(v4)),
+        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+    };
+    let mut response = error_response(query, ResponseCode::NoError);
+    response.authorities.push(Record::from_rdata(
+        qname,
+        zone.negative_ttl,
+        RData::NS(NS(ns.clone())),
+    ));
+    response
+        .additionals
+        .push(Record::from_rdata(ns, zone.negative_ttl, glue));
+    Some(response)
+}
+
+/// [`Fault::Poison`]: add out-of-bailiwick records to an answer: an A
+/// record of [`POISON_NAME`] (answer and additional sections) and an NS of
+/// its zone pointing to `ns.evil.`, with glue.
+pub fn poison(response: &mut Message) {
+    let (Ok(victim), Ok(evil)) = (Name::from_ascii(POISON_NAME), Name::from_ascii("ns.evil."))
+    else {
+        return;
+    };
+    let forged = Record::from_rdata(victim.clone(), 86_400, RData::A(A(POISON_ADDR)));
+    response.answers.push(forged.clone());
+    response.additionals.push(forged);
+    response.authorities.push(Record::from_rdata(
+        victim.base_name(),
+        86_400,
+        RData::NS(NS(evil.clone())),
+    ));
+    response
+        .additionals
+        .push(Record::from_rdata(evil, 86_400, RData::A(A(POISON_ADDR))));
+}
+
+/// The forged answer sent ahead of the real one under [`Fault::SpoofId`],
+/// [`Fault::SpoofQuestion`] and [`Fault::SpoofSource`]: the question's
+/// name with an A record of [`POISON_ADDR`], authoritative, unsigned; with
+/// the wrong ID or question for the first two.
+pub fn forge(query: &Message, fault: &Fault) -> Option<Message> {
+    let qname = query.queries.first()?.name().clone();
+    let mut forged = error_response(query, ResponseCode::NoError);
+    forged.metadata.authoritative = true;
+    forged.answers = vec![Record::from_rdata(
+        qname.clone(),
+        86_400,
+        RData::A(A(POISON_ADDR)),
+    )];
+    match fault {
+        Fault::SpoofId => forged.metadata.id = query.metadata.id ^ 0x5a5a,
+        Fault::SpoofQuestion => {
+            let other = qname.prepend_label("spoof").ok()?;
+            if let Some(q) = forged.queries.first_mut() {
+                q.set_name(other);
+            }
+        }
+        Fault::SpoofSource => {}
+        _ => return None,
+    }
+    Some(forged)
+}
+
 /// True number of labels (a leading `*` counts).
 fn label_count(name: &Name) -> usize {
     name.iter().count()
@@ -305,7 +418,9 @@ impl<'a> Ctx<'a> {
                 .nodes
                 .get(name)
                 .and_then(|n| n.get(&RecordType::NSEC)),
-            Some(Denial::Nsec3) => nsec3_hash(name).ok().and_then(|h| self.zone.nsec3.get(&h)),
+            Some(Denial::Nsec3) => nsec3_hash(name, self.zone.nsec3_iterations)
+                .ok()
+                .and_then(|h| self.zone.nsec3.get(&h)),
             None => None,
         };
         self.proofs.extend(proof);
@@ -320,14 +435,18 @@ impl<'a> Ctx<'a> {
                 .range::<Name, _>(..=name)
                 .rev()
                 .find_map(|(_, node)| node.get(&RecordType::NSEC)),
-            Some(Denial::Nsec3) => nsec3_hash(name).ok().and_then(|h| {
-                self.zone
-                    .nsec3
-                    .range(..h)
-                    .next_back()
-                    .or_else(|| self.zone.nsec3.iter().next_back())
-                    .map(|(_, set)| set)
-            }),
+            Some(Denial::Nsec3) => {
+                nsec3_hash(name, self.zone.nsec3_iterations)
+                    .ok()
+                    .and_then(|h| {
+                        self.zone
+                            .nsec3
+                            .range(..h)
+                            .next_back()
+                            .or_else(|| self.zone.nsec3.iter().next_back())
+                            .map(|(_, set)| set)
+                    })
+            }
             None => None,
         };
         self.proofs.extend(proof);

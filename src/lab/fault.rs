@@ -30,7 +30,66 @@ pub enum Fault {
     ExpiredRrsigs,
     /// Every data signature has a flipped byte (DNSKEY set still valid).
     BadSignatures,
+    // --- Attack zones (issue 7). Each is answered correctly enough to
+    // reach the resolver's limits; see ARCHITECTURE.md, "Attack zones".
+    /// KeyTrap (CVE-2023-50387): the DNSKEY set also publishes
+    /// [`KEYTRAP_FAKE_KEYS`] crafted keys whose key tags collide with the
+    /// real KSK's and ZSK's, and every RRset carries [`KEYTRAP_FAKE_SIGS`]
+    /// RRSIGs naming the colliding tag that verify under no key, before
+    /// its real one.
+    KeyTrap,
+    /// The zone is re-signed with NSEC3 (whatever its usual denial) using
+    /// this many extra iterations (CVE-2023-50868; RFC 9276 says 0).
+    Nsec3Iterations(u16),
+    /// NXNS (CVE-2020-12662): a name below the zone that does not exist
+    /// (and is not under `nxns.ZONE`) gets a referral to a child at its
+    /// first label below the apex, served by this many NS names without
+    /// glue, `nsI.LABEL.nxns.ZONE`, each of which needs its own lookup
+    /// (and answers NXDOMAIN).
+    FanOut(u16),
+    /// A name below the zone that does not exist gets a referral to
+    /// itself, served by `ns.NAME` with glue pointing back at this server:
+    /// a resolver that minimises QNAMEs (RFC 9156) is led one label deeper
+    /// per referral, as far as the name goes.
+    DeepReferral,
+    /// The zone also holds `loop-a CNAME loop-b` and `loop-b CNAME loop-a`.
+    CnameLoop,
+    /// The zone also holds `chain-0 CNAME chain-1` ... `chain-N-1 CNAME
+    /// chain-N`, and `chain-N A 192.0.2.77`: N hops.
+    CnameChain(u16),
+    /// The zone also holds `big TXT` with [`OVERSIZE_TXT_RECORDS`] records
+    /// of 255 bytes (close to 64 KiB with its RRSIG), and UDP answers
+    /// ignore the payload size the client advertised (no TC).
+    Oversize,
+    /// Before each UDP answer, a forged one with a poisoned A record and
+    /// the wrong message ID.
+    SpoofId,
+    /// Before each UDP answer, a forged one with the right ID but another
+    /// question (a name one label longer).
+    SpoofQuestion,
+    /// Before each UDP answer, a forged one with the right ID and question
+    /// from another source port of the same address.
+    SpoofSource,
+    /// Every answer also carries out-of-bailiwick records: an A record of
+    /// [`POISON_NAME`] in the answer and additional sections, and an NS of
+    /// its zone pointing to `ns.evil.` with glue in the authority and
+    /// additional sections.
+    Poison,
 }
+
+/// Crafted DNSKEYs published under [`Fault::KeyTrap`] (half collide with
+/// the KSK's tag, half with the ZSK's).
+pub const KEYTRAP_FAKE_KEYS: usize = 16;
+/// Unverifiable RRSIGs added to each RRset under [`Fault::KeyTrap`].
+pub const KEYTRAP_FAKE_SIGS: usize = 16;
+/// 255-byte TXT strings at `big.ZONE` under [`Fault::Oversize`]: 230 of
+/// them make a message of about 62 KiB, under the 64 KiB TCP limit.
+pub const OVERSIZE_TXT_RECORDS: usize = 230;
+/// The address every forged or poisoned A record carries.
+pub const POISON_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 66);
+/// The name [`Fault::Poison`] injects records for (a name of another zone,
+/// for any faulted zone other than `example.lab.` and its parents).
+pub const POISON_NAME: &str = "host1.example.lab.";
 
 impl Fault {
     /// Whether the zone must be signed differently under this fault.
@@ -41,26 +100,40 @@ impl Fault {
                 | Fault::KskWithoutDs
                 | Fault::ExpiredRrsigs
                 | Fault::BadSignatures
+                | Fault::KeyTrap
+                | Fault::Nsec3Iterations(_)
+                | Fault::CnameLoop
+                | Fault::CnameChain(_)
+                | Fault::Oversize
         )
     }
 }
 
+/// Every fault name, for `--help` and parse errors.
+pub const FAULT_NAMES: &str = "none, drop, servfail, refused, garbage, slow:MS, unpublished-zsk, \
+    ksk-without-ds, expired-rrsigs, bad-signatures, keytrap, nsec3-iterations:N, fan-out:N, \
+    deep-referral, cname-loop, cname-chain:N, oversize, spoof-id, spoof-question, spoof-source, poison";
+
+/// Builds a fault that takes a count (`fan-out:N` and the like).
+type CountedFault = fn(u16) -> Fault;
+
 /// A fault name that [`Fault::from_str`] does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultParseError {
-    #[error(
-        "unknown fault {0:?} (none, drop, servfail, refused, garbage, slow:MS, unpublished-zsk, ksk-without-ds, expired-rrsigs, bad-signatures)"
-    )]
+    #[error("unknown fault {0:?} ({FAULT_NAMES})")]
     Unknown(String),
     #[error("bad delay in {text:?}: expected slow:MILLISECONDS")]
     BadDelay { text: String },
+    #[error("bad count in {text:?}: expected {fault}:N with N from 0 to 65535")]
+    BadCount { text: String, fault: &'static str },
 }
 
 impl FromStr for Fault {
     type Err = FaultParseError;
 
     /// `none`, `drop`, `servfail`, `refused`, `garbage`, `slow:250` (ms),
-    /// `unpublished-zsk`, `ksk-without-ds`, `expired-rrsigs`.
+    /// `unpublished-zsk`, `ksk-without-ds`, `expired-rrsigs`, and the
+    /// attack zones (see [`FAULT_NAMES`]).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let lower = text.trim().to_ascii_lowercase();
         if let Some(ms) = lower.strip_prefix("slow:") {
@@ -68,6 +141,23 @@ impl FromStr for Fault {
                 text: text.to_owned(),
             })?;
             return Ok(Fault::Slow(Duration::from_millis(ms)));
+        }
+        let counted: [(&'static str, CountedFault); 3] = [
+            ("nsec3-iterations", Fault::Nsec3Iterations),
+            ("fan-out", Fault::FanOut),
+            ("cname-chain", Fault::CnameChain),
+        ];
+        for (fault, make) in counted {
+            if let Some(n) = lower
+                .strip_prefix(fault)
+                .and_then(|rest| rest.strip_prefix(':'))
+            {
+                let n: u16 = n.parse().map_err(|_| FaultParseError::BadCount {
+                    text: text.to_owned(),
+                    fault,
+                })?;
+                return Ok(make(n));
+            }
         }
         Ok(match lower.as_str() {
             "none" => Fault::None,
@@ -79,6 +169,14 @@ impl FromStr for Fault {
             "ksk-without-ds" => Fault::KskWithoutDs,
             "expired-rrsigs" => Fault::ExpiredRrsigs,
             "bad-signatures" => Fault::BadSignatures,
+            "keytrap" => Fault::KeyTrap,
+            "deep-referral" => Fault::DeepReferral,
+            "cname-loop" => Fault::CnameLoop,
+            "oversize" => Fault::Oversize,
+            "spoof-id" => Fault::SpoofId,
+            "spoof-question" => Fault::SpoofQuestion,
+            "spoof-source" => Fault::SpoofSource,
+            "poison" => Fault::Poison,
             _ => return Err(FaultParseError::Unknown(text.to_owned())),
         })
     }
@@ -97,6 +195,17 @@ impl fmt::Display for Fault {
             Fault::KskWithoutDs => f.write_str("ksk-without-ds"),
             Fault::ExpiredRrsigs => f.write_str("expired-rrsigs"),
             Fault::BadSignatures => f.write_str("bad-signatures"),
+            Fault::KeyTrap => f.write_str("keytrap"),
+            Fault::Nsec3Iterations(n) => write!(f, "nsec3-iterations:{n}"),
+            Fault::FanOut(n) => write!(f, "fan-out:{n}"),
+            Fault::DeepReferral => f.write_str("deep-referral"),
+            Fault::CnameLoop => f.write_str("cname-loop"),
+            Fault::CnameChain(n) => write!(f, "cname-chain:{n}"),
+            Fault::Oversize => f.write_str("oversize"),
+            Fault::SpoofId => f.write_str("spoof-id"),
+            Fault::SpoofQuestion => f.write_str("spoof-question"),
+            Fault::SpoofSource => f.write_str("spoof-source"),
+            Fault::Poison => f.write_str("poison"),
         }
     }
 }
@@ -124,6 +233,17 @@ mod tests {
             Fault::KskWithoutDs,
             Fault::ExpiredRrsigs,
             Fault::BadSignatures,
+            Fault::KeyTrap,
+            Fault::Nsec3Iterations(500),
+            Fault::FanOut(20),
+            Fault::DeepReferral,
+            Fault::CnameLoop,
+            Fault::CnameChain(15),
+            Fault::Oversize,
+            Fault::SpoofId,
+            Fault::SpoofQuestion,
+            Fault::SpoofSource,
+            Fault::Poison,
         ] {
             assert_eq!(fault.to_string().parse::<Fault>().unwrap(), fault);
         }
@@ -138,6 +258,14 @@ mod tests {
         assert!(matches!(
             "slow:x".parse::<Fault>(),
             Err(FaultParseError::BadDelay { .. })
+        ));
+        assert!(matches!(
+            "fan-out:lots".parse::<Fault>(),
+            Err(FaultParseError::BadCount { .. })
+        ));
+        assert!(matches!(
+            "nsec3-iterations:70000".parse::<Fault>(),
+            Err(FaultParseError::BadCount { .. })
         ));
     }
 }

@@ -386,7 +386,7 @@ impl Lab {
 
     /// Serve `lab_zone` under `fault`, signing it again if `resign`.
     fn publish(&self, lab_zone: &LabZone, fault: Fault, resign: bool) -> Result<(), LabError> {
-        let data = lab_zone.data();
+        let data = sign::faulted_data(&lab_zone.data(), &fault)?;
         let signed = match (&lab_zone.keys, lab_zone.denial) {
             (Some(keys), Some(denial)) if resign => Arc::new(sign::sign_for_fault(
                 &data,

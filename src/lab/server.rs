@@ -61,17 +61,30 @@ impl Shared {
 
     /// Bytes to send back for one received message (`None`: stay silent).
     async fn handle(&self, server: usize, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
-        let info = self.servers.get(server)?;
+        self.handle_with_forgery(server, bytes, udp).await.answer
+    }
+
+    /// The reply to one received message, and the forged answer to send
+    /// ahead of it under the spoofing faults.
+    async fn handle_with_forgery(&self, server: usize, bytes: &[u8], udp: bool) -> Reply {
+        let Some(info) = self.servers.get(server) else {
+            return Reply::default();
+        };
         info.queries.fetch_add(1, Ordering::Relaxed);
         let query = match answer::parse_query(bytes) {
             Parsed::Query(query) => query,
             Parsed::Reply(reply) => {
-                return answer::encode(&reply, udp.then_some(usize::from(CLASSIC_UDP_PAYLOAD)));
+                return Reply::only(answer::encode(
+                    &reply,
+                    udp.then_some(usize::from(CLASSIC_UDP_PAYLOAD)),
+                ));
             }
-            Parsed::Drop => return None,
+            Parsed::Drop => return Reply::default(),
         };
-        let limit = udp.then(|| answer::udp_limit(&query));
-        let question = query.queries.first()?;
+        let mut limit = udp.then(|| answer::udp_limit(&query));
+        let Some(question) = query.queries.first() else {
+            return Reply::default();
+        };
         let origins = info
             .zones
             .iter()
@@ -82,26 +95,81 @@ impl Shared {
             .and_then(|&i| self.zones.get(i));
         let Some(zone) = selected else {
             let refused = answer::error_response(&query, ResponseCode::Refused);
-            return answer::encode(&refused, limit);
+            return Reply::only(answer::encode(&refused, limit));
         };
         let state = zone.snapshot();
+        let mut forged = None;
         let response: Message = match &state.fault {
-            Fault::Drop => return None,
+            Fault::Drop => return Reply::default(),
             Fault::ServFail => answer::error_response(&query, ResponseCode::ServFail),
             Fault::Refused => answer::error_response(&query, ResponseCode::Refused),
-            Fault::Garbage => return Some(garbage(query.metadata.id)),
+            Fault::Garbage => return Reply::only(Some(garbage(query.metadata.id))),
             Fault::Slow(delay) => {
                 tokio::time::sleep(*delay).await;
+                answer::answer(&query, &state.zone)
+            }
+            Fault::FanOut(servers) => answer::fan_out(&query, &state.zone, *servers)
+                .unwrap_or_else(|| answer::answer(&query, &state.zone)),
+            Fault::DeepReferral => answer::deep_referral(&query, &state.zone, info.addr)
+                .unwrap_or_else(|| answer::answer(&query, &state.zone)),
+            Fault::Poison => {
+                let mut response = answer::answer(&query, &state.zone);
+                answer::poison(&mut response);
+                response
+            }
+            Fault::Oversize => {
+                limit = None;
+                answer::answer(&query, &state.zone)
+            }
+            fault @ (Fault::SpoofId | Fault::SpoofQuestion | Fault::SpoofSource) => {
+                if udp {
+                    forged = answer::forge(&query, fault)
+                        .and_then(|m| answer::encode(&m, None))
+                        .map(|bytes| Forged {
+                            bytes,
+                            other_port: matches!(fault, Fault::SpoofSource),
+                        });
+                }
                 answer::answer(&query, &state.zone)
             }
             Fault::None
             | Fault::UnpublishedZsk
             | Fault::KskWithoutDs
             | Fault::ExpiredRrsigs
-            | Fault::BadSignatures => answer::answer(&query, &state.zone),
+            | Fault::BadSignatures
+            | Fault::KeyTrap
+            | Fault::Nsec3Iterations(_)
+            | Fault::CnameLoop
+            | Fault::CnameChain(_) => answer::answer(&query, &state.zone),
         };
-        answer::encode(&response, limit)
+        Reply {
+            answer: answer::encode(&response, limit),
+            forged,
+        }
     }
+}
+
+/// What the lab sends for one query.
+#[derive(Default)]
+struct Reply {
+    answer: Option<Vec<u8>>,
+    /// Sent first (spoofing faults, UDP only).
+    forged: Option<Forged>,
+}
+
+impl Reply {
+    fn only(answer: Option<Vec<u8>>) -> Self {
+        Reply {
+            answer,
+            forged: None,
+        }
+    }
+}
+
+/// A forged answer and whether it leaves from another port of the address.
+struct Forged {
+    bytes: Vec<u8>,
+    other_port: bool,
 }
 
 /// Random bytes that start with the query ID and cannot parse as a message
@@ -234,6 +302,12 @@ pub(crate) async fn start(
 /// Answer datagrams; each query runs in its own task (slow faults must not
 /// hold up others). Aborting this task aborts them all (the JoinSet drops).
 async fn serve_udp(shared: Arc<Shared>, server: usize, socket: UdpSocket) {
+    // Another port on the same address, for `spoof-source` forgeries.
+    let stray = match socket.local_addr() {
+        Ok(addr) => UdpSocket::bind(SocketAddr::new(addr.ip(), 0)).await.ok(),
+        Err(_) => None,
+    }
+    .map(Arc::new);
     let socket = Arc::new(socket);
     let mut inflight = JoinSet::new();
     let mut buf = vec![0u8; MAX_MESSAGE_SIZE];
@@ -250,9 +324,18 @@ async fn serve_udp(shared: Arc<Shared>, server: usize, socket: UdpSocket) {
         let bytes = buf.get(..len).map(<[u8]>::to_vec).unwrap_or_default();
         let shared = Arc::clone(&shared);
         let socket = Arc::clone(&socket);
+        let stray = stray.clone();
         inflight.spawn(async move {
-            if let Some(reply) = shared.handle(server, &bytes, true).await {
-                let _ = socket.send_to(&reply, peer).await;
+            let reply = shared.handle_with_forgery(server, &bytes, true).await;
+            if let Some(forged) = reply.forged {
+                let from = match (&stray, forged.other_port) {
+                    (Some(stray), true) => stray,
+                    _ => &socket,
+                };
+                let _ = from.send_to(&forged.bytes, peer).await;
+            }
+            if let Some(answer) = reply.answer {
+                let _ = socket.send_to(&answer, peer).await;
             }
         });
     }

@@ -8,10 +8,14 @@ use hickory_proto::dnssec::crypto::{EcdsaSigningKey, Ed25519SigningKey};
 use hickory_proto::dnssec::rdata::{
     DNSKEY, DNSSECRData, DS, NSEC, NSEC3, NSEC3PARAM, RRSIG, SigInput,
 };
-use hickory_proto::dnssec::{Algorithm, DigestType, Nsec3HashAlgorithm, SigningKey, TBS};
+use hickory_proto::dnssec::{
+    Algorithm, DigestType, Nsec3HashAlgorithm, PublicKey, PublicKeyBuf, SigningKey, TBS,
+};
+use hickory_proto::rr::rdata::{A, CNAME, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 
+use super::fault::{KEYTRAP_FAKE_KEYS, KEYTRAP_FAKE_SIGS, OVERSIZE_TXT_RECORDS};
 use super::zone::{Node, RrSet, ZoneData};
 use super::{Fault, LabAlgorithm, LabError};
 
@@ -146,6 +150,10 @@ pub struct SignPlan<'a> {
     pub expiration: u32,
     /// Corrupt every data signature (not the DNSKEY set's): a tampered zone.
     pub tamper_data: bool,
+    /// NSEC3 iterations (0 unless [`Fault::Nsec3Iterations`]).
+    pub nsec3_iterations: u16,
+    /// [`Fault::KeyTrap`]: publish colliding fake keys and add fake RRSIGs.
+    pub keytrap: bool,
 }
 
 /// A zone ready to answer from: data, DNSSEC records and signatures.
@@ -159,6 +167,8 @@ pub struct SignedZone {
     pub nsec3: BTreeMap<Vec<u8>, RrSet>,
     pub denial: Option<Denial>,
     pub negative_ttl: u32,
+    /// Extra hash iterations of the NSEC3 chain (NSEC3 zones only).
+    pub nsec3_iterations: u16,
 }
 
 impl SignedZone {
@@ -177,6 +187,7 @@ pub fn unsigned(data: &ZoneData) -> SignedZone {
         nsec3: BTreeMap::new(),
         denial: None,
         negative_ttl: data.negative_ttl,
+        nsec3_iterations: 0,
     }
 }
 
@@ -200,6 +211,11 @@ pub fn sign_for_fault(
     // RRSIG times are serial numbers modulo 2^32 (RFC 4034 §3.1.5).
     let inception = inception as u32;
     let expiration = expiration as u32;
+    let (denial, nsec3_iterations) = match fault {
+        Fault::Nsec3Iterations(n) => (Denial::Nsec3, *n),
+        _ => (denial, 0),
+    };
+    let keytrap = matches!(fault, Fault::KeyTrap);
     match fault {
         Fault::UnpublishedZsk => {
             let new_zsk = ZoneKey::generate(algorithm, ZSK_FLAGS, &data.origin)?;
@@ -210,6 +226,8 @@ pub fn sign_for_fault(
                 inception,
                 expiration,
                 tamper_data: matches!(fault, Fault::BadSignatures),
+                nsec3_iterations,
+                keytrap,
             };
             sign(data, denial, &plan)
         }
@@ -222,6 +240,8 @@ pub fn sign_for_fault(
                 inception,
                 expiration,
                 tamper_data: matches!(fault, Fault::BadSignatures),
+                nsec3_iterations,
+                keytrap,
             };
             sign(data, denial, &plan)
         }
@@ -233,10 +253,73 @@ pub fn sign_for_fault(
                 inception,
                 expiration,
                 tamper_data: matches!(fault, Fault::BadSignatures),
+                nsec3_iterations,
+                keytrap,
             };
             sign(data, denial, &plan)
         }
     }
+}
+
+/// Address of the last name of a [`Fault::CnameChain`].
+pub const CHAIN_END_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 77);
+
+/// The zone's data as served under `fault`: the attack faults that need
+/// records (CNAME loop and chain, the oversized RRset) add them; any
+/// other fault leaves the data as it is.
+pub fn faulted_data(data: &ZoneData, fault: &Fault) -> Result<ZoneData, LabError> {
+    let mut data = data.clone();
+    let origin = data.origin.clone();
+    let name_err = |source| LabError::Sign {
+        zone: origin.to_string(),
+        name: origin.to_string(),
+        source,
+    };
+    let at = |label: &str| Name::from_ascii(label).and_then(|n| n.append_domain(&origin));
+    let ttl = data.soa_ttl;
+    let mut add = |owner: Name, rtype: RecordType, rdata: Vec<RData>| {
+        let mut set = RrSet::new(owner.clone(), rtype, ttl);
+        for r in rdata {
+            set.push(r);
+        }
+        data.nodes.entry(owner).or_default().insert(rtype, set);
+    };
+    match fault {
+        Fault::CnameLoop => {
+            let (a, b) = (
+                at("loop-a").map_err(name_err)?,
+                at("loop-b").map_err(name_err)?,
+            );
+            add(
+                a.clone(),
+                RecordType::CNAME,
+                vec![RData::CNAME(CNAME(b.clone()))],
+            );
+            add(b, RecordType::CNAME, vec![RData::CNAME(CNAME(a))]);
+        }
+        Fault::CnameChain(n) => {
+            for i in 0..*n {
+                let from = at(&format!("chain-{i}")).map_err(name_err)?;
+                let to = at(&format!("chain-{}", i + 1)).map_err(name_err)?;
+                add(from, RecordType::CNAME, vec![RData::CNAME(CNAME(to))]);
+            }
+            let end = at(&format!("chain-{n}")).map_err(name_err)?;
+            add(end, RecordType::A, vec![RData::A(A(CHAIN_END_ADDR))]);
+        }
+        Fault::Oversize => {
+            let big = at("big").map_err(name_err)?;
+            let txts = (0..OVERSIZE_TXT_RECORDS)
+                .map(|i| {
+                    let mut text = format!("{i:04} ");
+                    text.extend(std::iter::repeat_n('x', 250));
+                    RData::TXT(TXT::new(vec![text]))
+                })
+                .collect();
+            add(big, RecordType::TXT, txts);
+        }
+        _ => {}
+    }
+    Ok(data)
 }
 
 fn cuts_of(data: &ZoneData) -> BTreeSet<Name> {
@@ -258,16 +341,22 @@ pub fn sign(data: &ZoneData, denial: Denial, plan: &SignPlan<'_>) -> Result<Sign
     for key in &plan.published {
         dnskeys.push(RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey.clone())));
     }
+    if plan.keytrap {
+        for fake in keytrap_keys(plan.dnskey_signers.first().copied(), plan.data_signer) {
+            dnskeys.push(RData::DNSSEC(DNSSECRData::DNSKEY(fake)));
+        }
+    }
     apex.insert(RecordType::DNSKEY, dnskeys);
     if denial == Denial::Nsec3 {
         let mut param = RrSet::new(origin.clone(), RecordType::NSEC3PARAM, data.negative_ttl);
         param.push(RData::DNSSEC(DNSSECRData::NSEC3PARAM(NSEC3PARAM::new(
             Nsec3HashAlgorithm::SHA1,
             false,
-            0,
+            plan.nsec3_iterations,
             Vec::new(),
         ))));
         apex.insert(RecordType::NSEC3PARAM, param);
+        zone.nsec3_iterations = plan.nsec3_iterations;
     }
 
     // Authoritative names: not below a cut (cuts themselves included).
@@ -298,15 +387,95 @@ pub fn sign(data: &ZoneData, denial: Denial, plan: &SignPlan<'_>) -> Result<Sign
             };
             for key in signers {
                 let sig = sign_rrset(set, key, origin, plan)?;
+                if plan.keytrap {
+                    set.rrsigs.extend(keytrap_sigs(&sig));
+                }
                 set.rrsigs.push(sig);
             }
         }
     }
     for set in zone.nsec3.values_mut() {
         let sig = sign_rrset(set, plan.data_signer, origin, plan)?;
+        if plan.keytrap {
+            set.rrsigs.extend(keytrap_sigs(&sig));
+        }
         set.rrsigs.push(sig);
     }
     Ok(zone)
+}
+
+/// [`KEYTRAP_FAKE_KEYS`] DNSKEYs that are not real keys but whose key tags
+/// equal the real KSK's (half of them, with the SEP flag) and ZSK's.
+fn keytrap_keys(ksk: Option<&ZoneKey>, zsk: &ZoneKey) -> Vec<DNSKEY> {
+    let targets = [ksk.unwrap_or(zsk), zsk];
+    (0..KEYTRAP_FAKE_KEYS)
+        .filter_map(|i| {
+            let real = targets.get(i % 2)?;
+            let len = real.dnskey.public_key().public_bytes().len().max(4);
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|j| (i.wrapping_mul(31).wrapping_add(j.wrapping_mul(7)) & 0xff) as u8)
+                .collect();
+            let flags = real.dnskey.flags();
+            let alg = u8::from(real.algorithm);
+            set_key_tag(flags, alg, &mut bytes, real.tag);
+            Some(DNSKEY::with_flags(
+                flags,
+                PublicKeyBuf::new(bytes, real.algorithm),
+            ))
+        })
+        .collect()
+}
+
+/// Adjust the last two bytes of `key` (at an even RDATA offset when the
+/// key's length is even) so that the DNSKEY's tag (RFC 4034 App. B) is
+/// `tag`.
+fn set_key_tag(flags: u16, alg: u8, key: &mut [u8], tag: u16) {
+    let mut rdata = Vec::with_capacity(key.len() + 4);
+    rdata.extend_from_slice(&flags.to_be_bytes());
+    rdata.push(3);
+    rdata.push(alg);
+    rdata.extend_from_slice(key);
+    let n = rdata.len();
+    for word in 0..=u16::MAX {
+        let [hi, lo] = word.to_be_bytes();
+        if let Some(slot) = rdata.get_mut(n - 2) {
+            *slot = hi;
+        }
+        if let Some(slot) = rdata.get_mut(n - 1) {
+            *slot = lo;
+        }
+        if DNSKEY::calculate_key_tag_internal(&rdata) == tag {
+            let k = key.len();
+            if let Some(slot) = key.get_mut(k - 2) {
+                *slot = hi;
+            }
+            if let Some(slot) = key.get_mut(k - 1) {
+                *slot = lo;
+            }
+            return;
+        }
+    }
+}
+
+/// [`KEYTRAP_FAKE_SIGS`] copies of `sig` with signature bytes no key verifies.
+fn keytrap_sigs(sig: &Record) -> Vec<Record> {
+    let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &sig.data else {
+        return Vec::new();
+    };
+    let len = rrsig.sig().len();
+    (0..KEYTRAP_FAKE_SIGS)
+        .map(|i| {
+            let bytes: Vec<u8> = (0..len)
+                .map(|j| (i.wrapping_mul(13).wrapping_add(j) & 0xff) as u8 | 1)
+                .collect();
+            let mut fake = sig.clone();
+            fake.data = RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(
+                rrsig.input().clone(),
+                bytes,
+            )));
+            fake
+        })
+        .collect()
 }
 
 /// One RRSIG over `set` by `key` for the zone `signer`.
@@ -394,15 +563,17 @@ fn add_nsec_chain(zone: &mut SignedZone, owners: &[Name], ttl: u32) {
     }
 }
 
-/// NSEC3 hash of `name` with the lab's parameters.
-pub fn nsec3_hash(name: &Name) -> Result<Vec<u8>, hickory_proto::ProtoError> {
+/// NSEC3 hash of `name` with the lab's parameters (SHA-1, empty salt,
+/// `iterations` extra iterations: 0 unless faulted).
+pub fn nsec3_hash(name: &Name, iterations: u16) -> Result<Vec<u8>, hickory_proto::ProtoError> {
     Ok(Nsec3HashAlgorithm::SHA1
-        .hash(&[], name, 0)?
+        .hash(&[], name, iterations)?
         .as_ref()
         .to_vec())
 }
 
 fn add_nsec3_chain(zone: &mut SignedZone, owners: &[Name], ttl: u32) -> Result<(), LabError> {
+    let iterations = zone.nsec3_iterations;
     // Owners plus empty non-terminals between them and the apex.
     let mut names: BTreeMap<Name, Vec<RecordType>> = BTreeMap::new();
     for name in owners {
@@ -420,7 +591,7 @@ fn add_nsec3_chain(zone: &mut SignedZone, owners: &[Name], ttl: u32) -> Result<(
     }
     let mut hashed: BTreeMap<Vec<u8>, Vec<RecordType>> = BTreeMap::new();
     for (name, types) in names {
-        let hash = nsec3_hash(&name).map_err(|source| LabError::Sign {
+        let hash = nsec3_hash(&name, iterations).map_err(|source| LabError::Sign {
             zone: zone.origin.to_string(),
             name: name.to_string(),
             source,
@@ -446,7 +617,7 @@ fn add_nsec3_chain(zone: &mut SignedZone, owners: &[Name], ttl: u32) -> Result<(
         set.push(RData::DNSSEC(DNSSECRData::NSEC3(NSEC3::new(
             Nsec3HashAlgorithm::SHA1,
             false,
-            0,
+            iterations,
             Vec::new(),
             next,
             types,
@@ -546,7 +717,7 @@ mod tests {
         .unwrap();
         verify_all(&zone, &[&keys.ksk.dnskey, &keys.zsk.dnskey]);
         let bitmap = |n: &str| {
-            let set = &zone.nsec3[&nsec3_hash(&name(n)).unwrap()];
+            let set = &zone.nsec3[&nsec3_hash(&name(n), 0).unwrap()];
             match &set.records[0].data {
                 RData::DNSSEC(DNSSECRData::NSEC3(n)) => n.type_bit_maps().collect::<Vec<_>>(),
                 _ => panic!(),
@@ -561,7 +732,7 @@ mod tests {
         assert!(
             !zone
                 .nsec3
-                .contains_key(&nsec3_hash(&name("ns1.example.lab.")).unwrap())
+                .contains_key(&nsec3_hash(&name("ns1.example.lab."), 0).unwrap())
         );
         assert!(
             zone.nodes[&name("ns1.example.lab.")][&RecordType::A]
@@ -619,5 +790,83 @@ mod tests {
             .as_secs() as u32;
         let sig = rrsig(&z.nodes[&www][&RecordType::A].rrsigs[0]);
         assert!(sig.input().sig_expiration.get() < now);
+    }
+
+    #[test]
+    fn keytrap_keys_collide_and_fake_signatures_come_first() {
+        let data = load("other.lab.", "other.lab.zone");
+        let alg = LabAlgorithm::EcdsaP256;
+        let keys = ZoneKeys::generate(alg, &data.origin).unwrap();
+        let z = sign_for_fault(&data, Denial::Nsec, &keys, &Fault::KeyTrap, alg).unwrap();
+        let tags: Vec<u16> = z.nodes[&data.origin][&RecordType::DNSKEY]
+            .records
+            .iter()
+            .map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::DNSKEY(k)) => k.calculate_key_tag().unwrap(),
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(tags.len(), 2 + KEYTRAP_FAKE_KEYS);
+        for tag in [keys.ksk.tag, keys.zsk.tag] {
+            let sharing = tags.iter().filter(|t| **t == tag).count();
+            assert_eq!(sharing, 1 + KEYTRAP_FAKE_KEYS / 2, "tag {tag}");
+        }
+        let set = &z.nodes[&name("www.other.lab.")][&RecordType::A];
+        assert_eq!(set.rrsigs.len(), KEYTRAP_FAKE_SIGS + 1);
+        assert!(
+            set.rrsigs
+                .iter()
+                .all(|s| rrsig(s).input().key_tag == keys.zsk.tag)
+        );
+        let (last, fakes) = set.rrsigs.split_last().unwrap();
+        let verify = |sig: &Record| {
+            keys.zsk
+                .dnskey
+                .verify_rrsig(&set.name, DNSClass::IN, rrsig(sig), set.records.iter())
+                .is_ok()
+        };
+        assert!(verify(last), "the real signature is last");
+        assert!(!fakes.iter().any(verify));
+    }
+
+    #[test]
+    fn nsec3_iterations_fault_signs_with_nsec3() {
+        let data = load("other.lab.", "other.lab.zone");
+        let alg = LabAlgorithm::EcdsaP256;
+        let keys = ZoneKeys::generate(alg, &data.origin).unwrap();
+        let z = sign_for_fault(
+            &data,
+            Denial::Nsec,
+            &keys,
+            &Fault::Nsec3Iterations(500),
+            alg,
+        )
+        .unwrap();
+        assert_eq!(z.denial, Some(Denial::Nsec3));
+        assert_eq!(z.nsec3_iterations, 500);
+        let hash = nsec3_hash(&name("www.other.lab."), 500).unwrap();
+        assert!(z.nsec3.contains_key(&hash));
+        verify_all(&z, &[&keys.ksk.dnskey, &keys.zsk.dnskey]);
+    }
+
+    #[test]
+    fn attack_faults_add_their_records() {
+        let data = load("other.lab.", "other.lab.zone");
+        let has = |d: &ZoneData, n: &str, t: RecordType| {
+            d.nodes
+                .get(&name(n))
+                .is_some_and(|node| node.contains_key(&t))
+        };
+        let d = faulted_data(&data, &Fault::CnameLoop).unwrap();
+        assert!(has(&d, "loop-a.other.lab.", RecordType::CNAME));
+        assert!(has(&d, "loop-b.other.lab.", RecordType::CNAME));
+        let d = faulted_data(&data, &Fault::CnameChain(3)).unwrap();
+        assert!(has(&d, "chain-2.other.lab.", RecordType::CNAME));
+        assert!(has(&d, "chain-3.other.lab.", RecordType::A));
+        let d = faulted_data(&data, &Fault::Oversize).unwrap();
+        let big = &d.nodes[&name("big.other.lab.")][&RecordType::TXT];
+        assert_eq!(big.records.len(), OVERSIZE_TXT_RECORDS);
+        let d = faulted_data(&data, &Fault::Drop).unwrap();
+        assert_eq!(d.nodes.len(), data.nodes.len());
     }
 }

@@ -254,7 +254,7 @@ async fn insecure_delegation_ds_nodata_with_nsec3() {
     assert!(r.answers.is_empty());
     let nsec3 = of_type(&r.authorities, RecordType::NSEC3);
     assert_eq!(nsec3.len(), 1);
-    let hash = nsec3_hash(&name("insecure.lab.")).unwrap();
+    let hash = nsec3_hash(&name("insecure.lab."), 0).unwrap();
     let label = data_encoding::BASE32_DNSSEC.encode(&hash);
     assert_eq!(nsec3[0].name, name(&format!("{label}.lab.")));
     let RData::DNSSEC(DNSSECRData::NSEC3(n)) = &nsec3[0].data else {
