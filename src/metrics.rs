@@ -23,6 +23,7 @@ pub const NTAS_ACTIVE: &str = "lastgood_ntas_active";
 pub const CONFIG_RELOADS_TOTAL: &str = "lastgood_config_reloads_total";
 pub const CONFIG_RELOAD_FAILURES_TOTAL: &str = "lastgood_config_reload_failures_total";
 pub const CONTROL_REQUESTS_TOTAL: &str = "lastgood_control_requests_total";
+pub const SIGNATURE_VERIFICATIONS_TOTAL: &str = "lastgood_signature_verifications_total";
 
 /// Errors registering metrics (a programming error surfaced at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,9 @@ pub struct Metrics {
     pub config_reload_failures: IntCounter,
     /// Control API requests by endpoint (a fixed route name) and HTTP status.
     pub control_requests: IntCounterVec,
+    /// RRSIG verifications attempted (each spent from a response's
+    /// `MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE` budget).
+    pub signature_verifications: IntCounter,
 }
 
 impl Metrics {
@@ -139,6 +143,11 @@ impl Metrics {
         registry.register(Box::new(config_reloads.clone()))?;
         registry.register(Box::new(config_reload_failures.clone()))?;
         registry.register(Box::new(control_requests.clone()))?;
+        let signature_verifications = IntCounter::new(
+            SIGNATURE_VERIFICATIONS_TOTAL,
+            "DNSSEC signature verifications attempted.",
+        )?;
+        registry.register(Box::new(signature_verifications.clone()))?;
         Ok(Self {
             registry,
             queries,
@@ -156,6 +165,7 @@ impl Metrics {
             config_reloads,
             config_reload_failures,
             control_requests,
+            signature_verifications,
         })
     }
 

@@ -54,6 +54,19 @@ impl Budget {
         }
     }
 
+    /// Every limit constant that cut work short (see [`Budget::exhausted`]
+    /// for the one that decided the verdict).
+    pub fn limits_reached(&self) -> Vec<&'static str> {
+        [
+            (self.signatures_gone, LIMIT_SIGNATURES),
+            (self.hashes_gone, LIMIT_HASHES),
+            (self.keys_per_tag_cut, LIMIT_KEYS_PER_TAG),
+        ]
+        .into_iter()
+        .filter_map(|(hit, limit)| hit.then_some(limit))
+        .collect()
+    }
+
     /// Spend one signature verification; `false` once the budget is gone.
     pub(crate) fn take_signature(&mut self) -> bool {
         if let Some(left) = self.signatures_left.checked_sub(1) {
@@ -65,9 +78,19 @@ impl Budget {
         }
     }
 
+    /// Signature verifications spent from this budget so far.
+    pub fn signatures_used(&self) -> u32 {
+        limits::MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE.saturating_sub(self.signatures_left)
+    }
+
     /// A verification was refused because the signature budget ran out.
-    pub(crate) fn signatures_gone(&self) -> bool {
+    pub fn signatures_gone(&self) -> bool {
         self.signatures_gone
+    }
+
+    /// A hash was refused because the NSEC3 hash budget ran out.
+    pub fn hashes_gone(&self) -> bool {
+        self.hashes_gone
     }
 
     /// Spend one NSEC3 hash computation; `false` once the budget is gone.

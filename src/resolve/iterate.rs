@@ -70,10 +70,7 @@ impl Resolver {
                 }
             }
         }
-        Err(ResolveError::Limit {
-            limit: "MAX_REFERRAL_DEPTH",
-            value: limits::MAX_REFERRAL_DEPTH as u64,
-        })
+        Err(ctx.limit("MAX_REFERRAL_DEPTH", limits::MAX_REFERRAL_DEPTH as u64))
     }
 
     /// The deepest cached delegation at or above `qname` (for DS: strictly
@@ -112,6 +109,7 @@ impl Resolver {
         if !deleg.addresses().is_empty() {
             return Ok(deleg);
         }
+        let _glueless = ctx.enter_glueless()?;
         let mut last_err = None;
         for ns in deleg
             .servers
@@ -130,10 +128,19 @@ impl Resolver {
                 break;
             }
         }
-        if deleg.servers.len() > limits::MAX_GLUELESS_NS_PER_REFERRAL {
-            self.metrics.limit_hit("MAX_GLUELESS_NS_PER_REFERRAL");
+        let cut_short = deleg.servers.len() > limits::MAX_GLUELESS_NS_PER_REFERRAL;
+        if cut_short {
+            ctx.note_limit("MAX_GLUELESS_NS_PER_REFERRAL");
         }
         if deleg.addresses().is_empty() {
+            if cut_short {
+                // The names left untried may have worked; say which bound
+                // stopped us rather than blame the ones tried.
+                return Err(ctx.limit(
+                    "MAX_GLUELESS_NS_PER_REFERRAL",
+                    limits::MAX_GLUELESS_NS_PER_REFERRAL as u64,
+                ));
+            }
             return Err(last_err.unwrap_or(ResolveError::NoReachableAuthority {
                 zone: deleg.zone.clone(),
                 detail: "no address for any name server".into(),
@@ -194,7 +201,7 @@ impl Resolver {
                 continue;
             }
             if Instant::now() >= question_deadline {
-                self.metrics.limit_hit("UPSTREAM_QUESTION_DEADLINE");
+                ctx.note_limit("UPSTREAM_QUESTION_DEADLINE");
                 break;
             }
             // Retry amplification brake: a server that is failing is
@@ -227,7 +234,18 @@ impl Resolver {
             let deadline = (now + wait).min(question_deadline);
             loop {
                 match exchange.recv_until(deadline, &spoof).await {
-                    upstream::Arrival::Answer { from, message } => {
+                    upstream::Arrival::Answer {
+                        from,
+                        message,
+                        oversized,
+                    } => {
+                        if oversized {
+                            self.metrics
+                                .upstream
+                                .with_label_values(&["oversized_udp"])
+                                .inc();
+                            ctx.note_limit("EDNS_UDP_PAYLOAD");
+                        }
                         match classify(&message, name, qtype, &deleg.zone, self.clock.now()) {
                             Classified::Failed(outcome) => {
                                 self.upstream_failed(from, outcome, &mut failures, &mut failed);
@@ -372,7 +390,7 @@ impl Resolver {
         keys.insert(zone.to_lowercase(), zone_keys);
         let signers = validate::signer_names(&resp.answers, &resp.authorities);
         if signers.len() > limits::MAX_SIGNERS_PER_RESPONSE {
-            self.metrics.limit_hit("MAX_SIGNERS_PER_RESPONSE");
+            ctx.note_limit("MAX_SIGNERS_PER_RESPONSE");
         }
         for signer in signers.into_iter().take(limits::MAX_SIGNERS_PER_RESPONSE) {
             if keys.contains_key(&signer) || !zone.zone_of(&signer) {
@@ -403,8 +421,15 @@ impl Resolver {
             self.clock.now().unix_secs(),
             &mut budget,
         );
-        if let Some(limit) = budget.exhausted() {
-            self.metrics.limit_hit(limit);
+        self.metrics
+            .signature_verifications
+            .inc_by(u64::from(budget.signatures_used()));
+        ctx.note_budget(&budget);
+        if let Security::Insecure { note: Some(ede) } = &verdict.security
+            && ede.code == crate::ede::EdeCode::UnsupportedNsec3Iterations
+        {
+            // RFC 9276 §3.2: answered Insecure with EDE 27, no hash computed.
+            ctx.note_limit("NSEC3_MAX_ITERATIONS");
         }
         verdict
     }

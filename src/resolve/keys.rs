@@ -147,9 +147,10 @@ impl Resolver {
             now.unix_secs(),
             &mut budget,
         );
-        if let Some(limit) = budget.exhausted() {
-            self.metrics.limit_hit(limit);
-        }
+        self.metrics
+            .signature_verifications
+            .inc_by(u64::from(budget.signatures_used()));
+        ctx.note_budget(&budget);
         let ttl = step.answers.iter().map(|r| r.ttl).min().unwrap_or(0);
         (entry, ttl)
     }

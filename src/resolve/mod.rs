@@ -9,7 +9,7 @@
 //! - this file: the client-facing answer, built from cached steps.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -84,19 +84,74 @@ pub struct Ctx {
     upstream_queries: AtomicU32,
     /// Lookups in progress on this query's behalf (loop detection).
     stack: Mutex<Vec<(Name, RecordType)>>,
+    /// Glueless NS address lookups open at once (`MAX_GLUELESS_DEPTH`).
+    glueless_depth: AtomicUsize,
+    /// Limits this query reached, each counted once in the metrics when
+    /// the query is answered (a limit hit in a nested lookup whose error
+    /// is absorbed still counts).
+    limits_hit: Mutex<Vec<&'static str>>,
+    /// Validations cut short by a per-response work budget
+    /// (`MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE`,
+    /// `MAX_NSEC3_HASHES_PER_RESPONSE`).
+    budget_cuts: AtomicU32,
 }
 
 impl Ctx {
+    /// The error for reaching `limit` (its value `value`), remembered for
+    /// the metrics.
+    pub(crate) fn limit(&self, limit: &'static str, value: u64) -> ResolveError {
+        self.note_limit(limit);
+        ResolveError::Limit { limit, value }
+    }
+
+    /// Remember that `limit` cut work short for this query.
+    pub(crate) fn note_limit(&self, limit: &'static str) {
+        let mut hit = self.limits_hit.lock().unwrap_or_else(|e| e.into_inner());
+        if !hit.contains(&limit) {
+            hit.push(limit);
+        }
+    }
+
+    /// Note the limits a validation's work budget reached.
+    pub(crate) fn note_budget(&self, budget: &crate::dnssec::validate::Budget) {
+        if budget.signatures_gone() || budget.hashes_gone() {
+            self.budget_cuts.fetch_add(1, Ordering::Relaxed);
+        }
+        for limit in budget.limits_reached() {
+            self.note_limit(limit);
+        }
+    }
+
+    /// The limits this query reached so far.
+    pub fn limits_hit(&self) -> Vec<&'static str> {
+        self.limits_hit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Count one upstream query against `MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY`.
     fn spend_upstream(&self) -> Result<(), ResolveError> {
         let n = self.upstream_queries.fetch_add(1, Ordering::Relaxed) + 1;
         if n > limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY {
-            return Err(ResolveError::Limit {
-                limit: "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY",
-                value: u64::from(limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY),
-            });
+            return Err(self.limit(
+                "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY",
+                u64::from(limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY),
+            ));
         }
         Ok(())
+    }
+
+    /// Enter a glueless NS address lookup; past `MAX_GLUELESS_DEPTH` open
+    /// at once (a server's address needs a lookup that needs another
+    /// server's address...) the referral fails.
+    fn enter_glueless(&self) -> Result<GluelessGuard<'_>, ResolveError> {
+        let depth = self.glueless_depth.fetch_add(1, Ordering::Relaxed) + 1;
+        let guard = GluelessGuard(self);
+        if depth > limits::MAX_GLUELESS_DEPTH {
+            return Err(self.limit("MAX_GLUELESS_DEPTH", limits::MAX_GLUELESS_DEPTH as u64));
+        }
+        Ok(guard)
     }
 
     pub fn upstream_queries(&self) -> u32 {
@@ -114,10 +169,8 @@ impl Ctx {
             return Err(ResolveError::DependencyLoop { name: name.clone() });
         }
         if stack.len() >= limits::MAX_NESTED_LOOKUPS {
-            return Err(ResolveError::Limit {
-                limit: "MAX_NESTED_LOOKUPS",
-                value: limits::MAX_NESTED_LOOKUPS as u64,
-            });
+            drop(stack);
+            return Err(self.limit("MAX_NESTED_LOOKUPS", limits::MAX_NESTED_LOOKUPS as u64));
         }
         stack.push((name.clone(), qtype));
         Ok(())
@@ -128,6 +181,15 @@ impl Ctx {
         if let Some(pos) = stack.iter().rposition(|(n, t)| n == name && *t == qtype) {
             stack.remove(pos);
         }
+    }
+}
+
+/// One open glueless lookup of a [`Ctx`]; closes it on drop.
+struct GluelessGuard<'a>(&'a Ctx);
+
+impl Drop for GluelessGuard<'_> {
+    fn drop(&mut self) {
+        self.0.glueless_depth.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -238,16 +300,21 @@ impl Resolver {
             Answer::error(ResponseCode::Refused, Tier::Local, Vec::new())
         } else {
             let ctx = Arc::new(Ctx::default());
-            match self.answer_chain(query, &ctx).await {
+            let answer = match self.answer_chain(query, &ctx).await {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::debug!(name = %query.name, qtype = %query.qtype, error = %e, "resolution failed");
                     if let ResolveError::Limit { limit, .. } = &e {
-                        self.metrics.limit_hit(limit);
+                        ctx.note_limit(limit);
                     }
                     Answer::servfail(vec![e.ede()])
                 }
+            };
+            for limit in ctx.limits_hit() {
+                tracing::debug!(name = %query.name, qtype = %query.qtype, limit, "limit reached");
+                self.metrics.limit_hit(limit);
             }
+            answer
         };
         self.metrics
             .latency
@@ -320,11 +387,7 @@ impl Resolver {
             }
             return Ok(answer);
         }
-        self.metrics.limit_hit("MAX_CNAME_CHAIN");
-        Err(ResolveError::Limit {
-            limit: "MAX_CNAME_CHAIN",
-            value: limits::MAX_CNAME_CHAIN as u64,
-        })
+        Err(ctx.limit("MAX_CNAME_CHAIN", limits::MAX_CNAME_CHAIN as u64))
     }
 
     fn finish(
@@ -396,6 +459,7 @@ impl Resolver {
         qtype: RecordType,
         ctx: &Arc<Ctx>,
     ) -> StepResult {
+        let cuts = ctx.budget_cuts.load(Ordering::Relaxed);
         let entry = match Box::pin(self.iterate(name, qtype, ctx, true)).await {
             Ok(entry) => entry,
             Err(e) => {
@@ -405,7 +469,16 @@ impl Resolver {
                 return Err(e);
             }
         };
+        // A verdict cut short by a per-response budget says something about
+        // this question (a very long name, many RRsets), not about the
+        // zone: it must not let one client close the zone for everyone
+        // with a failure-recheck window. The name's own Bogus entry still
+        // remembers it for BOGUS_TTL_SECS.
+        let over_budget = ctx.budget_cuts.load(Ordering::Relaxed) != cuts;
         match &entry.security {
+            Security::Bogus(r) if over_budget => {
+                tracing::debug!(%name, %qtype, reason = %r, "over the validation budget; no zone failure window");
+            }
             Security::Bogus(r) => self.record_failure(&entry.zone, r.ede()),
             Security::Indeterminate(e) => self.record_failure(&entry.zone, e.clone()),
             Security::Secure | Security::Insecure { .. } => self.clear_failure(&entry.zone),
@@ -454,4 +527,78 @@ fn is_dnssec_type(t: RecordType) -> bool {
             | RecordType::DNSKEY
             | RecordType::DS
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn limit_of(e: ResolveError) -> &'static str {
+        match e {
+            ResolveError::Limit { limit, .. } => limit,
+            other => panic!("not a limit: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn upstream_budget_per_client_query() {
+        let ctx = Ctx::default();
+        for _ in 0..limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY {
+            ctx.spend_upstream().unwrap();
+        }
+        let e = ctx.spend_upstream().unwrap_err();
+        assert_eq!(limit_of(e), "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY");
+        assert_eq!(
+            ctx.limits_hit(),
+            vec!["MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY"]
+        );
+        // Further refusals are the same limit, remembered once.
+        assert!(ctx.spend_upstream().is_err());
+        assert_eq!(ctx.limits_hit().len(), 1);
+    }
+
+    #[test]
+    fn nested_lookups_and_loops() {
+        let ctx = Ctx::default();
+        let names: Vec<Name> = (0..=limits::MAX_NESTED_LOOKUPS)
+            .map(|i| Name::from_str(&format!("n{i}.example.")).unwrap())
+            .collect();
+        for name in names.iter().take(limits::MAX_NESTED_LOOKUPS) {
+            ctx.enter(name, RecordType::A).unwrap();
+        }
+        assert!(matches!(
+            ctx.enter(&names[0], RecordType::A),
+            Err(ResolveError::DependencyLoop { .. })
+        ));
+        let e = ctx
+            .enter(&names[limits::MAX_NESTED_LOOKUPS], RecordType::A)
+            .unwrap_err();
+        assert_eq!(limit_of(e), "MAX_NESTED_LOOKUPS");
+        ctx.leave(&names[1], RecordType::A);
+        ctx.enter(&names[limits::MAX_NESTED_LOOKUPS], RecordType::A)
+            .unwrap();
+    }
+
+    #[test]
+    fn glueless_depth() {
+        let ctx = Ctx::default();
+        let open: Vec<_> = (0..limits::MAX_GLUELESS_DEPTH)
+            .map(|_| ctx.enter_glueless().unwrap())
+            .collect();
+        let e = ctx.enter_glueless().err().unwrap();
+        assert_eq!(limit_of(e), "MAX_GLUELESS_DEPTH");
+        assert_eq!(ctx.limits_hit(), vec!["MAX_GLUELESS_DEPTH"]);
+        drop(open);
+        // Closed lookups free their depth again.
+        let _again = ctx.enter_glueless().unwrap();
+    }
 }

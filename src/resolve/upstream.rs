@@ -81,8 +81,13 @@ pub fn matches(query: &Message, resp: &Message) -> bool {
 /// What arrived for an outstanding question.
 #[derive(Debug)]
 pub enum Arrival {
-    /// A parsed answer from `from` (TCP already done if it was truncated).
-    Answer { from: SocketAddr, message: Message },
+    /// A parsed answer from `from` (TCP already done if it was truncated
+    /// or, `oversized`, larger over UDP than the payload we advertised).
+    Answer {
+        from: SocketAddr,
+        message: Message,
+        oversized: bool,
+    },
     /// `from` sent something for our ID that is unusable.
     Failed {
         from: SocketAddr,
@@ -171,17 +176,28 @@ impl Exchange {
             let Some(data) = buf.get(..n) else { continue };
             match Message::from_vec(data) {
                 Ok(resp) if matches(&self.query, &resp) => {
-                    if !resp.metadata.truncation {
+                    // A UDP answer larger than the payload we advertised
+                    // (`EDNS_UDP_PAYLOAD`) would arrive fragmented on a real
+                    // network, where a forged fragment carries no ID or
+                    // port to check: it is not used, but fetched again
+                    // over TCP like a truncated one.
+                    let oversized = n > usize::from(limits::EDNS_UDP_PAYLOAD);
+                    if !resp.metadata.truncation && !oversized {
                         return Arrival::Answer {
                             from,
                             message: resp,
+                            oversized,
                         };
                     }
                     let left = deadline
                         .saturating_duration_since(Instant::now())
                         .max(limits::UPSTREAM_TIMEOUT_MIN);
                     return match tokio::time::timeout(left, self.tcp(from)).await {
-                        Ok(Ok(message)) => Arrival::Answer { from, message },
+                        Ok(Ok(message)) => Arrival::Answer {
+                            from,
+                            message,
+                            oversized,
+                        },
                         Ok(Err(error)) => Arrival::Failed { from, error },
                         Err(_) => Arrival::Failed {
                             from,
