@@ -84,7 +84,8 @@ async fn connection<H: QueryHandler>(
                 return;
             }
             Err(_) => {
-                trace!(client = %peer, "TCP connection idle, closing");
+                shared.metrics.limit_hit("TCP_IDLE_TIMEOUT");
+                debug!(client = %peer, "TCP connection idle, closing (TCP_IDLE_TIMEOUT)");
                 return;
             }
         }
@@ -96,7 +97,8 @@ async fn connection<H: QueryHandler>(
                 return;
             }
             Err(_) => {
-                debug!(client = %peer, "TCP message incomplete, closing");
+                shared.metrics.limit_hit("TCP_IDLE_TIMEOUT");
+                debug!(client = %peer, "TCP message incomplete, closing (TCP_IDLE_TIMEOUT)");
                 return;
             }
         }

@@ -377,6 +377,11 @@ async fn tcp_connection_lifecycle() {
     assert_eq!(limit.get(), 1);
     // Idle: the server closes the first connection.
     assert!(closed(&mut stream, REPLY_WAIT).await, "idle timeout");
+    let idle = server
+        .metrics
+        .limit_hits
+        .with_label_values(&["TCP_IDLE_TIMEOUT"]);
+    assert_eq!(idle.get(), 1, "the idle close is counted");
 
     // A message shorter than a header closes the connection.
     let mut stream = connect_retry(addr).await;
