@@ -50,6 +50,16 @@ impl Testbed {
         let lab = Lab::start(LabConfig::new(default_zones_dir()))
             .await
             .unwrap();
+        Self::start_on(lab, adjust, ntas).await
+    }
+
+    /// A resolver in front of an already running `lab` (one served from
+    /// another thread, say).
+    pub async fn start_on(
+        lab: Lab,
+        adjust: impl FnOnce(&mut ResolverConfig),
+        ntas: Arc<NtaStore>,
+    ) -> Testbed {
         let mut config = ResolverConfig::internet().unwrap();
         config.root_hints = servers::parse_hints(&lab.root_hints(), "lab hints").unwrap();
         config.anchors = TrustAnchors::parse(&lab.trust_anchor(), "lab anchor").unwrap();

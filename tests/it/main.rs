@@ -9,6 +9,7 @@
 )]
 
 mod app;
+mod attack;
 mod control;
 mod harness;
 mod nta;
