@@ -1,5 +1,10 @@
 //! `lastgood`: thin CLI over the library. Parses flags, loads and checks
 //! the configuration, runs; every error becomes a message and exit code 1.
+//! Lints (no unwrap/expect/panic/indexing, `unsafe_code` forbidden) come
+//! from Cargo.toml's `[lints]`, which covers every target; the attribute
+//! below says it here too.
+
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
