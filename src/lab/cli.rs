@@ -57,6 +57,13 @@ pub struct LabArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// UDP control socket taking lines like `fault lab. unpublished-zsk`.
+    /// Faults: none, drop, servfail, refused, garbage, slow:MS,
+    /// unpublished-zsk, ksk-without-ds, expired-rrsigs, bad-signatures; attack
+    /// zones: keytrap (colliding key tags, many RRSIGs), nsec3-iterations:N,
+    /// fan-out:N (NXNS glueless referrals), deep-referral, cname-loop,
+    /// cname-chain:N, oversize (62 KiB RRset, UDP past the payload),
+    /// spoof-id, spoof-question, spoof-source (forged answer first), poison
+    /// (out-of-bailiwick records). See src/lab/fault.rs.
     #[arg(long, value_name = "ADDR")]
     pub control: Option<SocketAddr>,
     /// Generate keys for every signed zone into DIR (lab.keys, root.key) and exit.
@@ -79,7 +86,8 @@ pub struct LabArgs {
 pub struct LabCtlArgs {
     /// The lab's control socket (its `--control`).
     pub addr: SocketAddr,
-    /// The line to send, e.g. `fault lab. unpublished-zsk`.
+    /// The line to send, e.g. `fault lab. unpublished-zsk` or
+    /// `fault other.lab. keytrap` (faults: see `lastgood lab --help`).
     #[arg(required = true, num_args = 1..)]
     pub line: Vec<String>,
 }
