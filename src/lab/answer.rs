@@ -174,6 +174,21 @@ pub fn answer(query: &Message, zone: &SignedZone) -> Message {
 /// below the apex, served by `servers` NS names `nsI.LABEL.nxns.ZONE`
 /// without glue. `None`: answer normally.
 pub fn fan_out(query: &Message, zone: &SignedZone, servers: u16) -> Option<Message> {
+    referral_without_glue(query, zone, servers, false)
+}
+
+/// [`Fault::GluelessLoop`]: like [`fan_out`], with the NS names inside the
+/// child (`nsI.LABEL.ZONE`) and no glue.
+pub fn glueless_loop(query: &Message, zone: &SignedZone, servers: u16) -> Option<Message> {
+    referral_without_glue(query, zone, servers, true)
+}
+
+fn referral_without_glue(
+    query: &Message,
+    zone: &SignedZone,
+    servers: u16,
+    inside_child: bool,
+) -> Option<Message> {
     let qname = query.queries.first()?.name();
     let apex = label_count(&zone.origin);
     let nxns = zone.origin.prepend_label("nxns").ok()?;
@@ -186,11 +201,13 @@ pub fn fan_out(query: &Message, zone: &SignedZone, servers: u16) -> Option<Messa
     }
     let label = cut.iter().next()?;
     let mut response = error_response(query, ResponseCode::NoError);
+    let ns_parent = if inside_child {
+        cut.clone()
+    } else {
+        nxns.prepend_label(label).ok()?
+    };
     for i in 0..servers {
-        let ns = nxns
-            .prepend_label(label)
-            .and_then(|n| n.prepend_label(format!("ns{i}")))
-            .ok()?;
+        let ns = ns_parent.prepend_label(format!("ns{i}")).ok()?;
         response.authorities.push(Record::from_rdata(
             cut.clone(),
             zone.negative_ttl,

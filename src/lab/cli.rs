@@ -60,10 +60,10 @@ pub struct LabArgs {
     /// Faults: none, drop, servfail, refused, garbage, slow:MS,
     /// unpublished-zsk, ksk-without-ds, expired-rrsigs, bad-signatures; attack
     /// zones: keytrap (colliding key tags, many RRSIGs), nsec3-iterations:N,
-    /// fan-out:N (NXNS glueless referrals), deep-referral, cname-loop,
-    /// cname-chain:N, oversize (62 KiB RRset, UDP past the payload),
-    /// spoof-id, spoof-question, spoof-source (forged answer first), poison
-    /// (out-of-bailiwick records). See src/lab/fault.rs.
+    /// fan-out:N (NXNS glueless referrals), glueless-loop:N, deep-referral,
+    /// cname-loop, cname-chain:N, oversize (62 KiB RRset, UDP past the
+    /// payload), spoof-id, spoof-question, spoof-source (forged answer
+    /// first), poison (out-of-bailiwick records). See src/lab/fault.rs.
     #[arg(long, value_name = "ADDR")]
     pub control: Option<SocketAddr>,
     /// Generate keys for every signed zone into DIR (lab.keys, root.key) and exit.
@@ -456,5 +456,31 @@ mod tests {
             lab.zone(&name("lab.")).unwrap().snapshot().fault,
             Fault::Drop
         );
+    }
+
+    #[tokio::test]
+    async fn control_lines_set_attack_faults() {
+        let mut config = LabConfig::new(default_zones_dir());
+        config.only = vec![name("lab.")];
+        let lab = Lab::start(config).await.unwrap();
+        for (line, fault) in [
+            ("fault lab. keytrap", Fault::KeyTrap),
+            (
+                "fault lab. nsec3-iterations:500",
+                Fault::Nsec3Iterations(500),
+            ),
+            ("fault lab. fan-out:20", Fault::FanOut(20)),
+            ("fault lab. glueless-loop:5", Fault::GluelessLoop(5)),
+            ("fault lab. oversize", Fault::Oversize),
+            ("fault lab. spoof-source", Fault::SpoofSource),
+            ("fault lab. none", Fault::None),
+        ] {
+            control_command(&lab, line).unwrap();
+            assert_eq!(lab.zone(&name("lab.")).unwrap().snapshot().fault, fault);
+        }
+        assert!(matches!(
+            control_command(&lab, "fault lab. fan-out:many"),
+            Err(ControlError::Fault(_))
+        ));
     }
 }

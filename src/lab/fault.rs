@@ -47,6 +47,10 @@ pub enum Fault {
     /// glue, `nsI.LABEL.nxns.ZONE`, each of which needs its own lookup
     /// (and answers NXDOMAIN).
     FanOut(u16),
+    /// Like [`Fault::FanOut`], but the NS names lie inside the child,
+    /// `nsI.LABEL.ZONE`, and come without glue: each lookup of one meets
+    /// the same referral again, a tree of nested glueless lookups.
+    GluelessLoop(u16),
     /// A name below the zone that does not exist gets a referral to
     /// itself, served by `ns.NAME` with glue pointing back at this server:
     /// a resolver that minimises QNAMEs (RFC 9156) is led one label deeper
@@ -112,7 +116,7 @@ impl Fault {
 /// Every fault name, for `--help` and parse errors.
 pub const FAULT_NAMES: &str = "none, drop, servfail, refused, garbage, slow:MS, unpublished-zsk, \
     ksk-without-ds, expired-rrsigs, bad-signatures, keytrap, nsec3-iterations:N, fan-out:N, \
-    deep-referral, cname-loop, cname-chain:N, oversize, spoof-id, spoof-question, spoof-source, poison";
+    glueless-loop:N, deep-referral, cname-loop, cname-chain:N, oversize, spoof-id, spoof-question, spoof-source, poison";
 
 /// Builds a fault that takes a count (`fan-out:N` and the like).
 type CountedFault = fn(u16) -> Fault;
@@ -142,9 +146,10 @@ impl FromStr for Fault {
             })?;
             return Ok(Fault::Slow(Duration::from_millis(ms)));
         }
-        let counted: [(&'static str, CountedFault); 3] = [
+        let counted: [(&'static str, CountedFault); 4] = [
             ("nsec3-iterations", Fault::Nsec3Iterations),
             ("fan-out", Fault::FanOut),
+            ("glueless-loop", Fault::GluelessLoop),
             ("cname-chain", Fault::CnameChain),
         ];
         for (fault, make) in counted {
@@ -198,6 +203,7 @@ impl fmt::Display for Fault {
             Fault::KeyTrap => f.write_str("keytrap"),
             Fault::Nsec3Iterations(n) => write!(f, "nsec3-iterations:{n}"),
             Fault::FanOut(n) => write!(f, "fan-out:{n}"),
+            Fault::GluelessLoop(n) => write!(f, "glueless-loop:{n}"),
             Fault::DeepReferral => f.write_str("deep-referral"),
             Fault::CnameLoop => f.write_str("cname-loop"),
             Fault::CnameChain(n) => write!(f, "cname-chain:{n}"),
@@ -236,6 +242,7 @@ mod tests {
             Fault::KeyTrap,
             Fault::Nsec3Iterations(500),
             Fault::FanOut(20),
+            Fault::GluelessLoop(5),
             Fault::DeepReferral,
             Fault::CnameLoop,
             Fault::CnameChain(15),

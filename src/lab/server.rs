@@ -110,6 +110,8 @@ impl Shared {
             }
             Fault::FanOut(servers) => answer::fan_out(&query, &state.zone, *servers)
                 .unwrap_or_else(|| answer::answer(&query, &state.zone)),
+            Fault::GluelessLoop(servers) => answer::glueless_loop(&query, &state.zone, *servers)
+                .unwrap_or_else(|| answer::answer(&query, &state.zone)),
             Fault::DeepReferral => answer::deep_referral(&query, &state.zone, info.addr)
                 .unwrap_or_else(|| answer::answer(&query, &state.zone)),
             Fault::Poison => {

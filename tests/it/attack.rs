@@ -650,3 +650,49 @@ async fn a_question_over_the_budget_does_not_close_the_zone() {
     assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
     assert!(r.metadata.authentic_data);
 }
+
+#[tokio::test]
+async fn glueless_loop_stops_at_the_upstream_budget() {
+    let (tb, _lab_thread) = testbed().await;
+    // Warm: keys of other.lab. and its delegation are cached.
+    let r = tb.query("www.other.lab.", RecordType::A).await;
+    assert!(r.metadata.authentic_data);
+    // Each of the 5 NS names needs a lookup that meets the same referral:
+    // a tree of nested glueless lookups, pruned only by loop detection.
+    set_fault(&tb, "other.lab.", Fault::GluelessLoop(5));
+    let before = limit_hits(&tb, "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY");
+    let sent = tb.lab.total_queries();
+    let r = tb.query("victim.other.lab.", RecordType::A).await;
+    let sent = tb.lab.total_queries() - sent;
+    assert_servfail_with(&r, EDE_OTHER);
+    assert!(
+        lastgood::client::edes(&r)
+            .iter()
+            .any(|(_, text)| text.contains("MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY")),
+        "{r:?}"
+    );
+    assert_eq!(
+        limit_hits(&tb, "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY"),
+        before + 1
+    );
+    let bound = u64::from(limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY);
+    assert!(sent <= bound, "{sent} upstream queries, bound {bound}");
+    eprintln!(
+        "attack glueless-loop:5: {sent} upstream queries for one client query (bound {bound})"
+    );
+    let r = while_healthy_asks(&tb, "victim2.other.lab.", RecordType::A).await;
+    assert_servfail_with(&r, EDE_OTHER);
+    let (answers, work) = measure(
+        &tb,
+        "glueless-loop:5",
+        |i| format!("g{i}.other.lab."),
+        RecordType::A,
+    )
+    .await;
+    all_servfail_with(&answers, EDE_OTHER);
+    assert!(
+        work.sent <= u64::from(ROUNDS) * bound,
+        "{} queries",
+        work.sent
+    );
+}
