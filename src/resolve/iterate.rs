@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::cache::{Entry, StepKind};
+use crate::cache::{Entry, StepKind, View};
 use crate::dnssec::validate::{self, Budget};
 use crate::dnssec::{KeyEntry, KeyMap, Security};
 use crate::limits;
@@ -110,27 +110,38 @@ impl Resolver {
             return Ok(deleg);
         }
         let _glueless = ctx.enter_glueless()?;
+        let zone = deleg.zone.clone();
         let mut last_err = None;
-        for ns in deleg
-            .servers
-            .iter_mut()
-            .take(limits::MAX_GLUELESS_NS_PER_REFERRAL)
-        {
-            match self.lookup(&ns.name, RecordType::A, ctx).await {
-                // Bogus addresses are not used, unless an NTA covers them.
-                Ok(entry) if !entry.security.is_bogus() || self.nta_for(&ns.name).is_some() => {
+        let mut looked_up = 0;
+        let mut cut_short = false;
+        for ns in deleg.servers.iter_mut() {
+            if zone.zone_of(&ns.name) {
+                // A name at or below the cut, without glue: only the
+                // child's own servers could say where it is, and we have
+                // none (RFC 9471: such glue is required). Asking would
+                // meet the same referral again (glueless-loop); a cached
+                // address still serves.
+                if let Some((entry, _)) = self.fresh(&ns.name, RecordType::A, View::Validated) {
                     ns.addrs = addresses_of(&entry.answers, &ns.name);
                 }
-                Ok(_) => {}
-                Err(e) => last_err = Some(e),
+            } else {
+                if looked_up == limits::MAX_GLUELESS_NS_PER_REFERRAL {
+                    cut_short = true;
+                    break;
+                }
+                looked_up += 1;
+                match self.lookup(&ns.name, RecordType::A, ctx).await {
+                    // Bogus addresses are not used, unless an NTA covers them.
+                    Ok(entry) if !entry.security.is_bogus() || self.nta_for(&ns.name).is_some() => {
+                        ns.addrs = addresses_of(&entry.answers, &ns.name);
+                    }
+                    Ok(_) => {}
+                    Err(e) => last_err = Some(e),
+                }
             }
             if !ns.addrs.is_empty() {
                 break;
             }
-        }
-        let cut_short = deleg.servers.len() > limits::MAX_GLUELESS_NS_PER_REFERRAL;
-        if cut_short {
-            ctx.note_limit("MAX_GLUELESS_NS_PER_REFERRAL");
         }
         if deleg.addresses().is_empty() {
             if cut_short {
@@ -141,9 +152,14 @@ impl Resolver {
                     limits::MAX_GLUELESS_NS_PER_REFERRAL as u64,
                 ));
             }
+            let detail = if looked_up == 0 {
+                "only name servers inside the zone, without glue"
+            } else {
+                "no address for any name server"
+            };
             return Err(last_err.unwrap_or(ResolveError::NoReachableAuthority {
                 zone: deleg.zone.clone(),
-                detail: "no address for any name server".into(),
+                detail: detail.into(),
             }));
         }
         Ok(deleg)
@@ -190,6 +206,7 @@ impl Resolver {
         let mut sent_at: Vec<(SocketAddr, Instant)> = Vec::new();
         let mut wait = Duration::ZERO;
         let question_deadline = Instant::now() + limits::UPSTREAM_QUESTION_DEADLINE;
+        exchange.set_tcp_deadline(question_deadline);
         let servers = addrs
             .iter()
             .map(|a| SocketAddr::new(*a, self.config().upstream_port));
