@@ -105,6 +105,9 @@ pub struct Exchange {
     asked: Vec<SocketAddr>,
     /// Receive buffer, allocated once per question, not per wait.
     buf: Vec<u8>,
+    /// How long a TCP refetch (after TC or an oversized UDP answer) may
+    /// take: the question's deadline, not what is left of one try's wait.
+    tcp_deadline: Option<Instant>,
 }
 
 impl Exchange {
@@ -125,7 +128,16 @@ impl Exchange {
             bytes,
             asked: Vec::new(),
             buf: vec![0u8; limits::MAX_MESSAGE_SIZE],
+            tcp_deadline: None,
         })
+    }
+
+    /// Let a TCP refetch run until `deadline` (the question's), even past
+    /// the wait of the try whose UDP answer sent us to TCP: that server is
+    /// alive, and TCP needs two round trips more than the UDP wait allowed
+    /// for (a wait can be as short as `UPSTREAM_TIMEOUT_MIN`).
+    pub fn set_tcp_deadline(&mut self, deadline: Instant) {
+        self.tcp_deadline = Some(deadline);
     }
 
     /// Send (or retransmit) the question to `server`.
@@ -189,7 +201,9 @@ impl Exchange {
                             oversized,
                         };
                     }
-                    let left = deadline
+                    let left = self
+                        .tcp_deadline
+                        .map_or(deadline, |d| d.max(deadline))
                         .saturating_duration_since(Instant::now())
                         .max(limits::UPSTREAM_TIMEOUT_MIN);
                     return match tokio::time::timeout(left, self.tcp(from)).await {
