@@ -10,6 +10,7 @@
 
 mod app;
 mod control;
+mod forward;
 mod harness;
 mod nta;
 mod resolve;
