@@ -320,6 +320,23 @@ impl Config {
     }
 }
 
+/// An error in a table entry, at the line of `span` in `text`.
+fn entry_error(
+    (text, source_name): (&str, &str),
+    key: &'static str,
+    span: std::ops::Range<usize>,
+    value: &str,
+    allowed: String,
+) -> ConfigError {
+    ConfigError::InvalidEntry {
+        source_name: source_name.to_owned(),
+        line: line_of(text, span.start),
+        key,
+        value: value.to_owned(),
+        allowed,
+    }
+}
+
 /// 1-based line of byte offset `pos` in `text`.
 fn line_of(text: &str, pos: usize) -> usize {
     text.get(..pos).map_or(0, |t| t.matches('\n').count() + 1)
@@ -464,16 +481,9 @@ impl RawOperations {
             };
         }
         for raw in self.nta.unwrap_or_default() {
-            let at =
-                |key: &'static str, span: std::ops::Range<usize>, value: &str, allowed: String| {
-                    ConfigError::InvalidEntry {
-                        source_name: source_name.to_owned(),
-                        line: line_of(text, span.start),
-                        key,
-                        value: value.to_owned(),
-                        allowed,
-                    }
-                };
+            let at = |key, span, value: &str, allowed| {
+                entry_error((text, source_name), key, span, value, allowed)
+            };
             let zone_text = raw.zone.get_ref();
             let zone = crate::nta::parse_zone(zone_text)
                 .map_err(|e| at("nta.zone", raw.zone.span(), zone_text, e.to_string()))?;
@@ -590,14 +600,8 @@ impl RawPrivate {
         source_name: &str,
     ) -> Result<(Vec<PrivateZoneConfig>, Vec<IpNet>), ConfigError> {
         use crate::resolve::private::ZoneMode;
-        let at = |key: &'static str, span: std::ops::Range<usize>, value: &str, allowed: String| {
-            ConfigError::InvalidEntry {
-                source_name: source_name.to_owned(),
-                line: line_of(text, span.start),
-                key,
-                value: value.to_owned(),
-                allowed,
-            }
+        let at = |key, span, value: &str, allowed| {
+            entry_error((text, source_name), key, span, value, allowed)
         };
         let tables = self
             .forward_zone

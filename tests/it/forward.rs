@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use lastgood::dnssec::TrustAnchors;
 use lastgood::lab::sign::Denial;
@@ -19,7 +19,7 @@ use lastgood::resolve::private::{
     DEFAULT_PRIVATE_NETS, PrivateAddresses, PrivateZone, PrivateZones, ZoneMode,
 };
 
-use crate::harness::{Testbed, ede_codes, name};
+use crate::harness::{Testbed, a_data, ede_codes, name};
 
 const ZONE: &str = "corp.internal.";
 /// Just past the zone's TTL (300 s).
@@ -73,14 +73,6 @@ async fn testbed(corp: &Lab, mode: ZoneMode, anchor: Option<TrustAnchors>) -> Te
         }]);
     })
     .await
-}
-
-fn a_data(r: &Message) -> Vec<RData> {
-    r.answers
-        .iter()
-        .filter(|rr| rr.record_type() == RecordType::A)
-        .map(|rr| rr.data.clone())
-        .collect()
 }
 
 fn www() -> Vec<RData> {
