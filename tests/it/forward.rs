@@ -396,3 +396,27 @@ trust_anchor = "{corp_key}"
     app.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn stub_zone_follows_referrals_below_it() {
+    let corp = corp_lab(false).await;
+    let tb = testbed(&corp, ZoneMode::Stub, None).await;
+    // The delegated child answers on the resolver's upstream port, as any
+    // server learned from a referral does.
+    let dev_ip: IpAddr = "127.54.0.3".parse().unwrap();
+    let dev = Lab::start_standalone(StandaloneZone {
+        origin: name("dev.corp.internal."),
+        file: default_zones_dir().join("dev.corp.internal.zone"),
+        servers: vec![dev_ip],
+        denial: None,
+        algorithm: LabAlgorithm::EcdsaP256,
+        port: tb.lab.port(),
+    })
+    .await
+    .unwrap();
+    let r = tb.query("build.dev.corp.internal.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert_eq!(a_data(&r), vec![RData::A("10.9.9.9".parse().unwrap())]);
+    assert!(dev.queries_received(dev_ip) >= 1);
+    assert_eq!(tb.lab.total_queries(), 0, "nothing asked of the public lab");
+}
