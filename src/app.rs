@@ -17,6 +17,7 @@ use crate::control::{self, Control, ControlConfig, ControlError, ControlHandle, 
 use crate::dnssec::{AnchorError, TrustAnchors};
 use crate::metrics::{Metrics, MetricsError};
 use crate::nta::{NtaError, NtaSource, NtaStore, NtaView};
+use crate::resolve::private::{PrivateAddresses, PrivateZone, PrivateZones};
 use crate::resolve::{HintsError, Resolver, ResolverConfig, servers};
 use crate::server::{Acl, Server, ServerConfig, ServerError, ServerHandle};
 
@@ -39,6 +40,15 @@ pub enum AppError {
     Control(#[from] ControlError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    #[error(
+        "{}: trust anchor for {anchor} is outside the private zone {zone} it is configured for",
+        path.display()
+    )]
+    AnchorOutsideZone {
+        path: PathBuf,
+        anchor: String,
+        zone: String,
+    },
 }
 
 /// Command-line flags that override the file (reapplied on every reload).
@@ -107,6 +117,37 @@ pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
     rc.cache_bytes = config.cache_bytes;
     rc.max_stale = config.max_stale;
     rc.stale = config.stale;
+    let mut zones = Vec::with_capacity(config.private_zones.len());
+    for z in &config.private_zones {
+        let anchors = match &z.trust_anchor {
+            Some(path) => {
+                let anchors = TrustAnchors::from_file(path)?;
+                if let Some(anchor) = anchors.zones().find(|a| !z.name.zone_of(a)) {
+                    return Err(AppError::AnchorOutsideZone {
+                        path: path.clone(),
+                        anchor: anchor.to_string(),
+                        zone: z.name.to_string(),
+                    });
+                }
+                Some(anchors)
+            }
+            None => None,
+        };
+        let secure = z.validate && anchors.is_some();
+        if secure && let Some(anchors) = anchors {
+            rc.anchors.extend(anchors);
+        }
+        zones.push(PrivateZone {
+            name: z.name.clone(),
+            mode: z.mode,
+            servers: z.servers.clone(),
+            secure,
+        });
+    }
+    rc.private_zones = PrivateZones::new(zones);
+    rc.private_addresses = PrivateAddresses {
+        nets: config.private_address.clone(),
+    };
     Ok(rc)
 }
 

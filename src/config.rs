@@ -76,6 +76,13 @@ struct RawConfig {
     nta_state_file: Option<PathBuf>,
     nta_recheck_interval: Option<String>,
     nta: Option<Vec<RawNta>>,
+    // Private zones and rebinding protection (see the block at the end).
+    #[serde(alias = "forward_zone")]
+    forward_zone: Option<Vec<RawPrivateZone>>,
+    #[serde(alias = "stub_zone")]
+    stub_zone: Option<Vec<RawPrivateZone>>,
+    #[serde(alias = "private_address")]
+    private_address: Option<toml::Spanned<RawPrivateAddress>>,
 }
 
 /// A checked configuration.
@@ -102,6 +109,10 @@ pub struct Config {
     pub control: ControlSettings,
     /// Negative trust anchors.
     pub nta: NtaSettings,
+    /// `[[forward-zone]]` and `[[stub-zone]]` tables, in file order.
+    pub private_zones: Vec<PrivateZoneConfig>,
+    /// `private-address`: networks stripped from public answers (empty: off).
+    pub private_address: Vec<IpNet>,
 }
 
 /// Serve-stale settings (RFC 8767 §5; names follow Unbound's where one exists).
@@ -153,6 +164,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             control: ControlSettings::default(),
             nta: NtaSettings::default(),
+            private_zones: Vec::new(),
+            private_address: Vec::new(),
         }
     }
 }
@@ -297,7 +310,30 @@ impl Config {
             nta: raw.nta,
         };
         (c.control, c.nta) = ops.check(text, source_name)?;
+        let private = RawPrivate {
+            forward_zone: raw.forward_zone,
+            stub_zone: raw.stub_zone,
+            private_address: raw.private_address,
+        };
+        (c.private_zones, c.private_address) = private.check(text, source_name)?;
         Ok(c)
+    }
+}
+
+/// An error in a table entry, at the line of `span` in `text`.
+fn entry_error(
+    (text, source_name): (&str, &str),
+    key: &'static str,
+    span: std::ops::Range<usize>,
+    value: &str,
+    allowed: String,
+) -> ConfigError {
+    ConfigError::InvalidEntry {
+        source_name: source_name.to_owned(),
+        line: line_of(text, span.start),
+        key,
+        value: value.to_owned(),
+        allowed,
     }
 }
 
@@ -445,16 +481,9 @@ impl RawOperations {
             };
         }
         for raw in self.nta.unwrap_or_default() {
-            let at =
-                |key: &'static str, span: std::ops::Range<usize>, value: &str, allowed: String| {
-                    ConfigError::InvalidEntry {
-                        source_name: source_name.to_owned(),
-                        line: line_of(text, span.start),
-                        key,
-                        value: value.to_owned(),
-                        allowed,
-                    }
-                };
+            let at = |key, span, value: &str, allowed| {
+                entry_error((text, source_name), key, span, value, allowed)
+            };
             let zone_text = raw.zone.get_ref();
             let zone = crate::nta::parse_zone(zone_text)
                 .map_err(|e| at("nta.zone", raw.zone.span(), zone_text, e.to_string()))?;
@@ -505,6 +534,194 @@ impl RawOperations {
             ));
         }
         Ok((control, nta))
+    }
+}
+
+// ---------------------------------------------------------------------
+// Private zones and rebinding protection (issue 8): `[[forward-zone]]`,
+// `[[stub-zone]]` (snake_case aliases accepted), `private-address`.
+// ---------------------------------------------------------------------
+
+/// One checked `[[forward-zone]]` or `[[stub-zone]]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivateZoneConfig {
+    /// Lowercased, fully qualified; never the root.
+    pub name: hickory_proto::rr::Name,
+    pub mode: crate::resolve::private::ZoneMode,
+    /// `addrs`: port 53 unless given.
+    pub servers: Vec<SocketAddr>,
+    /// `validate` (default true).
+    pub validate: bool,
+    /// `trust-anchor`: DS/DNSKEY records for the zone (read by the loader).
+    pub trust_anchor: Option<PathBuf>,
+}
+
+/// One private zone table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPrivateZone {
+    name: toml::Spanned<String>,
+    addrs: toml::Spanned<Vec<String>>,
+    validate: Option<bool>,
+    #[serde(alias = "trust_anchor")]
+    trust_anchor: Option<PathBuf>,
+}
+
+/// `private-address = true` (the default set) or a list of networks.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawPrivateAddress {
+    On(bool),
+    Nets(Vec<String>),
+}
+
+/// The raw keys of this block, moved out of [`RawConfig`].
+struct RawPrivate {
+    forward_zone: Option<Vec<RawPrivateZone>>,
+    stub_zone: Option<Vec<RawPrivateZone>>,
+    private_address: Option<toml::Spanned<RawPrivateAddress>>,
+}
+
+/// A private zone server: `10.0.0.1`, `10.0.0.1:5353`, `fd00::1`,
+/// `[fd00::1]:53`; port 53 unless given, never 0.
+pub fn parse_server_addr(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    let addr = match s.parse::<std::net::IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, 53),
+        Err(_) => s.parse::<SocketAddr>().ok()?,
+    };
+    (addr.port() != 0).then_some(addr)
+}
+
+impl RawPrivate {
+    fn check(
+        self,
+        text: &str,
+        source_name: &str,
+    ) -> Result<(Vec<PrivateZoneConfig>, Vec<IpNet>), ConfigError> {
+        use crate::resolve::private::ZoneMode;
+        let at = |key, span, value: &str, allowed| {
+            entry_error((text, source_name), key, span, value, allowed)
+        };
+        let tables = self
+            .forward_zone
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (ZoneMode::Forward, t))
+            .chain(
+                self.stub_zone
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (ZoneMode::Stub, t)),
+            );
+        let mut zones: Vec<PrivateZoneConfig> = Vec::new();
+        for (mode, raw) in tables {
+            let (name_key, addrs_key) = match mode {
+                ZoneMode::Forward => ("forward-zone.name", "forward-zone.addrs"),
+                ZoneMode::Stub => ("stub-zone.name", "stub-zone.addrs"),
+            };
+            let name_text = raw.name.get_ref();
+            let name = crate::nta::parse_zone(name_text)
+                .map_err(|e| at(name_key, raw.name.span(), name_text, e.to_string()))?;
+            if let Some(other) = zones.iter().find(|z| z.name == name) {
+                let what = if other.mode == mode {
+                    format!("{name} is listed in another [[{}]] table", mode.key())
+                } else {
+                    format!(
+                        "{name} is already a [[{}]]; a zone is either forwarded or stubbed",
+                        other.mode.key()
+                    )
+                };
+                return Err(at(name_key, raw.name.span(), name_text, what));
+            }
+            let addrs = raw.addrs.get_ref();
+            if addrs.is_empty() || addrs.len() > limits::MAX_PRIVATE_ZONE_SERVERS {
+                return Err(at(
+                    addrs_key,
+                    raw.addrs.span(),
+                    &format!("{addrs:?}"),
+                    "from 1 to MAX_PRIVATE_ZONE_SERVERS (16) addresses".to_owned(),
+                ));
+            }
+            let mut servers: Vec<SocketAddr> = Vec::new();
+            for a in addrs {
+                let addr = parse_server_addr(a).ok_or_else(|| {
+                    at(
+                        addrs_key,
+                        raw.addrs.span(),
+                        a,
+                        "an address with an optional port from 1 to 65535, such as \
+                         10.0.0.1, 10.0.0.2:5353 or [fd00::1]:53"
+                            .to_owned(),
+                    )
+                })?;
+                if servers.contains(&addr) {
+                    return Err(at(
+                        addrs_key,
+                        raw.addrs.span(),
+                        a,
+                        format!("{addr} is listed twice"),
+                    ));
+                }
+                servers.push(addr);
+            }
+            zones.push(PrivateZoneConfig {
+                name,
+                mode,
+                servers,
+                validate: raw.validate.unwrap_or(true),
+                trust_anchor: raw.trust_anchor,
+            });
+        }
+        if zones.len() > limits::MAX_PRIVATE_ZONES {
+            return Err(ConfigError::Invalid {
+                source_name: source_name.to_owned(),
+                key: "forward-zone",
+                value: zones.len().to_string(),
+                allowed: "at most MAX_PRIVATE_ZONES (256) forward and stub zones",
+            });
+        }
+        let nets = match self.private_address {
+            None => Vec::new(),
+            Some(spanned) => {
+                let span = spanned.span();
+                match spanned.into_inner() {
+                    RawPrivateAddress::On(false) => Vec::new(),
+                    RawPrivateAddress::On(true) => crate::resolve::private::DEFAULT_PRIVATE_NETS
+                        .iter()
+                        .filter_map(|n| n.parse().ok())
+                        .collect(),
+                    RawPrivateAddress::Nets(list) => {
+                        if list.len() > limits::MAX_PRIVATE_ADDRESS_NETS {
+                            return Err(at(
+                                "private-address",
+                                span,
+                                &list.len().to_string(),
+                                "at most MAX_PRIVATE_ADDRESS_NETS (256) networks".to_owned(),
+                            ));
+                        }
+                        let mut nets = Vec::new();
+                        for n in &list {
+                            let net = n
+                                .parse::<IpNet>()
+                                .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
+                                .map_err(|_| {
+                                    at(
+                                        "private-address",
+                                        span.clone(),
+                                        n,
+                                        "a network such as 10.0.0.0/8 or fd00::/8, or an address"
+                                            .to_owned(),
+                                    )
+                                })?;
+                            nets.push(net.trunc());
+                        }
+                        nets
+                    }
+                }
+            }
+        };
+        Ok((zones, nets))
     }
 }
 
@@ -639,6 +856,131 @@ zone = "example.org."
         // Loopback without a token is fine, IPv6 too.
         let c = Config::parse("control-listen = \"[::1]:1\"", "x.toml").unwrap();
         assert!(c.control.token_file.is_none());
+    }
+
+    // --- forward/stub zones and private-address ---
+
+    #[test]
+    fn private_zone_keys() {
+        use crate::resolve::private::ZoneMode;
+        let c = Config::parse(
+            r#"
+private-address = ["10.0.0.0/8", "192.168.1.1", "fd00::/8"]
+
+[[forward-zone]]
+name = "Corp.Internal"
+addrs = ["10.0.0.1", "10.0.0.2:5353", "[fd00::1]:53", "fd00::2"]
+
+[[stub_zone]]
+name = "lab.corp.internal."
+addrs = ["10.0.0.9"]
+validate = false
+trust-anchor = "/etc/lastgood/lab.key"
+"#,
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.private_zones.len(), 2);
+        let fwd = &c.private_zones[0];
+        assert_eq!(fwd.name.to_string(), "corp.internal.");
+        assert_eq!(fwd.mode, ZoneMode::Forward);
+        assert!(fwd.validate && fwd.trust_anchor.is_none());
+        let want: Vec<SocketAddr> = [
+            "10.0.0.1:53",
+            "10.0.0.2:5353",
+            "[fd00::1]:53",
+            "[fd00::2]:53",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        assert_eq!(fwd.servers, want);
+        let stub = &c.private_zones[1];
+        assert_eq!(stub.mode, ZoneMode::Stub);
+        assert!(!stub.validate);
+        assert_eq!(
+            stub.trust_anchor.as_deref(),
+            Some(Path::new("/etc/lastgood/lab.key"))
+        );
+        assert_eq!(c.private_address.len(), 3);
+        assert_eq!(
+            c.private_address[1],
+            "192.168.1.1/32".parse::<IpNet>().unwrap()
+        );
+        let on = Config::parse("private-address = true", "x.toml").unwrap();
+        assert_eq!(
+            on.private_address.len(),
+            crate::resolve::private::DEFAULT_PRIVATE_NETS.len()
+        );
+        let off = Config::parse("private-address = false", "x.toml").unwrap();
+        assert!(off.private_address.is_empty());
+    }
+
+    #[test]
+    fn private_zone_errors_name_key_and_line() {
+        let fwd = |body: &str| format!("dnssec = true\n\n[[forward-zone]]\n{body}\n");
+        let cases = [
+            (
+                fwd("name = \"a..b\"\naddrs = [\"10.0.0.1\"]"),
+                "x.toml:4: key `forward-zone.name`: value \"a..b\"",
+            ),
+            (
+                fwd("name = \".\"\naddrs = [\"10.0.0.1\"]"),
+                "x.toml:4: key `forward-zone.name`",
+            ),
+            (
+                fwd("name = \"corp.\"\naddrs = [\"10.0.0.1:70000\"]"),
+                "x.toml:5: key `forward-zone.addrs`: value \"10.0.0.1:70000\"",
+            ),
+            (
+                fwd("name = \"corp.\"\naddrs = [\"ns1.corp\"]"),
+                "key `forward-zone.addrs`: value \"ns1.corp\"",
+            ),
+            (
+                fwd("name = \"corp.\"\naddrs = []"),
+                "x.toml:5: key `forward-zone.addrs`: value \"[]\" is invalid: from 1 to MAX_PRIVATE_ZONE_SERVERS",
+            ),
+            (
+                fwd("name = \"corp.\"\naddrs = [\"10.0.0.1\", \"10.0.0.1:53\"]"),
+                "10.0.0.1:53 is listed twice",
+            ),
+            (
+                fwd(
+                    "name = \"corp.\"\naddrs = [\"10.0.0.1\"]\n[[forward-zone]]\nname = \"CORP\"\naddrs = [\"10.0.0.2\"]",
+                ),
+                "x.toml:7: key `forward-zone.name`: value \"CORP\" is invalid: corp. is listed in another [[forward-zone]] table",
+            ),
+            (
+                fwd(
+                    "name = \"corp.\"\naddrs = [\"10.0.0.1\"]\n[[stub-zone]]\nname = \"corp\"\naddrs = [\"10.0.0.2\"]",
+                ),
+                "x.toml:7: key `stub-zone.name`: value \"corp\" is invalid: corp. is already a [[forward-zone]]",
+            ),
+            (
+                fwd("name = \"corp.\"\naddrs = [\"10.0.0.1\"]\nforwarders = 1"),
+                "x.toml:6:",
+            ),
+            (fwd("addrs = [\"10.0.0.1\"]"), "missing field `name`"),
+            (
+                "\nprivate-address = [\"10.0.0.0/33\"]".to_owned(),
+                "x.toml:2: key `private-address`: value \"10.0.0.0/33\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(&text, "x.toml").unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+        // Nested zones are fine.
+        let nested = fwd(
+            "name = \"corp.\"\naddrs = [\"10.0.0.1\"]\n[[stub-zone]]\nname = \"a.corp\"\naddrs = [\"10.0.0.2\"]",
+        );
+        assert_eq!(
+            Config::parse(&nested, "x.toml")
+                .unwrap()
+                .private_zones
+                .len(),
+            2
+        );
     }
 
     #[test]

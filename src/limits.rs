@@ -181,3 +181,16 @@ pub const MAX_FAILING_ZONES: u64 = 10_000;
 /// failing authority must not see client load turned into upstream load).
 /// Normal refreshes take milliseconds, so 4 rarely binds outside outages.
 pub const MAX_STALE_REFRESHES_PER_ZONE: usize = 4;
+
+/// `[[forward-zone]]` plus `[[stub-zone]]` tables accepted. Our own bound:
+/// zones are matched by a linear longest-suffix scan per lookup, and an
+/// internal network has a handful (Unbound has no limit).
+pub const MAX_PRIVATE_ZONES: usize = 256;
+
+/// Addresses listed for one forward or stub zone. Our own bound: one
+/// question tries at most MAX_UPSTREAM_TRIES of them anyway.
+pub const MAX_PRIVATE_ZONE_SERVERS: usize = 16;
+
+/// Networks in `private-address`. Our own bound: each answer record is
+/// checked against every network.
+pub const MAX_PRIVATE_ADDRESS_NETS: usize = 256;

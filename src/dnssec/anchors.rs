@@ -165,6 +165,16 @@ impl TrustAnchors {
         }
     }
 
+    /// Add the anchors of `other` (a private zone's `trust-anchor`);
+    /// records for a zone already anchored are added to its set.
+    pub fn extend(&mut self, other: TrustAnchors) {
+        for (zone, (ds, keys)) in other.zones {
+            let slot = self.zones.entry(zone).or_default();
+            slot.0.extend(ds);
+            slot.1.extend(keys);
+        }
+    }
+
     /// Every anchored zone.
     pub fn zones(&self) -> impl Iterator<Item = &Name> {
         self.zones.keys()

@@ -26,10 +26,12 @@ pub mod fault;
 pub mod keys;
 pub mod server;
 pub mod sign;
+pub mod standalone;
 pub mod zone;
 
 pub use cli::{LabArgs, run};
 pub use fault::Fault;
+pub use standalone::StandaloneZone;
 
 use sign::{Denial, SignedZone, ZoneKeys};
 use zone::ZoneData;

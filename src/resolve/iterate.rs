@@ -31,7 +31,8 @@ impl Resolver {
         validate: bool,
     ) -> Result<Entry, ResolveError> {
         let mut deleg = self.closest_delegation(qname, qtype);
-        let mut minimise = self.config().qname_minimisation;
+        // A forwarder is asked the full question: it recurses for us.
+        let mut minimise = self.config().qname_minimisation && !deleg.forward;
         // Labels of the name asked when minimising.
         let mut ask_labels = usize::from(deleg.zone.num_labels()) + 1;
         for _ in 0..limits::MAX_REFERRAL_DEPTH {
@@ -43,6 +44,13 @@ impl Resolver {
             };
             let (resp, classified) = self.query_zone(&deleg, &ask_name, ask_type, ctx).await?;
             match classified {
+                Classified::Referral(_) if deleg.forward => {
+                    // A forwarder that refers instead of recursing is broken.
+                    return Err(ResolveError::NetworkError {
+                        zone: deleg.zone.clone(),
+                        detail: "forwarder answered with a referral".into(),
+                    });
+                }
                 Classified::Referral(next) => {
                     let next = self.with_addresses(next, ctx).await?;
                     self.delegations
@@ -74,15 +82,22 @@ impl Resolver {
     }
 
     /// The deepest cached delegation at or above `qname` (for DS: strictly
-    /// above, because DS lives in the parent), else the root hints.
+    /// above, because DS lives in the parent), else the root hints. A
+    /// configured forward/stub zone on the way up wins over any cached
+    /// delegation at its own name or above (longest suffix decides); below
+    /// a forward zone nothing is cached, so its forwarders are always used.
     fn closest_delegation(&self, qname: &Name, qtype: RecordType) -> Delegation {
         let now = self.clock.now();
+        let config = self.config();
         let mut name = if qtype == RecordType::DS && !qname.is_root() {
             qname.base_name()
         } else {
             qname.to_lowercase()
         };
         loop {
+            if let Some(private) = config.private_zones.get(&name) {
+                return private.delegation();
+            }
             if let Some(d) = self.delegations.get(&name) {
                 let fresh = matches!(
                     crate::cache::freshness(d.stored_at, d.ttl, now, Duration::ZERO),
@@ -93,7 +108,7 @@ impl Resolver {
                 }
             }
             if name.is_root() {
-                return self.config().root_hints.clone();
+                return config.root_hints.clone();
             }
             name = name.base_name();
         }
@@ -177,9 +192,11 @@ impl Resolver {
         ctx: &Ctx,
     ) -> Result<(Message, Classified), ResolveError> {
         let zone = deleg.zone.clone();
-        let all = self.stats.order(deleg.addresses());
+        let all = self
+            .stats
+            .order_sockets(deleg.socket_addrs(self.config().upstream_port));
         // One socket per question: prefer IPv4 when the zone has both.
-        let v4: Vec<IpAddr> = all.iter().copied().filter(IpAddr::is_ipv4).collect();
+        let v4: Vec<SocketAddr> = all.iter().copied().filter(SocketAddr::is_ipv4).collect();
         let (addrs, ipv6) = if v4.is_empty() {
             (all, true)
         } else {
@@ -192,24 +209,23 @@ impl Resolver {
                 .inc()
         };
         let mut failures: Vec<&'static str> = Vec::new();
-        let mut exchange = match upstream::Exchange::new(name, qtype, ipv6).await {
-            Ok(ex) => ex,
-            Err(e) => {
-                return Err(ResolveError::NetworkError {
-                    zone,
-                    detail: e.to_string(),
-                });
-            }
-        };
+        let mut exchange =
+            match upstream::Exchange::with_recursion(name, qtype, ipv6, deleg.forward).await {
+                Ok(ex) => ex,
+                Err(e) => {
+                    return Err(ResolveError::NetworkError {
+                        zone,
+                        detail: e.to_string(),
+                    });
+                }
+            };
         let mut failed: Vec<SocketAddr> = Vec::new();
         let mut probes = Vec::new();
         let mut sent_at: Vec<(SocketAddr, Instant)> = Vec::new();
         let mut wait = Duration::ZERO;
         let question_deadline = Instant::now() + limits::UPSTREAM_QUESTION_DEADLINE;
         exchange.set_tcp_deadline(question_deadline);
-        let servers = addrs
-            .iter()
-            .map(|a| SocketAddr::new(*a, self.config().upstream_port));
+        let servers = addrs.iter().copied();
         'tries: for server in servers.cycle().take(limits::MAX_UPSTREAM_TRIES) {
             if failed.len() >= addrs.len() {
                 break;
@@ -344,7 +360,7 @@ impl Resolver {
                 )),
                 None,
             )
-        } else if !self.config().dnssec {
+        } else if !self.config().dnssec || !self.private_zone_secure(zone) {
             (Security::INSECURE, None)
         } else {
             let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;

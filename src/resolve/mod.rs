@@ -33,6 +33,7 @@ pub mod iterate;
 pub mod keys;
 pub mod ladder;
 pub mod nta;
+pub mod private;
 pub mod servers;
 pub mod upstream;
 
@@ -60,6 +61,11 @@ pub struct ResolverConfig {
     pub max_stale: Duration,
     /// The stale tier's switch and timers.
     pub stale: StaleConfig,
+    /// `[[forward-zone]]` and `[[stub-zone]]`: where iteration starts for
+    /// private names (longest suffix wins over the root).
+    pub private_zones: private::PrivateZones,
+    /// `private-address`: DNS rebinding protection (empty: off).
+    pub private_addresses: private::PrivateAddresses,
 }
 
 impl ResolverConfig {
@@ -74,6 +80,8 @@ impl ResolverConfig {
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
             max_stale: Duration::from_secs(86_400),
             stale: StaleConfig::default(),
+            private_zones: private::PrivateZones::default(),
+            private_addresses: private::PrivateAddresses::default(),
         })
     }
 }
@@ -293,6 +301,15 @@ impl Resolver {
         &self.metrics
     }
 
+    /// Whether names in `zone` can validate: false under a private zone
+    /// without a trust anchor or with `validate = false` (Insecure).
+    pub(crate) fn private_zone_secure(&self, zone: &Name) -> bool {
+        self.config()
+            .private_zones
+            .covering(zone)
+            .is_none_or(|z| z.secure)
+    }
+
     /// Answer one client question.
     pub async fn resolve(self: &Arc<Self>, query: &ClientQuery) -> Answer {
         let started = Instant::now();
@@ -406,12 +423,24 @@ impl Resolver {
         if let Security::Insecure { note: Some(note) } = &security {
             ede.push(note.clone());
         }
+        // Rebinding protection is a serving policy: the cache keeps the
+        // truth, each answer is filtered (like an NTA, no flush needed).
+        let config = self.config();
+        let stripped = config
+            .private_addresses
+            .strip(&mut answers, &config.private_zones);
+        if stripped {
+            ede.push(Ede::new(
+                crate::ede::EdeCode::Blocked,
+                "private-address: private addresses removed (DNS rebinding protection)",
+            ));
+        }
         Answer {
             rcode,
             answers,
             authorities,
             additionals: Vec::new(),
-            authentic_data: security.is_secure() && !query.checking_disabled,
+            authentic_data: security.is_secure() && !query.checking_disabled && !stripped,
             ede,
             tier: Tier::Fresh,
         }

@@ -2,7 +2,7 @@
 //! referrals, and per-server smoothed RTT for NS selection.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,6 +23,9 @@ pub struct Delegation {
     pub servers: Vec<NameServer>,
     pub stored_at: Timestamp,
     pub ttl: u32,
+    /// The servers recurse for us (a `forward-zone`): ask with RD=1 and
+    /// take their answer as final.
+    pub forward: bool,
 }
 
 /// One NS name and the addresses known for it (glue or resolved).
@@ -30,6 +33,9 @@ pub struct Delegation {
 pub struct NameServer {
     pub name: Name,
     pub addrs: Vec<IpAddr>,
+    /// Port of these addresses; `None`: the resolver's `upstream-port`
+    /// (only configured forward/stub servers carry their own).
+    pub port: Option<u16>,
 }
 
 impl Delegation {
@@ -39,6 +45,21 @@ impl Delegation {
         for a in self.servers.iter().flat_map(|s| s.addrs.iter()) {
             if !out.contains(a) {
                 out.push(*a);
+            }
+        }
+        out
+    }
+
+    /// Every known address with its port (`default_port` unless the
+    /// server names its own), deduplicated, in NS order.
+    pub fn socket_addrs(&self, default_port: u16) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for s in &self.servers {
+            for a in &s.addrs {
+                let sa = SocketAddr::new(*a, s.port.unwrap_or(default_port));
+                if !out.contains(&sa) {
+                    out.push(sa);
+                }
             }
         }
         out
@@ -84,6 +105,7 @@ impl Delegation {
             servers.push(NameServer {
                 name: target.0.clone(),
                 addrs,
+                port: None,
             });
         }
         if servers.is_empty() {
@@ -94,6 +116,7 @@ impl Delegation {
             servers,
             stored_at: now,
             ttl,
+            forward: false,
         })
     }
 }
@@ -236,6 +259,13 @@ impl ServerStats {
         } else {
             None
         }
+    }
+
+    /// Socket addresses ordered best first by their host's smoothed RTT
+    /// (stable: equal estimates keep their given order).
+    pub fn order_sockets(&self, mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+        addrs.sort_by_key(|a| self.srtt(a.ip()));
+        addrs
     }
 
     /// Addresses ordered best first (lowest smoothed RTT).

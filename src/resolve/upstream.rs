@@ -112,7 +112,19 @@ pub struct Exchange {
 
 impl Exchange {
     pub async fn new(name: &Name, qtype: RecordType, ipv6: bool) -> Result<Self, UpstreamError> {
-        let query = build_query(rand::random(), name, qtype);
+        Self::with_recursion(name, qtype, ipv6, false).await
+    }
+
+    /// As [`Exchange::new`], with RD set when `recursion_desired` (questions
+    /// to a `forward-zone`'s recursive servers).
+    pub async fn with_recursion(
+        name: &Name,
+        qtype: RecordType,
+        ipv6: bool,
+        recursion_desired: bool,
+    ) -> Result<Self, UpstreamError> {
+        let mut query = build_query(rand::random(), name, qtype);
+        query.metadata.recursion_desired = recursion_desired;
         let bytes = query
             .to_vec()
             .map_err(|e| UpstreamError::Encode(e.to_string()))?;
@@ -317,5 +329,22 @@ mod tests {
             .recv_until(Instant::now() + Duration::from_millis(500), &count)
             .await;
         assert!(matches!(r, Arrival::Answer { .. }));
+    }
+
+    #[tokio::test]
+    async fn forwarders_are_asked_with_rd() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let name = Name::from_str("www.corp.internal.").unwrap();
+        for rd in [false, true] {
+            let mut ex = Exchange::with_recursion(&name, RecordType::A, false, rd)
+                .await
+                .unwrap();
+            ex.send(server.local_addr().unwrap()).await.unwrap();
+            let mut buf = [0u8; 512];
+            let (n, _) = server.recv_from(&mut buf).await.unwrap();
+            let q = Message::from_vec(&buf[..n]).unwrap();
+            assert_eq!(q.metadata.recursion_desired, rd);
+            assert!(q.metadata.checking_disabled, "we validate ourselves");
+        }
     }
 }

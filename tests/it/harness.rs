@@ -122,3 +122,12 @@ pub fn ede_codes(msg: &Message) -> Vec<u16> {
 pub fn answers_of(msg: &Message, t: RecordType) -> usize {
     msg.answers.iter().filter(|r| r.record_type() == t).count()
 }
+
+/// The data of the A records in the answer section.
+pub fn a_data(msg: &Message) -> Vec<hickory_proto::rr::RData> {
+    msg.answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::A)
+        .map(|r| r.data.clone())
+        .collect()
+}

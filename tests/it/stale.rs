@@ -6,25 +6,17 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 use lastgood::lab::Fault;
 
-use crate::harness::{Testbed, ede_codes, name};
+use crate::harness::{Testbed, a_data, ede_codes, name};
 
 /// Just past the lab's data TTL (3600 s).
 const EXPIRE: Duration = Duration::from_secs(3601);
 
 fn leaf_server() -> IpAddr {
     "127.53.0.3".parse().unwrap()
-}
-
-fn a_data(r: &Message) -> Vec<RData> {
-    r.answers
-        .iter()
-        .filter(|rr| rr.record_type() == RecordType::A)
-        .map(|rr| rr.data.clone())
-        .collect()
 }
 
 /// Poll until the resolver has a failure window open (the refresh that
