@@ -10,6 +10,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::cache::{Entry, StepKind, View};
+use crate::clock::Timestamp;
 use crate::dnssec::validate::{self, Budget};
 use crate::dnssec::{KeyEntry, KeyMap, Security};
 use crate::limits;
@@ -366,47 +367,9 @@ impl Resolver {
             let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;
             (verdict.security, verdict.ttl_cap)
         };
-        let owner = match &kind {
-            StepKind::Positive | StepKind::Cname { .. } => Some(qname),
-            StepKind::NxDomain | StepKind::NoData => None,
-        };
-        let answer_type = match &kind {
-            StepKind::Cname { .. } => RecordType::CNAME,
-            _ => qtype,
-        };
-        let answers: Vec<Record> = match owner {
-            Some(owner) => resp
-                .answers
-                .iter()
-                .filter(|r| r.name == *owner && covers(r, answer_type))
-                .cloned()
-                .collect(),
-            None => Vec::new(),
-        };
-        // Authority records are kept for negative answers and for the
-        // proofs of wildcard expansions (NSEC/NSEC3 and their RRSIGs).
-        let authorities: Vec<Record> = resp
-            .authorities
-            .iter()
-            .filter(|r| zone.zone_of(&r.name))
-            .filter(|r| match r.record_type() {
-                RecordType::SOA => owner.is_none(),
-                RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG => true,
-                _ => false,
-            })
-            .cloned()
-            .collect();
-        let ttl = entry_ttl(&kind, &answers, &authorities, ttl_cap, &security);
-        Ok(Entry {
-            kind,
-            rcode: resp.metadata.response_code,
-            answers,
-            authorities,
-            security,
-            zone: zone.clone(),
-            stored_at: now,
-            ttl,
-        })
+        Ok(step_entry(
+            resp, kind, qname, qtype, zone, security, ttl_cap, now,
+        ))
     }
 
     async fn validate_response(
@@ -465,6 +428,65 @@ impl Resolver {
             ctx.note_limit("NSEC3_MAX_ITERATIONS");
         }
         verdict
+    }
+}
+
+/// The cache entry an authoritative answer from `zone`'s servers becomes
+/// once its security is decided: the records relevant to the question
+/// (answer records only at `qname`, proofs only from `zone`) and the TTL.
+/// Pure; the engine's last step before caching, exposed for the fuzz
+/// target that feeds it arbitrary upstream responses.
+#[allow(clippy::too_many_arguments)]
+pub fn step_entry(
+    resp: &Message,
+    kind: StepKind,
+    qname: &Name,
+    qtype: RecordType,
+    zone: &Name,
+    security: Security,
+    ttl_cap: Option<u32>,
+    now: Timestamp,
+) -> Entry {
+    let owner = match &kind {
+        StepKind::Positive | StepKind::Cname { .. } => Some(qname),
+        StepKind::NxDomain | StepKind::NoData => None,
+    };
+    let answer_type = match &kind {
+        StepKind::Cname { .. } => RecordType::CNAME,
+        _ => qtype,
+    };
+    let answers: Vec<Record> = match owner {
+        Some(owner) => resp
+            .answers
+            .iter()
+            .filter(|r| r.name == *owner && covers(r, answer_type))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    // Authority records are kept for negative answers and for the
+    // proofs of wildcard expansions (NSEC/NSEC3 and their RRSIGs).
+    let authorities: Vec<Record> = resp
+        .authorities
+        .iter()
+        .filter(|r| zone.zone_of(&r.name))
+        .filter(|r| match r.record_type() {
+            RecordType::SOA => owner.is_none(),
+            RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG => true,
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    let ttl = entry_ttl(&kind, &answers, &authorities, ttl_cap, &security);
+    Entry {
+        kind,
+        rcode: resp.metadata.response_code,
+        answers,
+        authorities,
+        security,
+        zone: zone.clone(),
+        stored_at: now,
+        ttl,
     }
 }
 
