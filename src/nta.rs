@@ -323,6 +323,21 @@ impl NtaStore {
         Ok(Self::with_state(Some(state_file), state))
     }
 
+    /// Parse state-file contents as [`NtaStore::restore`] does, without
+    /// reading a file: `path` only names it in errors and is where changes
+    /// are persisted. Pure; the entry point of the state-file fuzz target.
+    pub fn restore_from_bytes(
+        bytes: &[u8],
+        state_file: PathBuf,
+        now: Timestamp,
+    ) -> Result<Self, NtaError> {
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_NTA_STATE_FILE_BYTES {
+            return Err(NtaError::TooLarge { path: state_file });
+        }
+        let state = parse_state(bytes, &state_file, now)?;
+        Ok(Self::with_state(Some(state_file), state))
+    }
+
     /// The state file, if any.
     pub fn state_file(&self) -> Option<&Path> {
         self.state_file.as_deref()
@@ -652,7 +667,13 @@ fn read_state(path: &Path, now: Timestamp) -> Result<Option<State>, NtaError> {
             path: path.to_owned(),
         });
     }
-    let file: StateFile = serde_json::from_slice(&bytes).map_err(|source| NtaError::Corrupt {
+    parse_state(&bytes, path, now).map(Some)
+}
+
+/// Check the contents of a state file (`path` only names it in errors);
+/// NTAs expired by `now` are dropped.
+fn parse_state(bytes: &[u8], path: &Path, now: Timestamp) -> Result<State, NtaError> {
+    let file: StateFile = serde_json::from_slice(bytes).map_err(|source| NtaError::Corrupt {
         path: path.to_owned(),
         source,
     })?;
@@ -704,7 +725,7 @@ fn read_state(path: &Path, now: Timestamp) -> Result<Option<State>, NtaError> {
     while let Some(i) = state.ntas.iter().position(|n| !n.active(now)) {
         state.take(i);
     }
-    Ok(Some(state))
+    Ok(state)
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same
