@@ -101,6 +101,8 @@ pub enum LabError {
         #[source]
         source: ParseError,
     },
+    #[error("zone file {file}:{line}: $INCLUDE is not supported")]
+    Include { file: PathBuf, line: usize },
     #[error("zone file {file}: origin is {found}, expected {expected}")]
     OriginMismatch {
         file: PathBuf,

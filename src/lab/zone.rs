@@ -104,6 +104,12 @@ pub fn parse(
     origin: &Name,
     ttl: Option<u32>,
 ) -> Result<ZoneData, LabError> {
+    if let Some(line) = crate::resolve::servers::include_line(text) {
+        return Err(LabError::Include {
+            file: file.to_owned(),
+            line,
+        });
+    }
     let parser = Parser::new(text, Some(file.to_owned()), Some(origin.clone()));
     let (found, sets) = parser.parse().map_err(|source| LabError::ParseZone {
         file: file.to_owned(),
@@ -216,5 +222,14 @@ mod tests {
         assert!(matches!(err, LabError::ParseZone { .. }), "{err}");
         let err = load(Path::new("/nonexistent/z.zone"), &name("x."), None).unwrap_err();
         assert!(matches!(err, LabError::ReadZone { .. }), "{err}");
+    }
+
+    /// hickory's parser reads any file an `$INCLUDE` names (/dev/zero:
+    /// without end); zone files are self-contained.
+    #[test]
+    fn include_is_refused() {
+        let text = "@ IN SOA a. b. 1 2 3 4 5\n$INCLUDE /dev/zero\n";
+        let err = parse(text, Path::new("x.zone"), &name("x."), None).unwrap_err();
+        assert!(matches!(err, LabError::Include { line: 2, .. }), "{err}");
     }
 }

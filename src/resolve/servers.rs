@@ -136,10 +136,29 @@ pub enum HintsError {
     },
     #[error("{source_name}: no NS records for the root with an address")]
     Empty { source_name: String },
+    #[error("{source_name}:{line}: $INCLUDE is not supported")]
+    Include { source_name: String, line: usize },
+}
+
+/// The first line (1-based) holding a `$INCLUDE` directive, as hickory's
+/// zone-file lexer recognises it (upper case, anywhere on a line). The
+/// parser follows an absolute `$INCLUDE` path whatever file it reads, so a
+/// hints or zone file naming `/dev/zero` would be read without end; callers
+/// refuse such text before parsing.
+pub(crate) fn include_line(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.contains("$INCLUDE"))
+        .map(|i| i.saturating_add(1))
 }
 
 /// Parse named.root-format hints into the root delegation.
 pub fn parse_hints(text: &str, source_name: &str) -> Result<Delegation, HintsError> {
+    if let Some(line) = include_line(text) {
+        return Err(HintsError::Include {
+            source_name: source_name.to_owned(),
+            line,
+        });
+    }
     let (_, rrsets) = Parser::new(text, None, Some(Name::root()))
         .parse()
         .map_err(|e| HintsError::Parse {
@@ -297,6 +316,16 @@ mod tests {
         let d = parse_hints(BUILTIN_ROOT_HINTS, "builtin").unwrap();
         assert_eq!(d.servers.len(), 13);
         assert_eq!(d.addresses().len(), 26);
+    }
+
+    /// hickory's parser follows an absolute `$INCLUDE` from any text: a
+    /// hints file naming /dev/zero was read until memory ran out.
+    #[test]
+    fn hints_refuse_include() {
+        let text = ". 3600 IN NS a.root.\na.root. 3600 IN A 192.0.2.1\n$INCLUDE /dev/zero\n";
+        let err = parse_hints(text, "x.hints").unwrap_err();
+        assert!(matches!(err, HintsError::Include { line: 3, .. }), "{err}");
+        assert_eq!(err.to_string(), "x.hints:3: $INCLUDE is not supported");
     }
 
     #[test]
