@@ -19,7 +19,7 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -297,6 +297,8 @@ pub struct NtaStore {
     held: AtomicUsize,
     /// Serialises changes so they reach the state file in order.
     change: Mutex<()>,
+    /// Counts changes to the set ([`NtaStore::generation`]).
+    generation: AtomicU64,
     state_file: Option<PathBuf>,
 }
 
@@ -311,6 +313,7 @@ impl NtaStore {
             held: AtomicUsize::new(state.ntas.len()),
             state: RwLock::new(state),
             change: Mutex::new(()),
+            generation: AtomicU64::new(0),
             state_file,
         }
     }
@@ -542,6 +545,14 @@ impl NtaStore {
         let held = next.ntas.len();
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = next;
         self.held.store(held, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Changes whenever an NTA is added, replaced or removed (an expiry by
+    /// time alone does not change it: answers under an NTA are never
+    /// reused, see `Answer::fresh_until`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn persist(&self, state: &State) -> Result<(), NtaError> {

@@ -159,6 +159,9 @@ pub struct Cache {
     /// Bytes held, kept exact by the eviction listener (moka's own
     /// `weighted_size` lags until its housekeeping runs).
     bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Counts removals made by hand (flushes, `remove`): answers reused
+    /// by the server are checked against it ([`Cache::generation`]).
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Above this share of `cache-size` (percent), inserting sweeps out stale
@@ -196,6 +199,7 @@ impl Cache {
             max_bytes,
             last_sweep: Arc::default(),
             bytes,
+            generation: Arc::default(),
         }
     }
 
@@ -256,13 +260,27 @@ impl Cache {
         self.store.run_pending_tasks();
     }
 
+    /// Changes whenever entries are removed by hand (flush, `remove`),
+    /// never by expiry or eviction: whatever was derived from a fresh
+    /// entry stays true until the entry's TTL unless this changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     pub fn remove(&self, key: &CacheKey) {
         self.store.invalidate(key);
+        self.bump();
     }
 
     /// Remove every entry at or below `zone`.
     pub fn flush_zone(&self, zone: &Name) -> Result<(), moka::PredicateError> {
         let zone = zone.to_lowercase();
+        self.bump();
         self.store
             .invalidate_entries_if(move |k, _| zone.zone_of(&k.name))
             .map(|_| ())
@@ -270,6 +288,7 @@ impl Cache {
 
     /// Remove every view's entries for `name` (all types).
     pub fn flush_name(&self, name: &Name) {
+        self.bump();
         let name = name.to_lowercase();
         let doomed: Vec<Arc<CacheKey>> = self
             .store
@@ -284,6 +303,7 @@ impl Cache {
 
     /// Remove the entries of one view at or below `zone`.
     pub fn flush_view_under(&self, zone: &Name, view: View) {
+        self.bump();
         let zone = zone.to_lowercase();
         let doomed: Vec<Arc<CacheKey>> = self
             .store
@@ -297,6 +317,7 @@ impl Cache {
     }
 
     pub fn flush_all(&self) {
+        self.bump();
         self.store.invalidate_all();
     }
 
