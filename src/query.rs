@@ -5,6 +5,7 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
+use crate::clock::Timestamp;
 use crate::ede::Ede;
 
 /// A client's question after the server has checked the message.
@@ -67,6 +68,11 @@ pub struct Answer {
     pub authentic_data: bool,
     pub ede: Vec<Ede>,
     pub tier: Tier,
+    /// Set when the server may reuse this answer's encoding for identical
+    /// questions until this instant (a fresh answer from the validated
+    /// view, no NTA, no CD): the first expiry among the cached steps it was
+    /// built from. `None`: answer every such question anew.
+    pub fresh_until: Option<Timestamp>,
 }
 
 impl Answer {
@@ -80,6 +86,7 @@ impl Answer {
             authentic_data: false,
             ede,
             tier,
+            fresh_until: None,
         }
     }
 
@@ -92,4 +99,20 @@ impl Answer {
 /// server tests).
 pub trait QueryHandler: Send + Sync + 'static {
     fn answer(&self, query: ClientQuery) -> impl Future<Output = Answer> + Send;
+
+    /// What the server's answer templates are checked against; `None` (the
+    /// default) keeps the server from reusing any answer of this handler.
+    fn cache_state(&self) -> Option<CacheState> {
+        None
+    }
+}
+
+/// The handler's time and generation, against which a reused answer is
+/// checked ([`Answer::fresh_until`]). The generation changes whenever
+/// something other than time may change an answer still fresh: an NTA
+/// added or removed, a cache flush, a configuration reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheState {
+    pub generation: u64,
+    pub now: Timestamp,
 }

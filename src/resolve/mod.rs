@@ -9,22 +9,22 @@
 //! - this file: the client-facing answer, built from cached steps.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use crate::cache::{Cache, CacheKey, Entry, Freshness, StepKind, View};
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, Timestamp};
 use crate::config::StaleConfig;
 use crate::dnssec::{KeyEntry, Security, TrustAnchors};
 use crate::ede::Ede;
 use crate::limits;
 use crate::metrics::Metrics;
 use crate::nta::NtaStore;
-use crate::query::{Answer, ClientQuery, QueryHandler, Tier};
+use crate::query::{Answer, CacheState, ClientQuery, QueryHandler, Tier};
 
 pub mod classify;
 pub mod coalesce;
@@ -226,6 +226,8 @@ pub struct Resolver {
     /// Negative trust anchors: a serving policy, consulted per answer, so
     /// adding one needs no cache flush (cached verdicts stay truthful).
     ntas: Arc<NtaStore>,
+    /// Counts reconfigurations (part of [`Resolver::cache_state`]).
+    config_generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -261,6 +263,7 @@ impl Resolver {
             keys_inflight: Coalescer::default(),
             failures: moka::sync::Cache::new(limits::MAX_FAILING_ZONES),
             refreshing: ladder::Refreshing::default(),
+            config_generation: AtomicU64::new(0),
         })
     }
 
@@ -279,6 +282,7 @@ impl Resolver {
             tracing::warn!("cache-size and max-stale-ttl changes take effect at restart");
         }
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        self.config_generation.fetch_add(1, Ordering::AcqRel);
         self.keys.invalidate_all();
         self.failures.invalidate_all();
         self.delegations.invalidate_all();
@@ -311,9 +315,9 @@ impl Resolver {
     }
 
     /// Answer one client question.
+    /// (The server measures client latency, `Metrics::latency`.)
     pub async fn resolve(self: &Arc<Self>, query: &ClientQuery) -> Answer {
-        let started = Instant::now();
-        let answer = if query.qclass != DNSClass::IN {
+        if query.qclass != DNSClass::IN {
             Answer::error(ResponseCode::Refused, Tier::Local, Vec::new())
         } else {
             let ctx = Arc::new(Ctx::default());
@@ -332,12 +336,7 @@ impl Resolver {
                 self.metrics.limit_hit(limit);
             }
             answer
-        };
-        self.metrics
-            .latency
-            .with_label_values(&[answer.tier.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-        answer
+        }
     }
 
     /// Follow the CNAME chain from the question, one step at a time, each
@@ -355,6 +354,8 @@ impl Resolver {
         // Some(causes) once any step was served stale.
         let mut stale: Option<Vec<Ede>> = None;
         let mut under_nta = false;
+        // The first expiry among the steps (for reuse of the answer).
+        let mut fresh_until: Option<Timestamp> = None;
         for _ in 0..=limits::MAX_CNAME_CHAIN {
             if !seen.insert(name.clone()) {
                 return Err(ResolveError::CnameLoop { name });
@@ -378,6 +379,10 @@ impl Resolver {
                 causes.extend(cause.iter().cloned());
             }
             security = security.combine(entry.security.clone());
+            let until = entry
+                .stored_at
+                .saturating_add(Duration::from_secs(u64::from(entry.ttl)));
+            fresh_until = Some(fresh_until.map_or(until, |t| t.min(until)));
             answers.extend(step.records(&entry.answers));
             let (rcode, authorities) = match &entry.kind {
                 StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
@@ -401,6 +406,12 @@ impl Resolver {
                 ede.append(&mut answer.ede);
                 answer.ede = ede;
                 answer.tier = Tier::Stale;
+            }
+            // Reusable while every step stays fresh: only fresh answers from
+            // the validated view, never under an NTA (a policy that may end
+            // any time) nor for CD (whose view may change under it).
+            if answer.tier == Tier::Fresh && !cd {
+                answer.fresh_until = fresh_until;
             }
             return Ok(answer);
         }
@@ -443,6 +454,7 @@ impl Resolver {
             authentic_data: security.is_secure() && !query.checking_disabled && !stripped,
             ede,
             tier: Tier::Fresh,
+            fresh_until: None,
         }
     }
 
@@ -543,6 +555,18 @@ impl QueryHandler for Arc<Resolver> {
     fn answer(&self, query: ClientQuery) -> impl Future<Output = Answer> + Send {
         let this = Arc::clone(self);
         async move { this.resolve(&query).await }
+    }
+
+    fn cache_state(&self) -> Option<CacheState> {
+        let generation = self
+            .config_generation
+            .load(Ordering::Acquire)
+            .wrapping_add(self.cache.generation())
+            .wrapping_add(self.ntas.generation());
+        Some(CacheState {
+            generation,
+            now: self.clock.now(),
+        })
     }
 }
 

@@ -79,6 +79,7 @@ impl QueryHandler for Fixed {
                     authentic_data: false,
                     ede: Vec::new(),
                     tier: Tier::Fresh,
+                    fresh_until: None,
                 }
             }
             Mode::ServFail(ede) => Answer::servfail(vec![ede.clone()]),

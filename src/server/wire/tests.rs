@@ -396,6 +396,7 @@ fn noerror(records: Vec<Record>, ede: Vec<Ede>) -> Answer {
         authentic_data: true,
         ede,
         tier: Tier::Fresh,
+        fresh_until: None,
     }
 }
 
