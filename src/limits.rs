@@ -95,6 +95,19 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// with EDE 14 (Unbound `num-queries-per-thread` 1024 per thread).
 pub const MAX_IN_FLIGHT_CLIENT_QUERIES: usize = 2048;
 
+/// Bytes of encoded answers the server keeps for reuse on cache hits
+/// (`server::templates`), on top of `cache-size`. Our own bound: a
+/// template is ~100-600 bytes, so 8 MiB holds the hot set of a busy
+/// resolver (tens of thousands of questions); an answer not templated is
+/// still answered from the cache, only slower.
+pub const ANSWER_TEMPLATE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// UDP sockets bound to one listen address with SO_REUSEPORT, one per
+/// worker thread up to this many: the kernel spreads clients over them
+/// so every core answers cache hits (Unbound `so-reuseport`, one socket
+/// per thread). Our own bound: more sockets than cores only add wakeups.
+pub const MAX_UDP_SOCKETS_PER_LISTEN_ADDRESS: usize = 16;
+
 /// Concurrent TCP client connections (Unbound `incoming-num-tcp` 10/thread;
 /// BIND `tcp-clients` 150).
 pub const MAX_TCP_CLIENTS: usize = 256;

@@ -14,6 +14,7 @@
 
 mod acl;
 mod tcp;
+pub mod templates;
 mod udp;
 pub mod wire;
 
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
+use prometheus::{Histogram, IntCounter};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinError, JoinSet};
@@ -37,6 +39,7 @@ use crate::ede::{Ede, EdeCode};
 use crate::limits;
 use crate::metrics::Metrics;
 use crate::query::{Answer, ClientQuery, QueryHandler, Tier};
+use templates::{AnswerTemplates, TemplateKey};
 
 /// Where and for whom to serve.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,7 +95,8 @@ pub struct Server<H> {
 #[derive(Debug)]
 struct Listener {
     addr: SocketAddr,
-    udp: UdpSocket,
+    /// One socket per worker thread, all on `addr` (SO_REUSEPORT).
+    udp: Vec<UdpSocket>,
     tcp: TcpListener,
 }
 
@@ -109,16 +113,12 @@ impl<H: QueryHandler> Server<H> {
         if config.listen.is_empty() {
             return Err(ServerError::NoListenAddress);
         }
+        let sockets = udp_sockets_per_address();
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
-            listeners.push(bind_pair(*addr).await?);
+            listeners.push(bind_pair(*addr, sockets).await?);
         }
-        let shared = Shared {
-            handler,
-            metrics,
-            acl: config.acl,
-            in_flight: Arc::new(Semaphore::new(limits::MAX_IN_FLIGHT_CLIENT_QUERIES)),
-        };
+        let shared = Shared::new(handler, metrics, config.acl);
         Ok(Self {
             listeners,
             shared: Arc::new(shared),
@@ -143,11 +143,13 @@ impl<H: QueryHandler> Server<H> {
         ));
         let mut tasks = JoinSet::new();
         for listener in self.listeners {
-            tasks.spawn(udp::serve(
-                Arc::new(listener.udp),
-                Arc::clone(&self.shared),
-                watch_rx.clone(),
-            ));
+            for udp in listener.udp {
+                tasks.spawn(udp::serve(
+                    Arc::new(udp),
+                    Arc::clone(&self.shared),
+                    watch_rx.clone(),
+                ));
+            }
             tasks.spawn(tcp::serve(
                 listener.tcp,
                 Arc::clone(&self.shared),
@@ -202,6 +204,36 @@ struct Shared<H> {
     acl: Acl,
     /// UDP queries being answered, over all sockets.
     in_flight: Arc<Semaphore>,
+    /// Encoded fresh answers, reused for identical questions.
+    templates: AnswerTemplates,
+    /// Metric handles of the reuse path, looked up once.
+    reused: ReuseMetrics,
+}
+
+#[derive(Debug)]
+struct ReuseMetrics {
+    noerror: IntCounter,
+    nxdomain: IntCounter,
+    latency: Histogram,
+}
+
+impl ReuseMetrics {
+    fn new(metrics: &Metrics) -> Self {
+        let fresh = Tier::Fresh.as_str();
+        Self {
+            noerror: metrics.queries.with_label_values(&["NOERROR", fresh]),
+            nxdomain: metrics.queries.with_label_values(&["NXDOMAIN", fresh]),
+            latency: metrics.latency.with_label_values(&[fresh]),
+        }
+    }
+}
+
+/// What a message needs after the checks that take no resolver.
+enum Triage {
+    /// Send this (or nothing).
+    Done(Option<Vec<u8>>),
+    /// Ask the handler.
+    Resolve(ClientQuery, RequestInfo),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,6 +252,17 @@ impl Transport {
 }
 
 impl<H: QueryHandler> Shared<H> {
+    fn new(handler: Arc<H>, metrics: Metrics, acl: Acl) -> Self {
+        Self {
+            handler,
+            reused: ReuseMetrics::new(&metrics),
+            metrics,
+            acl,
+            in_flight: Arc::new(Semaphore::new(limits::MAX_IN_FLIGHT_CLIENT_QUERIES)),
+            templates: AnswerTemplates::default(),
+        }
+    }
+
     /// The response to one client message, `None` to send nothing.
     async fn respond(
         &self,
@@ -227,23 +270,67 @@ impl<H: QueryHandler> Shared<H> {
         peer: SocketAddr,
         transport: Transport,
     ) -> Option<Vec<u8>> {
+        match self.triage(bytes, peer, transport) {
+            Triage::Done(reply) => reply,
+            Triage::Resolve(query, info) => {
+                Some(self.answer(query, info, bytes, peer, transport).await)
+            }
+        }
+    }
+
+    /// Parse a message and answer it if that needs no resolver: drops,
+    /// immediate replies, and questions with a reusable answer.
+    fn triage(&self, bytes: &[u8], peer: SocketAddr, transport: Transport) -> Triage {
+        let started = Instant::now();
         match parse_request(bytes, &self.metrics) {
             Parsed::Drop(reason) => {
                 trace!(client = %peer, reason = reason.as_str(), "message dropped");
-                None
+                Triage::Done(None)
             }
             Parsed::Reply(reply) => {
                 trace!(client = %peer, "immediate reply");
-                Some(reply)
+                Triage::Done(Some(reply))
             }
-            Parsed::Query(query, info) => Some(self.answer(query, info, peer, transport).await),
+            Parsed::Query(query, info) => {
+                match self.reuse(bytes, &info, peer, transport, started) {
+                    Some(reply) => Triage::Done(Some(reply)),
+                    None => Triage::Resolve(query, info),
+                }
+            }
         }
+    }
+
+    /// The reply from a template, if one is usable (ACL first: a template
+    /// never answers a client the ACL refuses).
+    fn reuse(
+        &self,
+        bytes: &[u8],
+        info: &RequestInfo,
+        peer: SocketAddr,
+        transport: Transport,
+        started: Instant,
+    ) -> Option<Vec<u8>> {
+        if !self.acl.allows(peer.ip()) {
+            return None;
+        }
+        let state = self.handler.cache_state()?;
+        let key = template_key(bytes, info, transport)?;
+        let (reply, rcode) = self.templates.reply(&key, bytes, state)?;
+        self.metrics.cache_hits.inc();
+        match rcode {
+            ResponseCode::NXDomain => self.reused.nxdomain.inc(),
+            ResponseCode::NoError => self.reused.noerror.inc(),
+            other => self.metrics.answered(wire::rcode_label(other), Tier::Fresh),
+        }
+        self.reused.latency.observe(started.elapsed().as_secs_f64());
+        Some(reply)
     }
 
     async fn answer(
         &self,
         query: ClientQuery,
         info: RequestInfo,
+        bytes: &[u8],
         peer: SocketAddr,
         transport: Transport,
     ) -> Vec<u8> {
@@ -257,7 +344,11 @@ impl<H: QueryHandler> Shared<H> {
         );
         async move {
             let started = Instant::now();
-            let answer = if self.acl.allows(peer.ip()) {
+            // Taken before the answer: a change while resolving leaves the
+            // template made from it unusable.
+            let state = self.handler.cache_state();
+            let allowed = self.acl.allows(peer.ip());
+            let answer = if allowed {
                 self.handler.answer(query).await
             } else {
                 self.metrics.refused.inc();
@@ -273,6 +364,12 @@ impl<H: QueryHandler> Shared<H> {
                 Transport::Tcp => limits::MAX_MESSAGE_SIZE,
             };
             let reply = encode_response(&info, &answer, limit);
+            if let Some(state) = state
+                && allowed
+                && let Some(key) = template_key(bytes, &info, transport)
+            {
+                self.templates.insert(&key, &reply, &answer, state);
+            }
             self.record(&answer, started);
             trace!(rcode = %answer.rcode, tier = answer.tier.as_str(), size = reply.len(), "answered");
             reply
@@ -291,8 +388,70 @@ impl<H: QueryHandler> Shared<H> {
     }
 }
 
+/// The template key of a parsed request on `transport`.
+fn template_key(bytes: &[u8], info: &RequestInfo, transport: Transport) -> Option<TemplateKey> {
+    let limit = match transport {
+        Transport::Udp => udp_limit(info),
+        Transport::Tcp => limits::MAX_MESSAGE_SIZE,
+    };
+    TemplateKey::new(
+        bytes,
+        info.recursion_desired,
+        info.checking_disabled,
+        info.edns.map(|e| e.dnssec_ok),
+        limit,
+    )
+}
+
+/// UDP sockets per listen address: one per core the runtime may use.
+fn udp_sockets_per_address() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, limits::MAX_UDP_SOCKETS_PER_LISTEN_ADDRESS)
+}
+
+/// A non-blocking UDP socket on `addr`, with SO_REUSEPORT if `shared` so
+/// that the other sockets of the same listen address can bind it too.
+fn bind_udp(addr: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// The UDP sockets of one listen address and the address they share:
+/// `count` sockets with SO_REUSEPORT on a configured port; one socket on
+/// an OS-chosen port (port 0), since the kernel may hand an ephemeral
+/// port already held by another SO_REUSEPORT socket of ours to a socket
+/// that asks with SO_REUSEPORT, and two servers would then share it.
+fn bind_udp_group(
+    addr: SocketAddr,
+    count: usize,
+) -> Result<(SocketAddr, Vec<UdpSocket>), ServerError> {
+    let shared = addr.port() != 0 && count > 1;
+    let first = bind_udp(addr, shared).map_err(|source| ServerError::BindUdp { addr, source })?;
+    let local = first
+        .local_addr()
+        .map_err(|source| ServerError::LocalAddr { addr, source })?;
+    let mut group = vec![first];
+    if shared {
+        for _ in 1..count {
+            let socket = bind_udp(local, true).map_err(|source| ServerError::BindUdp {
+                addr: local,
+                source,
+            })?;
+            group.push(socket);
+        }
+    }
+    Ok((local, group))
+}
+
 /// UDP then TCP on the port UDP got; see [`Server::bind`].
-async fn bind_pair(addr: SocketAddr) -> Result<Listener, ServerError> {
+async fn bind_pair(addr: SocketAddr, sockets: usize) -> Result<Listener, ServerError> {
     let attempts = if addr.port() == 0 {
         limits::SERVER_BIND_ATTEMPTS
     } else {
@@ -300,12 +459,7 @@ async fn bind_pair(addr: SocketAddr) -> Result<Listener, ServerError> {
     };
     let mut attempt = 1;
     loop {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| ServerError::BindUdp { addr, source })?;
-        let local = udp
-            .local_addr()
-            .map_err(|source| ServerError::LocalAddr { addr, source })?;
+        let (local, udp) = bind_udp_group(addr, sockets)?;
         match TcpListener::bind(local).await {
             Ok(tcp) => {
                 return Ok(Listener {

@@ -1,6 +1,9 @@
-//! One receive loop per UDP socket; each query is answered in its own task,
-//! at most [`limits::MAX_IN_FLIGHT_CLIENT_QUERIES`] at once. Past that a
-//! query gets SERVFAIL with EDE 14 (Not Ready) at once instead of waiting.
+//! One receive loop per UDP socket. Each message is parsed in the loop;
+//! drops, immediate replies and questions with a reusable answer
+//! (`templates`) are answered right there, without a task. Every other
+//! query is answered in its own task, at most
+//! [`limits::MAX_IN_FLIGHT_CLIENT_QUERIES`] at once. Past that a query gets
+//! SERVFAIL with EDE 14 (Not Ready) at once instead of waiting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::debug;
 
-use super::{Parsed, Shared, Transport, log_join, wire};
+use super::{RequestInfo, Shared, Transport, Triage, log_join, wire};
 use crate::ede::{Ede, EdeCode};
 use crate::limits;
 use crate::query::{Answer, QueryHandler};
@@ -39,6 +42,14 @@ pub(super) async fn serve<H: QueryHandler>(
                 let Some(bytes) = buf.get(..len) else {
                     continue;
                 };
+                let (query, info) = match shared.triage(bytes, peer, Transport::Udp) {
+                    Triage::Done(Some(reply)) => {
+                        send(&socket, &reply, peer).await;
+                        continue;
+                    }
+                    Triage::Done(None) => continue,
+                    Triage::Resolve(query, info) => (query, info),
+                };
                 match Arc::clone(&shared.in_flight).try_acquire_owned() {
                     Ok(permit) => {
                         let bytes = bytes.to_vec();
@@ -46,18 +57,16 @@ pub(super) async fn serve<H: QueryHandler>(
                         let shared = Arc::clone(&shared);
                         tasks.spawn(async move {
                             let _permit = permit;
-                            if let Some(reply) = shared.respond(&bytes, peer, Transport::Udp).await {
-                                send(&socket, &reply, peer).await;
-                            }
+                            let reply = shared.answer(query, info, &bytes, peer, Transport::Udp).await;
+                            send(&socket, &reply, peer).await;
                         });
                     }
                     Err(_) => {
                         shared.metrics.limit_hit("MAX_IN_FLIGHT_CLIENT_QUERIES");
-                        if let Some(reply) = overloaded(bytes, &shared) {
-                            // Never wait here: the loop must keep draining.
-                            if let Err(error) = socket.try_send_to(&reply, peer) {
-                                debug!(%error, client = %peer, "UDP send failed");
-                            }
+                        let reply = overloaded(&info, &shared);
+                        // Never wait here: the loop must keep draining.
+                        if let Err(error) = socket.try_send_to(&reply, peer) {
+                            debug!(%error, client = %peer, "UDP send failed");
                         }
                     }
                 }
@@ -66,23 +75,16 @@ pub(super) async fn serve<H: QueryHandler>(
     }
 }
 
-/// The reply when too many queries are in flight: SERVFAIL + EDE 14 for a
-/// query, the usual immediate reply for anything else.
-fn overloaded<H: QueryHandler>(bytes: &[u8], shared: &Shared<H>) -> Option<Vec<u8>> {
-    match wire::parse_request(bytes, &shared.metrics) {
-        Parsed::Drop(_) => None,
-        Parsed::Reply(reply) => Some(reply),
-        Parsed::Query(_, info) => {
-            let started = std::time::Instant::now();
-            let answer = Answer::servfail(vec![Ede::new(
-                EdeCode::NotReady,
-                "too many queries in progress",
-            )]);
-            let reply = wire::encode_response(&info, &answer, wire::udp_limit(&info));
-            shared.record(&answer, started);
-            Some(reply)
-        }
-    }
+/// The reply when too many queries are in flight: SERVFAIL + EDE 14.
+fn overloaded<H: QueryHandler>(info: &RequestInfo, shared: &Shared<H>) -> Vec<u8> {
+    let started = std::time::Instant::now();
+    let answer = Answer::servfail(vec![Ede::new(
+        EdeCode::NotReady,
+        "too many queries in progress",
+    )]);
+    let reply = wire::encode_response(info, &answer, wire::udp_limit(info));
+    shared.record(&answer, started);
+    reply
 }
 
 async fn send(socket: &UdpSocket, reply: &[u8], peer: SocketAddr) {
@@ -123,12 +125,13 @@ mod tests {
     #[tokio::test]
     async fn overloaded_gets_servfail_not_ready() {
         let metrics = Metrics::new().unwrap();
-        let shared = Arc::new(Shared {
-            handler: Arc::new(Unreachable),
-            metrics: metrics.clone(),
-            acl: Acl::private_default(),
-            in_flight: Arc::new(Semaphore::new(0)),
-        });
+        let mut shared = Shared::new(
+            Arc::new(Unreachable),
+            metrics.clone(),
+            Acl::private_default(),
+        );
+        shared.in_flight = Arc::new(Semaphore::new(0));
+        let shared = Arc::new(shared);
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = socket.local_addr().unwrap();
         let (stop, stopped) = watch::channel(false);

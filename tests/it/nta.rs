@@ -146,3 +146,57 @@ async fn stale_tier_still_covers_nta_zones() {
     assert_eq!(ede_codes(&r).first(), Some(&3));
     assert!(!r.metadata.authentic_data);
 }
+
+/// The server reuses encoded fresh answers (`server::templates`); an NTA
+/// added or lifted must still change the very next answer, with no flush.
+#[tokio::test]
+async fn nta_takes_effect_on_reused_answers() {
+    let tb = Testbed::start().await;
+    let q = "host1.example.lab.";
+    let hits = |tb: &Testbed| tb.metrics.cache_hits.get();
+    let first = tb.query(q, RecordType::A).await;
+    assert!(first.metadata.authentic_data);
+    let before = hits(&tb);
+    let reused = tb.query(q, RecordType::A).await;
+    assert!(reused.metadata.authentic_data);
+    assert_eq!(
+        reused.answers, first.answers,
+        "same data, same TTLs at the same time"
+    );
+    assert_eq!(hits(&tb), before + 1);
+
+    add_nta(&tb, None);
+    let r = tb.query(q, RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(!r.metadata.authentic_data, "NTA added: AD clear at once");
+
+    tb.resolver.ntas().remove(&name("lab.")).unwrap();
+    let r = tb.query(q, RecordType::A).await;
+    assert!(r.metadata.authentic_data, "NTA removed: AD back at once");
+}
+
+/// Reused answers count their TTLs down with the resolver's clock and end
+/// with the data's TTL, after which the ladder answers (here: stale).
+#[tokio::test]
+async fn reused_answers_count_down_and_expire() {
+    let tb = Testbed::start().await;
+    let q = "host1.example.lab.";
+    let ttl = |m: &hickory_proto::op::Message| m.answers.first().map(|r| r.ttl).unwrap();
+    let first = tb.query(q, RecordType::A).await;
+    let t0 = ttl(&first);
+    tb.advance(Duration::from_secs(10));
+    let later = tb.query(q, RecordType::A).await;
+    assert_eq!(ttl(&later), t0 - 10);
+    assert!(later.metadata.authentic_data);
+
+    tb.lab
+        .set_fault(&name("example.lab."), lastgood::lab::Fault::ServFail)
+        .unwrap();
+    tb.advance(Duration::from_secs(u64::from(t0)));
+    let r = tb.query(q, RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        ede_codes(&r).contains(&3),
+        "past the TTL: stale, not reused: {r:?}"
+    );
+}
