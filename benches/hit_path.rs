@@ -1,8 +1,10 @@
 //! The cache-hit answer path, in-process: client query bytes ->
 //! `server::wire::parse_request` -> `Resolver::resolve` answering from a
-//! warm cache -> `server::wire::encode_response`. No sockets: what a UDP
-//! worker pays per cached answer besides `recv_from`/`send_to`, the task
-//! spawn, the query span and the server's metrics (`src/server/udp.rs`).
+//! warm cache -> `server::wire::encode_response` (`one_name`, `rotate_N`),
+//! and the reuse of an encoded answer that the server tries first
+//! (`template_*`: parse -> `TemplateKey` -> `AnswerTemplates::reply`).
+//! No sockets: what a UDP worker pays per cached answer besides
+//! `recv_from`/`send_to`, the ACL, the query span and the server's metrics.
 //!
 //! The cache is warmed against the lab; every answer is Secure
 //! (`*.wild.example.lab.`, NSEC-signed). The group checks that the lab
@@ -23,9 +25,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
+use lastgood::limits;
 use lastgood::metrics::Metrics;
+use lastgood::query::QueryHandler;
 use lastgood::resolve::Resolver;
-use lastgood::server::wire::{self, Parsed};
+use lastgood::server::templates::{AnswerTemplates, TemplateKey};
+use lastgood::server::wire::{self, Parsed, RequestInfo};
 
 use common::{Bed, client_query, query_bytes, wild};
 
@@ -41,6 +46,47 @@ async fn answer(bytes: &[u8], resolver: &Arc<Resolver>, metrics: &Metrics) -> Ve
     };
     let answer = resolver.resolve(&query).await;
     wire::encode_response(&info, &answer, wire::udp_limit(&info))
+}
+
+/// The template key the server uses for a UDP request.
+fn template_key(bytes: &[u8], info: &RequestInfo) -> TemplateKey {
+    let dnssec_ok = info.edns.map(|e| e.dnssec_ok);
+    let limit = wire::udp_limit(info);
+    TemplateKey::new(
+        bytes,
+        info.recursion_desired,
+        info.checking_disabled,
+        dnssec_ok,
+        limit,
+    )
+    .unwrap()
+}
+
+/// Answer through the resolver and keep the encoded reply as a template,
+/// as the server does on a template miss.
+async fn remember(bytes: &[u8], resolver: &Arc<Resolver>, metrics: &Metrics, t: &AnswerTemplates) {
+    let Parsed::Query(query, info) = wire::parse_request(bytes, metrics) else {
+        panic!("not a query");
+    };
+    let state = resolver.cache_state().unwrap();
+    let answer = resolver.resolve(&query).await;
+    let reply = wire::encode_response(&info, &answer, wire::udp_limit(&info));
+    t.insert(&template_key(bytes, &info), &reply, &answer, state);
+}
+
+/// One query answered from a template, as the server's fast path does.
+fn reuse(
+    bytes: &[u8],
+    resolver: &Arc<Resolver>,
+    metrics: &Metrics,
+    t: &AnswerTemplates,
+) -> Vec<u8> {
+    let Parsed::Query(_, info) = wire::parse_request(bytes, metrics) else {
+        panic!("not a query");
+    };
+    let state = resolver.cache_state().unwrap();
+    let (reply, _rcode) = t.reply(&template_key(bytes, &info), bytes, state).unwrap();
+    reply
 }
 
 fn hit_path(c: &mut Criterion) {
@@ -109,6 +155,32 @@ fn hit_path(c: &mut Criterion) {
     });
     g.bench_function("stage_encode", |b| {
         b.iter(|| wire::encode_response(&info, &cached, wire::udp_limit(&info)));
+    });
+
+    // The server's fast path: an encoded answer reused, ID and TTLs patched.
+    let templates = AnswerTemplates::new(limits::ANSWER_TEMPLATE_BYTES);
+    rt.block_on(async {
+        for bytes in std::iter::once(&one).chain(&rotated) {
+            remember(bytes, resolver, metrics, &templates).await;
+        }
+    });
+    assert_eq!(
+        Message::from_vec(&reuse(&one, resolver, metrics, &templates))
+            .unwrap()
+            .metadata
+            .id,
+        0x1234
+    );
+    g.bench_function("template_one_name", |b| {
+        b.iter(|| reuse(&one, resolver, metrics, &templates));
+    });
+    g.bench_function(format!("template_rotate_{rotation}"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let bytes = &rotated[i % rotated.len()];
+            i += 1;
+            reuse(bytes, resolver, metrics, &templates)
+        });
     });
     g.finish();
 
