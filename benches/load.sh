@@ -314,11 +314,12 @@ metric_sum() { # NAME: sum of a lastgood counter over its labels
 declare -A R # R[resolver.metric]
 
 measure() { # lastgood|unbound: phases 1, 2, 3 and 5 on a long-TTL lab
-    local r=$1 d=$RESULTS/$1 t0 rest
+    local r=$1 d=$RESULTS/$1 t0 rest c
     mkdir -p "$d"
     start_resolver "$r"
     log "$r: warming $WARM_NAMES names"
     warm "$WORK/hit.txt" "$d/warm.txt"
+    read -r "R[$r.rss0]" _ <<<"$(rss_of "$RES_PID")"
 
     log "$r: cache-hit max QPS (${HIT_SECS}s, ${DNSPERF_ARGS[*]})"
     perf "$d/hit.txt" -d "$WORK/hit.txt" -l "$HIT_SECS" "${DNSPERF_ARGS[@]}"
@@ -336,7 +337,10 @@ measure() { # lastgood|unbound: phases 1, 2, 3 and 5 on a long-TTL lab
     rm -f "$d/latency.txt"
 
     log "$r: real misses (${MISS_SECS}s, unique names)"
+    counters_zero
     perf "$d/miss.txt" -d "$WORK/miss.txt" -n 1 -l "$MISS_SECS" "${DNSPERF_ARGS[@]}"
+    read -r -a c <<<"$(counters)"
+    R[$r.miss_up]=$(awk -v u="${c[1]:-}" -v t="${c[2]:-}" 'BEGIN { if (u == "" || u == "n/a") print "n/a"; else print u + t }')
     R[$r.miss_qps]=$(stat_of "$d/miss.txt" qps)
     R[$r.miss_sent]=$(num "$(stat_of "$d/miss.txt" sent)")
     R[$r.miss_noerror]=$(num "$(stat_of "$d/miss.txt" noerror)")
@@ -446,7 +450,8 @@ cp "$WORK/unbound.conf" "$WORK/lastgood.toml" "$RESULTS/"
 
 ratio() { # A B: A/B with two decimals, or n/a
     awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b + 0 > 0) printf "%.3g", a / b
+        if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b + 0 > 0) {
+            r = a / b; if (r < 0.01) printf "%.4f", r; else printf "%.3g", r }
         else print "n/a" }'
 }
 fmt0() { awk -v a="$1" 'BEGIN { if (a ~ /^[0-9.]+$/) printf "%.0f", a; else print (a == "" ? "n/a" : a) }'; }
@@ -471,6 +476,8 @@ L=lastgood U=unbound
     row "3. real-miss QPS (unique names, ${MISS_SECS}s)" "$(fmt0 "${R[$L.miss_qps]}")" "$(fmt0 "${R[$U.miss_qps]}")"
     row "3. misses answered NOERROR" "$(pct "${R[$L.miss_noerror]}" "${R[$L.miss_sent]}") of ${R[$L.miss_sent]}" \
         "$(pct "${R[$U.miss_noerror]}" "${R[$U.miss_sent]}") of ${R[$U.miss_sent]}" "-"
+    row "3. upstream queries per miss (all lab servers)" "$(per "${R[$L.miss_up]}" "${R[$L.miss_sent]}")" \
+        "$(per "${R[$U.miss_up]}" "${R[$U.miss_sent]}")"
     row "4. stale p50 latency, leaf down (ms)" "${R[$L.stale_p50]}" "${R[$U.stale_p50]}"
     row "4. stale p99 latency, leaf down (ms)" "${R[$L.stale_p99]}" "${R[$U.stale_p99]}"
     row "4. stale answers (NOERROR) of expired names asked" "${R[$L.stale_noerror]} / ${R[$L.stale_sent]}" \
@@ -479,6 +486,7 @@ L=lastgood U=unbound
         "$(per "${R[$U.up_leaf]}" "${R[$U.stale_sent]}")"
     row "4. upstream queries to any lab server per client query" "$(per "${R[$L.up_all]}" "${R[$L.stale_sent]}")" \
         "$(per "${R[$U.up_all]}" "${R[$U.stale_sent]}")"
+    row "5. VmRSS after warming 1000 names (MiB, baseline)" "${R[$L.rss0]}" "${R[$U.rss0]}"
     row "5. VmRSS after unique-name flood (MiB, 64 MiB cache)" "${R[$L.rss]}" "${R[$U.rss]}"
     row "5. VmHWM (peak RSS, MiB)" "${R[$L.hwm]}" "${R[$U.hwm]}"
     row "5. cache size as the resolver counts it (MiB)" "${R[$L.cache_mib]}" "${R[$U.cache_mib]}"
