@@ -97,10 +97,10 @@ pub const MAX_IN_FLIGHT_CLIENT_QUERIES: usize = 2048;
 
 /// Bytes of encoded answers the server keeps for reuse on cache hits
 /// (`server::templates`), on top of `cache-size`. Our own bound: a
-/// template is ~100-600 bytes, so 8 MiB holds the hot set of a busy
-/// resolver (tens of thousands of questions); an answer not templated is
-/// still answered from the cache, only slower.
-pub const ANSWER_TEMPLATE_BYTES: u64 = 8 * 1024 * 1024;
+/// template weighs ~400-900 bytes with its bookkeeping, so 4 MiB holds
+/// the hot set of a busy resolver (thousands of questions); an answer
+/// not templated is still answered from the cache, only slower.
+pub const ANSWER_TEMPLATE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// UDP sockets bound to one listen address with SO_REUSEPORT, one per
 /// worker thread up to this many: the kernel spreads clients over them

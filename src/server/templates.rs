@@ -39,9 +39,9 @@ const KEY_EXTRA: usize = 7;
 /// Labels walked in one name before giving up (a 255-byte name has at
 /// most 127; compression pointers end a name).
 const MAX_LABELS: usize = 128;
-/// Bytes charged per template on top of its key and response (the Arc,
-/// the TTL table's header, the store's own entry).
-const TEMPLATE_OVERHEAD: usize = 96;
+/// Bytes charged per template on top of its key and response (the Arc and
+/// struct, the TTL table, moka's node, allocator rounding).
+const TEMPLATE_OVERHEAD: usize = 256;
 
 /// The key of a template, built on the stack from the request bytes.
 #[derive(Clone, Copy, Debug)]
