@@ -123,7 +123,8 @@ pub const MAX_QUESTIONS: u16 = 1;
 /// client query; deeper means a dependency loop or an attack.
 pub const MAX_NESTED_LOOKUPS: usize = 16;
 
-/// Zone delegations (NS sets) remembered.
+/// Zone delegations (NS sets) remembered; also the bound on names that QNAME
+/// minimisation found inside a zone (`Resolver::inside_zone`).
 pub const MAX_DELEGATIONS_CACHED: u64 = 100_000;
 
 /// Zones whose key verdicts (Secure keys, Insecure, Bogus) are remembered.

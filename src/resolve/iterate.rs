@@ -34,8 +34,12 @@ impl Resolver {
         let mut deleg = self.closest_delegation(qname, qtype);
         // A forwarder is asked the full question: it recurses for us.
         let mut minimise = self.config().qname_minimisation && !deleg.forward;
-        // Labels of the name asked when minimising.
+        // Labels of the name asked when minimising: one below the zone,
+        // or below the deepest name already known to lie inside it.
         let mut ask_labels = usize::from(deleg.zone.num_labels()) + 1;
+        if minimise && let Some(inside) = self.known_inside(qname, &deleg.zone) {
+            ask_labels = usize::from(inside.num_labels()) + 1;
+        }
         for _ in 0..limits::MAX_REFERRAL_DEPTH {
             let full = !minimise || ask_labels >= usize::from(qname.num_labels());
             let (ask_name, ask_type) = if full {
@@ -66,6 +70,7 @@ impl Resolver {
                         // non-terminals; ask the full name instead.
                         minimise = false;
                     } else {
+                        self.remember_inside(&ask_name, &deleg);
                         ask_labels += 1;
                     }
                 }
@@ -80,6 +85,40 @@ impl Resolver {
             }
         }
         Err(ctx.limit("MAX_REFERRAL_DEPTH", limits::MAX_REFERRAL_DEPTH as u64))
+    }
+
+    /// The deepest proper ancestor of `qname` below `zone` that a
+    /// minimised query found inside `zone` (no zone cut there), if any.
+    /// Skipping the minimised queries above it is always safe: were a cut
+    /// added since, the zone's servers answer the deeper name with a
+    /// referral, which is followed as usual (RFC 9156 §3 only asks not to
+    /// show more labels than needed).
+    fn known_inside(&self, qname: &Name, zone: &Name) -> Option<Name> {
+        let now = self.clock.now();
+        let mut name = qname.base_name();
+        while name.num_labels() > zone.num_labels() {
+            if let Some((z, until)) = self.inside_zone.get(&name)
+                && &z == zone
+                && now < until
+            {
+                return Some(name);
+            }
+            name = name.base_name();
+        }
+        None
+    }
+
+    /// Remember that `name` answered inside `deleg`'s zone, while the
+    /// delegation is fresh and at most `MAX_NEGATIVE_TTL`.
+    fn remember_inside(&self, name: &Name, deleg: &Delegation) {
+        let now = self.clock.now();
+        let ttl = deleg.ttl.min(limits::MAX_NEGATIVE_TTL);
+        let until = deleg
+            .stored_at
+            .saturating_add(Duration::from_secs(u64::from(ttl)))
+            .min(now.saturating_add(Duration::from_secs(u64::from(limits::MAX_NEGATIVE_TTL))));
+        self.inside_zone
+            .insert(name.to_lowercase(), (deleg.zone.clone(), until));
     }
 
     /// The deepest cached delegation at or above `qname` (for DS: strictly

@@ -216,6 +216,10 @@ pub struct Resolver {
     metrics: Metrics,
     stats: ServerStats,
     delegations: moka::sync::Cache<Name, Arc<Delegation>>,
+    /// Names a minimised query found inside a zone (no cut there): the
+    /// zone and until when (QNAME minimisation asks them once per zone,
+    /// not once per name below them).
+    inside_zone: moka::sync::Cache<Name, (Name, crate::clock::Timestamp)>,
     keys: moka::sync::Cache<Name, (KeyEntry, crate::clock::Timestamp)>,
     steps_inflight: Coalescer<(Name, RecordType), StepResult>,
     keys_inflight: Coalescer<Name, KeyEntry>,
@@ -258,6 +262,7 @@ impl Resolver {
             metrics,
             stats: ServerStats::default(),
             delegations: moka::sync::Cache::new(limits::MAX_DELEGATIONS_CACHED),
+            inside_zone: moka::sync::Cache::new(limits::MAX_DELEGATIONS_CACHED),
             keys: moka::sync::Cache::new(limits::MAX_KEY_ENTRIES_CACHED),
             steps_inflight: Coalescer::default(),
             keys_inflight: Coalescer::default(),
@@ -286,6 +291,7 @@ impl Resolver {
         self.keys.invalidate_all();
         self.failures.invalidate_all();
         self.delegations.invalidate_all();
+        self.inside_zone.invalidate_all();
     }
 
     pub fn cache(&self) -> &Cache {
