@@ -61,9 +61,12 @@ for t in "${targets[@]}"; do
     if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then
         crashes=1 # died without an artifact (e.g. killed): count it
     fi
-    corpus=$(find "corpus/$t" -type f | wc -l)
-    line=$(printf '%-18s %6ss  execs %-10s exec/s %-7s corpus %-6s crashes %s' \
-        "$t" "$took" "${execs:-?}" "${rate:-?}" "$corpus" "$crashes")
+    # Units in libFuzzer's last status line (the files on disk also keep
+    # inputs that later ones replaced).
+    corpus=$(grep -o 'corp: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2)
+    files=$(find "corpus/$t" -type f | wc -l)
+    line=$(printf '%-18s %6ss  execs %-10s exec/s %-7s corpus %-6s (%s files)  crashes %s' \
+        "$t" "$took" "${execs:-?}" "${rate:-?}" "${corpus:-?}" "$files" "$crashes")
     echo "$line" >&2
     summary+=("$line")
     if [ "$crashes" -ne 0 ]; then
