@@ -3,10 +3,17 @@
 //! built from the parsed question and a SERVFAIL with EDEs, at the UDP
 //! limit the request asked for and at the TCP limit.
 //!
+//! A reusable answer then goes through the answer templates of the cache-
+//! hit path (src/server/templates.rs) as the server uses them: stored from
+//! the reply, then replayed for the same question with another ID and the
+//! QNAME's case flipped (0x20), some seconds later.
+//!
 //! Invariants (a failure is a crash): no reply to a message without a
 //! header or to a response; every reply carries the request's ID and QR=1,
 //! fits its size limit and decodes as a DNS message; a reply without TC
-//! carries every record of the answer, one with TC none.
+//! carries every record of the answer, one with TC none. A replayed
+//! template has the second request's ID and QNAME, the stored reply's
+//! length and otherwise its bytes but for TTLs counted down by the age.
 //!
 //! Bytes after the message are ignored by the parser (RFC 1035 gives them
 //! no meaning); the last two shape the answer (record count, TXT size).
@@ -19,10 +26,12 @@ use std::sync::OnceLock;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record};
+use lastgood::clock::Timestamp;
 use lastgood::ede::{Ede, EdeCode};
 use lastgood::limits;
 use lastgood::metrics::Metrics;
-use lastgood::query::{Answer, Tier};
+use lastgood::query::{Answer, CacheState, Tier};
+use lastgood::server::templates::{AnswerTemplates, TemplateKey};
 use lastgood::server::{Parsed, RequestInfo, encode_response, parse_request, udp_limit};
 use libfuzzer_sys::fuzz_target;
 
@@ -49,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
                     let reply = encode_response(&info, answer, limit);
                     let msg = check_reply(data, &reply, limit);
                     check_sections(&msg, answer, &info);
+                    replay(data, &reply, answer, &info, limit, recipe);
                 }
             }
         }
@@ -100,6 +110,7 @@ fn positive(info: &RequestInfo, recipe: Recipe) -> Answer {
         .authorities
         .push(Record::from_rdata(Name::root(), 60, RData::SOA(soa)));
     answer.authentic_data = recipe.records % 3 == 0;
+    answer.fresh_until = Some(Timestamp::from_secs(NOW + 300));
     answer.ede = vec![Ede::new(EdeCode::StaleAnswer, "")];
     answer
 }
@@ -113,6 +124,89 @@ fn servfail(recipe: Recipe) -> Answer {
         ),
         Ede::new(EdeCode::NoReachableAuthority, "lab."),
     ])
+}
+
+/// "Now" when a template is stored (2025-06-15).
+const NOW: u64 = 1_750_000_000;
+
+/// Store `reply` as a template, replay it for the same question with a
+/// new ID and the QNAME's case flipped, `recipe.txt_len % 8` s later.
+fn replay(
+    request: &[u8],
+    reply: &[u8],
+    answer: &Answer,
+    info: &RequestInfo,
+    limit: usize,
+    recipe: Recipe,
+) {
+    let dnssec_ok = info.edns.map(|e| e.dnssec_ok);
+    let (rd, cd) = (info.recursion_desired, info.checking_disabled);
+    let Some(key) = TemplateKey::new(request, rd, cd, dnssec_ok, limit) else {
+        return;
+    };
+    let templates = AnswerTemplates::new(1 << 20);
+    let stored = CacheState {
+        generation: 7,
+        now: Timestamp::from_secs(NOW),
+    };
+    templates.insert(&key, reply, answer, stored);
+    if templates.is_empty() {
+        return;
+    }
+    // The same question: another ID, the QNAME's ASCII case flipped.
+    let mut second = request.to_vec();
+    second[0] ^= 0xff;
+    second[1] ^= 0x5a;
+    let qname_end = 12 + name_len(request);
+    for b in &mut second[12..qname_end] {
+        if b.is_ascii_alphabetic() {
+            *b ^= 0x20;
+        }
+    }
+    let key2 = TemplateKey::new(&second, rd, cd, dnssec_ok, limit).expect("same shape");
+    assert_eq!(key.as_bytes(), key2.as_bytes(), "0x20 changed the key");
+    let age = (recipe.txt_len % 8) as u64;
+    let later = CacheState {
+        generation: 7,
+        now: Timestamp::from_secs(NOW + age),
+    };
+    let (out, rcode) = templates
+        .reply(&key2, &second, later)
+        .expect("a stored template within its time is used");
+    assert_eq!(rcode, answer.rcode);
+    assert_eq!(out.len(), reply.len(), "template changed length");
+    assert_eq!(out[..2], second[..2], "ID not patched");
+    assert_eq!(
+        out[12..qname_end],
+        second[12..qname_end],
+        "QNAME not patched"
+    );
+    assert_eq!(out[2..12], reply[2..12], "header changed");
+    let msg = Message::from_vec(&out).expect("replayed template decodes");
+    let orig = Message::from_vec(reply).expect("reply decodes");
+    assert_eq!(msg.answers.len(), orig.answers.len());
+    for (a, b) in msg.answers.iter().zip(&orig.answers) {
+        assert_eq!(a.data, b.data);
+        assert_eq!(
+            u64::from(a.ttl),
+            u64::from(b.ttl).saturating_sub(age).max(1)
+        );
+    }
+    // Another generation (an NTA, a flush, a reload) never replays.
+    let changed = CacheState {
+        generation: 8,
+        now: later.now,
+    };
+    assert!(templates.reply(&key2, &second, changed).is_none());
+}
+
+/// Wire length of the uncompressed QNAME after the header.
+fn name_len(request: &[u8]) -> usize {
+    let mut pos = 12;
+    while request[pos] != 0 {
+        pos += 1 + usize::from(request[pos]);
+    }
+    pos + 1 - 12
 }
 
 /// Checks every reply must pass; returns it decoded.
