@@ -70,6 +70,13 @@ pub const MAX_KEYS_PER_KEY_TAG: usize = 4;
 /// (RFC 9276 §3.2; BIND and Unbound use 150 since 2024, CVE-2023-50868).
 pub const NSEC3_MAX_ITERATIONS: u16 = 150;
 
+/// Successful signature verifications remembered (`dnssec::memo`), so an
+/// identical RRset and RRSIG seen again (a wildcard's NSEC proof, a
+/// DNSKEY set refetched) is not verified again. Our own bound: a digest
+/// and its moka node take ~200 bytes, so ~2 MiB; the ones asked often
+/// stay (moka's TinyLFU admission).
+pub const MAX_VERIFIED_SIGNATURES_CACHED: u64 = 8192;
+
 /// NSEC3 hash computations for one response (CVE-2023-50868).
 pub const MAX_NSEC3_HASHES_PER_RESPONSE: u32 = 64;
 

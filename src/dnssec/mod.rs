@@ -15,6 +15,7 @@ use crate::ede::{Ede, EdeCode};
 pub mod anchors;
 mod canon;
 mod keys;
+mod memo;
 mod nsec;
 mod nsec3;
 #[cfg(test)]
@@ -23,6 +24,7 @@ pub mod validate;
 mod verify;
 
 pub use anchors::{AnchorError, TrustAnchors};
+pub use memo::VerifiedSignatures;
 
 /// The outcome of validating one answer (RFC 4033 §5).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use super::BogusKind;
 use super::BogusReason;
+use super::memo::VerifiedSignatures;
 use crate::limits;
 
 /// Per-response work budget (KeyTrap CVE-2023-50387, CVE-2023-50868).
@@ -24,6 +25,9 @@ pub struct Budget {
     signatures_gone: bool,
     hashes_gone: bool,
     keys_per_tag_cut: bool,
+    /// Signatures verified before: a match skips the crypto (and so does
+    /// not spend the budget, which bounds crypto work).
+    memo: Option<VerifiedSignatures>,
 }
 
 impl Budget {
@@ -36,6 +40,15 @@ impl Budget {
             signatures_gone: false,
             hashes_gone: false,
             keys_per_tag_cut: false,
+            memo: None,
+        }
+    }
+
+    /// A fresh budget that consults and fills `memo`.
+    pub fn with_memo(memo: VerifiedSignatures) -> Self {
+        Self {
+            memo: Some(memo),
+            ..Self::new()
         }
     }
 
@@ -364,6 +377,18 @@ pub(crate) fn verify_rrset(
             budget.note_keys_per_tag();
         }
         for key in candidates.iter().take(limits::MAX_KEYS_PER_KEY_TAG) {
+            let known = budget
+                .memo
+                .clone()
+                .map(|memo| (memo, VerifiedSignatures::digest(key, &data, sig.sig())));
+            if let Some((memo, digest)) = &known
+                && memo.contains(digest)
+            {
+                return Ok(Verified {
+                    ttl_cap: remaining.min(input.original_ttl),
+                    labels: input.num_labels,
+                });
+            }
             if !budget.take_signature() {
                 return Err(BogusReason::new(
                     BogusKind::Bogus,
@@ -376,6 +401,9 @@ pub(crate) fn verify_rrset(
                 ));
             }
             if key.verify(&data, sig.sig()).is_ok() {
+                if let Some((memo, digest)) = known {
+                    memo.insert(digest);
+                }
                 return Ok(Verified {
                     ttl_cap: remaining.min(input.original_ttl),
                     labels: input.num_labels,
@@ -522,6 +550,37 @@ mod tests {
         assert_eq!(sets[0].records.len(), 2);
         assert_eq!(sets[0].sigs.len(), 1);
         assert!(sets[1].sigs.is_empty());
+    }
+
+    #[test]
+    fn memo_skips_repeated_crypto_but_not_the_checks() {
+        let z = Zone::p256("example.lab.");
+        let keys = z.dnskeys();
+        let memo = VerifiedSignatures::new(16);
+        let section = z.sign(vec![a("www.example.lab.", 1)]);
+        let verify = |section: &[Record], now: u64| {
+            let sets = rrsets(section);
+            let mut budget = Budget::with_memo(memo.clone());
+            let r = verify_rrset(&sets[0], &z.name, &keys, now, &mut budget);
+            (r, budget.signatures_used())
+        };
+        let (first, used) = verify(&section, NOW);
+        assert!(first.is_ok());
+        assert_eq!(used, 1);
+        let (again, used) = verify(&section, NOW);
+        assert!(again.is_ok());
+        assert_eq!(used, 0, "a verified signature is not verified again");
+
+        // Other data under the same signature: the digest differs, crypto
+        // runs and fails.
+        let mut forged = section.clone();
+        forged[0] = a("www.example.lab.", 2);
+        let (r, used) = verify(&forged, NOW);
+        assert!(r.is_err());
+        assert_eq!(used, 1);
+        // The validity window is still checked on a memo hit.
+        let (late, _) = verify(&section, NOW + 400 * DAY);
+        assert!(late.is_err());
     }
 
     #[test]

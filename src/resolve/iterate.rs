@@ -11,7 +11,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::cache::{Entry, StepKind, View};
 use crate::clock::Timestamp;
-use crate::dnssec::validate::{self, Budget};
+use crate::dnssec::validate;
 use crate::dnssec::{KeyEntry, KeyMap, Security};
 use crate::limits;
 use crate::resolve::classify::{Classified, classify};
@@ -444,7 +444,7 @@ impl Resolver {
             }
             keys.insert(signer, entry);
         }
-        let mut budget = Budget::new();
+        let mut budget = self.budget();
         let verdict = validate::validate_answer(
             resp.metadata.response_code,
             &resp.answers,

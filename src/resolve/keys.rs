@@ -10,7 +10,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::cache::StepKind;
 use crate::clock::Timestamp;
-use crate::dnssec::validate::{self, Budget};
+use crate::dnssec::validate;
 use crate::dnssec::{BogusKind, BogusReason, KeyEntry, Security};
 use crate::limits;
 use crate::resolve::{BoxFuture, Ctx, Resolver};
@@ -141,7 +141,7 @@ impl Resolver {
             );
             return (KeyEntry::Bogus(reason), step.ttl);
         }
-        let mut budget = Budget::new();
+        let mut budget = self.budget();
         let now: Timestamp = self.clock.now();
         let entry = validate::validate_dnskeys(
             zone,

@@ -19,7 +19,7 @@ use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use crate::cache::{Cache, CacheKey, Entry, Freshness, StepKind, View};
 use crate::clock::{SharedClock, Timestamp};
 use crate::config::StaleConfig;
-use crate::dnssec::{KeyEntry, Security, TrustAnchors};
+use crate::dnssec::{KeyEntry, Security, TrustAnchors, VerifiedSignatures};
 use crate::ede::Ede;
 use crate::limits;
 use crate::metrics::Metrics;
@@ -221,6 +221,8 @@ pub struct Resolver {
     /// not once per name below them).
     inside_zone: moka::sync::Cache<Name, (Name, crate::clock::Timestamp)>,
     keys: moka::sync::Cache<Name, (KeyEntry, crate::clock::Timestamp)>,
+    /// Signatures verified before (skips repeated crypto; see `dnssec::memo`).
+    verified: VerifiedSignatures,
     steps_inflight: Coalescer<(Name, RecordType), StepResult>,
     keys_inflight: Coalescer<Name, KeyEntry>,
     /// Failure-recheck windows per zone (the ladder's retry-storm brake).
@@ -264,6 +266,7 @@ impl Resolver {
             delegations: moka::sync::Cache::new(limits::MAX_DELEGATIONS_CACHED),
             inside_zone: moka::sync::Cache::new(limits::MAX_DELEGATIONS_CACHED),
             keys: moka::sync::Cache::new(limits::MAX_KEY_ENTRIES_CACHED),
+            verified: VerifiedSignatures::new(limits::MAX_VERIFIED_SIGNATURES_CACHED),
             steps_inflight: Coalescer::default(),
             keys_inflight: Coalescer::default(),
             failures: moka::sync::Cache::new(limits::MAX_FAILING_ZONES),
@@ -292,6 +295,12 @@ impl Resolver {
         self.failures.invalidate_all();
         self.delegations.invalidate_all();
         self.inside_zone.invalidate_all();
+    }
+
+    /// A work budget for validating one response, with the memo of
+    /// verified signatures.
+    pub(crate) fn budget(&self) -> crate::dnssec::validate::Budget {
+        crate::dnssec::validate::Budget::with_memo(self.verified.clone())
     }
 
     pub fn cache(&self) -> &Cache {
