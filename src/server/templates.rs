@@ -19,7 +19,9 @@
 //!
 //! Pure apart from the bounded store: bytes in, bytes out, time passed in.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use hickory_proto::op::ResponseCode;
 
@@ -40,7 +42,7 @@ const KEY_EXTRA: usize = 7;
 /// most 127; compression pointers end a name).
 const MAX_LABELS: usize = 128;
 /// Bytes charged per template on top of its key and response (the Arc and
-/// struct, the TTL table, moka's node, allocator rounding).
+/// struct, the TTL table, the map's slot, allocator rounding).
 const TEMPLATE_OVERHEAD: usize = 256;
 
 /// The key of a template, built on the stack from the request bytes.
@@ -247,33 +249,51 @@ fn skip_name(bytes: &[u8], mut pos: usize) -> Option<usize> {
     None
 }
 
-/// A template's weight in the store (moka hands the key as a `&Box`).
-#[allow(clippy::borrowed_box)]
-fn weigh(key: &Box<[u8]>, template: &Arc<Template>) -> u32 {
-    template.weight(key.len())
+/// Shards of the store: a lookup locks one shard for reading, so the
+/// receive loops of different cores rarely meet on a lock.
+const SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+struct Shard {
+    map: HashMap<Box<[u8]>, Arc<Template>>,
+    bytes: u64,
+}
+
+impl Shard {
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(old) = self.map.remove(key) {
+            self.bytes = self.bytes.saturating_sub(u64::from(old.weight(key.len())));
+        }
+    }
 }
 
 /// The bounded store of templates ([`limits::ANSWER_TEMPLATE_BYTES`]).
-#[derive(Clone)]
+///
+/// A plain sharded map rather than moka: a hit must cost a hash and a
+/// read lock, not an access-order update. When a shard is full, entries
+/// picked by the map's (random) iteration order make room: a hot answer
+/// evicted this way is stored again by the next query that misses it.
+#[derive(Debug)]
 pub struct AnswerTemplates {
-    store: moka::sync::Cache<Box<[u8]>, Arc<Template>>,
-}
-
-impl std::fmt::Debug for AnswerTemplates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnswerTemplates")
-            .field("entries", &self.store.entry_count())
-            .finish()
-    }
+    shards: Box<[RwLock<Shard>]>,
+    hasher: RandomState,
+    shard_bytes: u64,
 }
 
 impl AnswerTemplates {
     pub fn new(max_bytes: u64) -> Self {
-        let store = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(weigh)
-            .build();
-        Self { store }
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+            shard_bytes: max_bytes / SHARDS as u64,
+        }
+    }
+
+    /// The shard of `key` (always `Some`: the index is taken modulo the
+    /// shard count).
+    fn shard(&self, key: &[u8]) -> Option<&RwLock<Shard>> {
+        let hash = usize::try_from(self.hasher.hash_one(key)).unwrap_or(0);
+        self.shards.get(hash % SHARDS)
     }
 
     /// The reply to `request` from a template, with the answer's rcode
@@ -284,14 +304,28 @@ impl AnswerTemplates {
         request: &[u8],
         state: CacheState,
     ) -> Option<(Vec<u8>, ResponseCode)> {
-        let template = self.store.get(key.as_bytes())?;
+        let shard = self.shard(key.as_bytes())?;
+        let template = shard
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .get(key.as_bytes())
+            .cloned()?;
         let reply = (template.generation == state.generation)
             .then(|| template.reply(request, state.now))
             .flatten();
         match reply {
             Some(reply) => Some((reply, template.rcode)),
             None => {
-                self.store.invalidate(key.as_bytes());
+                let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+                // Only the template just refused: another may have come.
+                if shard
+                    .map
+                    .get(key.as_bytes())
+                    .is_some_and(|t| Arc::ptr_eq(t, &template))
+                {
+                    shard.remove(key.as_bytes());
+                }
                 None
             }
         }
@@ -303,21 +337,48 @@ impl AnswerTemplates {
         let Some(fresh_until) = answer.fresh_until else {
             return;
         };
-        if let Some(template) =
-            Template::new(reply, key.qname_len, answer.rcode, fresh_until, state)
-        {
-            self.store.insert(key.as_bytes().into(), Arc::new(template));
+        let Some(template) = Template::new(reply, key.qname_len, answer.rcode, fresh_until, state)
+        else {
+            return;
+        };
+        let key = key.as_bytes();
+        let weight = u64::from(template.weight(key.len()));
+        if weight > self.shard_bytes {
+            return;
         }
+        let Some(shard) = self.shard(key) else {
+            return;
+        };
+        let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+        shard.remove(key);
+        while shard.bytes.saturating_add(weight) > self.shard_bytes {
+            let Some(victim) = shard.map.keys().next().cloned() else {
+                break;
+            };
+            shard.remove(&victim);
+        }
+        shard.bytes = shard.bytes.saturating_add(weight);
+        shard.map.insert(key.into(), Arc::new(template));
     }
 
     /// Templates held (for tests and status).
-    pub fn len(&self) -> u64 {
-        self.store.run_pending_tasks();
-        self.store.entry_count()
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).map.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes charged for the templates held.
+    pub fn bytes(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).bytes)
+            .sum()
     }
 }
 
@@ -484,6 +545,25 @@ mod tests {
             assert!(templates.is_empty());
             assert!(templates.reply(&k, &first, state(7, T0)).is_none());
         }
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let answer = answer(&[300], Some(at(300)));
+        let one = {
+            let t = stored(&request(1, "h.example.", None), &answer);
+            t.bytes()
+        };
+        let max = one * 40;
+        let templates = AnswerTemplates::new(max);
+        for i in 0..1000 {
+            let q = request(1, &format!("h{i}.example."), None);
+            let info = info(&q);
+            let reply = encode_response(&info, &answer, udp_limit(&info));
+            templates.insert(&key(&q), &reply, &answer, state(7, T0));
+        }
+        assert!(templates.bytes() <= max, "{} > {max}", templates.bytes());
+        assert!(templates.len() > 10 && templates.len() <= 40);
     }
 
     #[test]
