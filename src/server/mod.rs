@@ -13,6 +13,7 @@
 //! each, so they are not counted against the UDP budget.
 
 mod acl;
+mod batch;
 mod tcp;
 pub mod templates;
 mod udp;

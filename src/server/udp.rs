@@ -1,21 +1,25 @@
-//! One receive loop per UDP socket. Each message is parsed in the loop;
-//! drops, immediate replies and questions with a reusable answer
-//! (`templates`) are answered right there, without a task. Every other
-//! query is answered in its own task, at most
+//! One receive loop per UDP socket. The loop reads what is queued
+//! (`recvmmsg`, up to [`limits::UDP_BATCH`] datagrams), parses each, and
+//! answers drops, immediate replies and questions with a reusable answer
+//! (`templates`) right there, sending those replies together (`sendmmsg`).
+//! Every other query is answered in its own task, at most
 //! [`limits::MAX_IN_FLIGHT_CLIENT_QUERIES`] at once. Past that a query gets
 //! SERVFAIL with EDE 14 (Not Ready) at once instead of waiting.
 
+use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::debug;
 
+use super::batch::{RecvBatch, SendBatch};
 use super::{RequestInfo, Shared, Transport, Triage, log_join, wire};
 use crate::ede::{Ede, EdeCode};
-use crate::limits;
 use crate::query::{Answer, QueryHandler};
 
 /// Serve one socket until `shutdown` changes or its sender is dropped.
@@ -26,52 +30,90 @@ pub(super) async fn serve<H: QueryHandler>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tasks = JoinSet::new();
-    let mut buf = vec![0u8; limits::MAX_MESSAGE_SIZE];
+    let mut received = RecvBatch::new();
+    let mut replies = SendBatch::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             Some(done) = tasks.join_next(), if !tasks.is_empty() => log_join(done),
-            received = socket.recv_from(&mut buf) => {
-                let (len, peer) = match received {
-                    Ok(received) => received,
+            ready = socket.readable() => {
+                if let Err(error) = ready {
+                    debug!(%error, "UDP socket not readable");
+                    continue;
+                }
+                let fd = socket.as_raw_fd();
+                let count = match socket.try_io(Interest::READABLE, || received.recv(fd)) {
+                    Ok(count) => count,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(error) => {
                         debug!(%error, "UDP receive failed");
                         continue;
                     }
                 };
-                let Some(bytes) = buf.get(..len) else {
-                    continue;
-                };
-                let (query, info) = match shared.triage(bytes, peer, Transport::Udp) {
-                    Triage::Done(Some(reply)) => {
-                        send(&socket, &reply, peer).await;
+                for i in 0..count {
+                    let Some((bytes, peer)) = received.get(i) else {
                         continue;
-                    }
-                    Triage::Done(None) => continue,
-                    Triage::Resolve(query, info) => (query, info),
-                };
-                match Arc::clone(&shared.in_flight).try_acquire_owned() {
-                    Ok(permit) => {
-                        let bytes = bytes.to_vec();
-                        let socket = Arc::clone(&socket);
-                        let shared = Arc::clone(&shared);
-                        tasks.spawn(async move {
-                            let _permit = permit;
-                            let reply = shared.answer(query, info, &bytes, peer, Transport::Udp).await;
-                            send(&socket, &reply, peer).await;
-                        });
-                    }
-                    Err(_) => {
-                        shared.metrics.limit_hit("MAX_IN_FLIGHT_CLIENT_QUERIES");
-                        let reply = overloaded(&info, &shared);
-                        // Never wait here: the loop must keep draining.
-                        if let Err(error) = socket.try_send_to(&reply, peer) {
-                            debug!(%error, client = %peer, "UDP send failed");
-                        }
-                    }
+                    };
+                    handle(bytes, peer, &socket, &shared, &mut tasks, &mut replies);
                 }
+                flush(&socket, &mut replies).await;
             }
         }
+    }
+}
+
+/// One datagram: answered into `replies`, or handed to a task.
+fn handle<H: QueryHandler>(
+    bytes: &[u8],
+    peer: SocketAddr,
+    socket: &Arc<UdpSocket>,
+    shared: &Arc<Shared<H>>,
+    tasks: &mut JoinSet<()>,
+    replies: &mut SendBatch,
+) {
+    let (query, info) = match shared.triage(bytes, peer, Transport::Udp) {
+        Triage::Done(Some(reply)) => return replies.push(reply, peer),
+        Triage::Done(None) => return,
+        Triage::Resolve(query, info) => (query, info),
+    };
+    match Arc::clone(&shared.in_flight).try_acquire_owned() {
+        Ok(permit) => {
+            let bytes = bytes.to_vec();
+            let socket = Arc::clone(socket);
+            let shared = Arc::clone(shared);
+            tasks.spawn(async move {
+                let _permit = permit;
+                let reply = shared
+                    .answer(query, info, &bytes, peer, Transport::Udp)
+                    .await;
+                send(&socket, &reply, peer).await;
+            });
+        }
+        Err(_) => {
+            shared.metrics.limit_hit("MAX_IN_FLIGHT_CLIENT_QUERIES");
+            // Sent with this batch: the loop never waits on a query.
+            replies.push(overloaded(&info, shared), peer);
+        }
+    }
+}
+
+/// Send what the loop answered: one `sendmmsg` while the socket takes
+/// them, then one by one (waiting for the socket) for any left.
+async fn flush(socket: &UdpSocket, replies: &mut SendBatch) {
+    let fd = socket.as_raw_fd();
+    while !replies.is_empty() {
+        match socket.try_io(Interest::WRITABLE, || replies.send(fd)) {
+            Ok(sent) if sent > 0 => {}
+            Ok(_) => break,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) => {
+                debug!(%error, "UDP batch send failed");
+                break;
+            }
+        }
+    }
+    for (reply, peer) in replies.take() {
+        send(socket, &reply, peer).await;
     }
 }
 

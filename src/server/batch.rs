@@ -1,0 +1,210 @@
+//! Many datagrams per system call on the UDP path: `recvmmsg(2)` to read
+//! what is queued on a socket, `sendmmsg(2)` to send the replies answered
+//! in the receive loop. Under load a receive loop handles up to
+//! [`limits::UDP_BATCH`] queries per pair of system calls instead of one
+//! (cache hits are mostly kernel time: the syscalls are what is left to
+//! cut); when one datagram is waiting it is the same two calls as before.
+//!
+//! nix wraps the calls (its `unsafe` stays in nix; this crate forbids its
+//! own). Both functions here are non-blocking: readiness is tokio's.
+
+use std::io;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+
+use nix::sys::socket::{
+    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
+};
+
+use crate::limits;
+
+/// Receive buffers and headers for one socket's loop.
+///
+/// (nix's `MultiHeaders` holds raw pointers, so it is not `Send` and is
+/// made per call: the receive loop's future must be `Send`.)
+pub(super) struct RecvBatch {
+    bufs: Vec<Vec<u8>>,
+    /// Per datagram of the last `recv`: bytes read and sender.
+    got: Vec<(usize, SocketAddr)>,
+}
+
+impl RecvBatch {
+    pub(super) fn new() -> Self {
+        Self {
+            bufs: (0..limits::UDP_BATCH)
+                .map(|_| vec![0u8; limits::MAX_UDP_QUERY_SIZE])
+                .collect(),
+            got: Vec::with_capacity(limits::UDP_BATCH),
+        }
+    }
+
+    /// Read the datagrams queued on `fd`, at most `UDP_BATCH`;
+    /// `WouldBlock` when there are none. A datagram longer than
+    /// `MAX_UDP_QUERY_SIZE` is cut to it (and then fails parsing: FORMERR).
+    pub(super) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.got.clear();
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
+            .bufs
+            .iter_mut()
+            .map(|b| [IoSliceMut::new(b.as_mut_slice())])
+            .collect();
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(limits::UDP_BATCH, None);
+        let results = recvmmsg(
+            fd,
+            &mut headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        for msg in results {
+            // A sender that is not IPv4/IPv6 cannot be answered: skipped.
+            if let Some(from) = msg.address.as_ref().and_then(socket_addr) {
+                self.got.push((msg.bytes, from));
+            }
+        }
+        Ok(self.got.len())
+    }
+
+    /// Datagram `i` of the last `recv`.
+    pub(super) fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
+        let &(len, from) = self.got.get(i)?;
+        let bytes = self.bufs.get(i)?.get(..len)?;
+        Some((bytes, from))
+    }
+}
+
+fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    addr.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6((*v6).into()))
+}
+
+/// Replies waiting to be sent by one socket's loop.
+pub(super) struct SendBatch {
+    replies: Vec<(Vec<u8>, SocketAddr)>,
+}
+
+impl SendBatch {
+    pub(super) fn new() -> Self {
+        Self {
+            replies: Vec::with_capacity(limits::UDP_BATCH),
+        }
+    }
+
+    pub(super) fn push(&mut self, reply: Vec<u8>, to: SocketAddr) {
+        self.replies.push((reply, to));
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.replies.is_empty()
+    }
+
+    /// Send the waiting replies with one `sendmmsg` (non-blocking); the
+    /// number sent, counted from the first. Sent ones are removed.
+    pub(super) fn send(&mut self, fd: RawFd) -> io::Result<usize> {
+        let count = self.replies.len().min(limits::UDP_BATCH);
+        let chosen = self.replies.get(..count).unwrap_or(&[]);
+        let slices: Vec<[IoSlice<'_>; 1]> = chosen
+            .iter()
+            .map(|(reply, _)| [IoSlice::new(reply)])
+            .collect();
+        let addrs: Vec<Option<SockaddrStorage>> = chosen
+            .iter()
+            .map(|(_, to)| Some(SockaddrStorage::from(*to)))
+            .collect();
+        let no_cmsgs: [ControlMessage<'_>; 0] = [];
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(count, None);
+        let sent = sendmmsg(
+            fd,
+            &mut headers,
+            &slices,
+            &addrs,
+            no_cmsgs,
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?
+        .count();
+        drop(slices);
+        self.replies.drain(..sent.min(self.replies.len()));
+        Ok(sent)
+    }
+
+    /// The replies not sent yet, leaving the batch empty.
+    pub(super) fn take(&mut self) -> Vec<(Vec<u8>, SocketAddr)> {
+        std::mem::take(&mut self.replies)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn bound() -> UdpSocket {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s
+    }
+
+    #[test]
+    fn receives_and_sends_many_per_call() {
+        let server = bound();
+        let client = bound();
+        let to = server.local_addr().unwrap();
+        let long = vec![7u8; limits::MAX_UDP_QUERY_SIZE + 100];
+        for msg in [&b"one"[..], &b"two"[..], &long[..]] {
+            client.send_to(msg, to).unwrap();
+        }
+        server.set_nonblocking(true).unwrap();
+        let mut batch = RecvBatch::new();
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            match batch.recv(server.as_raw_fd()) {
+                Ok(n) => got.extend((0..n).map(|i| batch.get(i).unwrap().0.to_vec())),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+            if got.len() == 3 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(got[0], b"one");
+        assert_eq!(got[1], b"two");
+        assert_eq!(got[2].len(), limits::MAX_UDP_QUERY_SIZE, "cut, not lost");
+        assert!(matches!(
+            batch.recv(server.as_raw_fd()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        ));
+
+        let from = client.local_addr().unwrap();
+        let mut replies = SendBatch::new();
+        for i in 0..40u8 {
+            replies.push(vec![i], from);
+        }
+        let mut sent = 0;
+        while !replies.is_empty() {
+            sent += replies.send(server.as_raw_fd()).unwrap();
+        }
+        assert_eq!(sent, 40, "{} per call at most", limits::UDP_BATCH);
+        let mut buf = [0u8; 16];
+        for i in 0..40u8 {
+            let (n, _) = client.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &[i]);
+        }
+    }
+}
