@@ -244,6 +244,14 @@ enum Transport {
 }
 
 impl Transport {
+    /// The most a response to `info` may take on this transport.
+    fn limit(self, info: &RequestInfo) -> usize {
+        match self {
+            Transport::Udp => udp_limit(info),
+            Transport::Tcp => limits::MAX_MESSAGE_SIZE,
+        }
+    }
+
     const fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
@@ -360,11 +368,7 @@ impl<H: QueryHandler> Shared<H> {
                     vec![Ede::new(EdeCode::Prohibited, "client not allowed")],
                 )
             };
-            let limit = match transport {
-                Transport::Udp => udp_limit(&info),
-                Transport::Tcp => limits::MAX_MESSAGE_SIZE,
-            };
-            let reply = encode_response(&info, &answer, limit);
+            let reply = encode_response(&info, &answer, transport.limit(&info));
             if let Some(state) = state
                 && allowed
                 && let Some(key) = template_key(bytes, &info, transport)
@@ -391,16 +395,12 @@ impl<H: QueryHandler> Shared<H> {
 
 /// The template key of a parsed request on `transport`.
 fn template_key(bytes: &[u8], info: &RequestInfo, transport: Transport) -> Option<TemplateKey> {
-    let limit = match transport {
-        Transport::Udp => udp_limit(info),
-        Transport::Tcp => limits::MAX_MESSAGE_SIZE,
-    };
     TemplateKey::new(
         bytes,
         info.recursion_desired,
         info.checking_disabled,
         info.edns.map(|e| e.dnssec_ok),
-        limit,
+        transport.limit(info),
     )
 }
 
