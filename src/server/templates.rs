@@ -150,7 +150,8 @@ impl Template {
             return None;
         }
         pos = pos.checked_add(4)?;
-        let mut ttls = Vec::with_capacity(records);
+        // Every record takes at least 11 bytes (a root name, 10 fixed).
+        let mut ttls = Vec::with_capacity(records.min(reply.len() / 11));
         let mut min_ttl = u32::MAX;
         for _ in 0..records {
             pos = skip_name(reply, pos)?;
