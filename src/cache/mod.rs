@@ -109,10 +109,12 @@ const RECORD_SIZE: usize = std::mem::size_of::<Record>();
 /// Memory per cache entry besides its records, in bytes: the `Entry` and
 /// its `Arc`, the key, the zone name, the records' `Vec` headers, moka's
 /// node (key `Arc`, access and write order links, frequency sketch) and
-/// allocator rounding. Calibrated, not derived: a flood of unique names
-/// (wildcard answers with NSEC proofs, 4 records each) into a 16 MiB
-/// cache, RSS growth divided by entries held (see `benches/README.md`).
-pub const ENTRY_OVERHEAD: usize = 1792;
+/// allocator rounding. Calibrated, not derived: floods of unique names
+/// (wildcard answers with NSEC proofs, 4 records each) into a 64 MiB
+/// cache, RSS growth divided by entries held; 2048 leaves room for the
+/// allocator's peaks (VmHWM 73.6 MiB after 150,000 names, 80.3 MiB at
+/// 1792; `benches/load.sh` phase 5 measures it against Unbound).
+pub const ENTRY_OVERHEAD: usize = 2048;
 
 fn wire_len(record: &Record) -> usize {
     let mut buf = Vec::with_capacity(64);
