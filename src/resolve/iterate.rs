@@ -111,12 +111,12 @@ impl Resolver {
     /// Remember that `name` answered inside `deleg`'s zone, while the
     /// delegation is fresh and at most `MAX_NEGATIVE_TTL`.
     fn remember_inside(&self, name: &Name, deleg: &Delegation) {
-        let now = self.clock.now();
+        // stored_at is never later than now, so this is also at most
+        // MAX_NEGATIVE_TTL from now.
         let ttl = deleg.ttl.min(limits::MAX_NEGATIVE_TTL);
         let until = deleg
             .stored_at
-            .saturating_add(Duration::from_secs(u64::from(ttl)))
-            .min(now.saturating_add(Duration::from_secs(u64::from(limits::MAX_NEGATIVE_TTL))));
+            .saturating_add(Duration::from_secs(u64::from(ttl)));
         self.inside_zone
             .insert(name.to_lowercase(), (deleg.zone.clone(), until));
     }
