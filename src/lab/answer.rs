@@ -365,6 +365,17 @@ impl<'a> Ctx<'a> {
     /// wildcard name) when `node` is a wildcard being expanded.
     fn answer_node(&mut self, node: &'a Node, qtype: RecordType, wildcard: Option<(&Name, &Name)>) {
         let owner = wildcard.map(|_| self.qname);
+        if qtype == RecordType::RRSIG && wildcard.is_none() {
+            // As real authorities do: every signature at the name, DO or not.
+            let sigs: Vec<Record> = node
+                .values()
+                .flat_map(|set| set.rrsigs.iter().cloned())
+                .collect();
+            if !sigs.is_empty() {
+                self.answers.extend(sigs);
+                return;
+            }
+        }
         let sets: Vec<&RrSet> = match (qtype, node.get(&qtype), node.get(&RecordType::CNAME)) {
             (RecordType::ANY, _, _) => node.values().collect(),
             (_, Some(set), _) => vec![set],
