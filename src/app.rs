@@ -315,13 +315,12 @@ impl Control for Core {
     }
 
     fn flush(&self, what: Flush) -> Result<(), ControlError> {
-        let cache = self.resolver.cache();
+        // Zone and whole-cache flushes end failure windows and keep the
+        // last validated answers for the stale tier (issue 13).
         match what {
-            Flush::All => cache.flush_all(),
-            Flush::Zone(zone) => cache
-                .flush_zone(&zone)
-                .map_err(|e| ControlError::Flush(e.to_string()))?,
-            Flush::Name(name) => cache.flush_name(&name),
+            Flush::All => self.resolver.flush(None, false),
+            Flush::Zone(zone) => self.resolver.flush(Some(&zone), false),
+            Flush::Name(name) => self.resolver.cache().flush_name(&name),
         }
         Ok(())
     }

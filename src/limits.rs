@@ -205,8 +205,38 @@ pub const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// NTAs with long reasons is about 1.5 MiB).
 pub const MAX_CONTROL_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Zones with an open failure-recheck window remembered at once.
-pub const MAX_FAILING_ZONES: u64 = 10_000;
+/// Zones with an open failure-recheck window remembered at once; past it
+/// the least recently asked-about window is dropped.
+pub const MAX_FAILING_ZONES: usize = 10_000;
+
+/// First interval of a failing zone's background probe; it doubles after
+/// each failed probe up to `failure-recheck` (RFC 8767 §5 caps the rate at
+/// one per 30 s; a short first interval heals a blip within seconds).
+pub const FAILURE_PROBE_FIRST: Duration = Duration::from_secs(2);
+
+/// Distinct RRsets of one zone failing validation with the same cause
+/// (kind and key tag) that make the failure the zone's, not the RRsets'.
+/// One is a bad RRset; two can be one name's A and AAAA signed together;
+/// three different RRsets with one missing key tag are the signer (the
+/// .de 2026 pattern), and no client can make a correctly signed zone
+/// produce them.
+pub const ZONE_EVIDENCE_RRSETS: usize = 3;
+
+/// How long a Bogus RRset counts as evidence against its zone.
+pub const ZONE_EVIDENCE_WINDOW: Duration = Duration::from_secs(60);
+
+/// (zone, cause) pairs whose evidence is remembered at once.
+pub const MAX_EVIDENCE_ENTRIES: usize = 10_000;
+
+/// TTL of the HINFO synthesised for an ANY question about a name that
+/// has no A RRset (RFC 8482 §4.2; Cloudflare sends 3789, we say an hour).
+pub const RFC8482_HINFO_TTL: u32 = 3600;
+
+/// How long a zone counts as slow after one of its refreshes outlived
+/// `client-response-timer`: its other expired names are answered stale
+/// without starting refreshes of their own (never-cached names still
+/// resolve). The question deadline bounds the refresh that set it.
+pub const SLOW_ZONE_HOLD: Duration = UPSTREAM_QUESTION_DEADLINE;
 
 /// Refreshes of expired entries of one zone running at once; past it,
 /// expired names are answered stale without a refresh (RFC 8767 §5: a

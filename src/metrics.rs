@@ -24,6 +24,8 @@ pub const CONFIG_RELOADS_TOTAL: &str = "lastgood_config_reloads_total";
 pub const CONFIG_RELOAD_FAILURES_TOTAL: &str = "lastgood_config_reload_failures_total";
 pub const CONTROL_REQUESTS_TOTAL: &str = "lastgood_control_requests_total";
 pub const SIGNATURE_VERIFICATIONS_TOTAL: &str = "lastgood_signature_verifications_total";
+pub const ZONE_FAILURES_TOTAL: &str = "lastgood_zone_failures_total";
+pub const FAILURE_PROBES_TOTAL: &str = "lastgood_failure_probes_total";
 
 /// Errors registering metrics (a programming error surfaced at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,10 @@ pub struct Metrics {
     /// RRSIG verifications attempted (each spent from a response's
     /// `MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE` budget).
     pub signature_verifications: IntCounter,
+    /// Failure windows opened, by class (outage, validation).
+    pub zone_failures: IntCounterVec,
+    /// Background probes of failing zones, by result (recovered, failing).
+    pub failure_probes: IntCounterVec,
 }
 
 impl Metrics {
@@ -114,6 +120,22 @@ impl Metrics {
             ),
             &["tier"],
         )?;
+        let zone_failures = IntCounterVec::new(
+            Opts::new(
+                ZONE_FAILURES_TOTAL,
+                "Zone failure windows opened on zone-level evidence, by class.",
+            ),
+            &["class"],
+        )?;
+        let failure_probes = IntCounterVec::new(
+            Opts::new(
+                FAILURE_PROBES_TOTAL,
+                "Background probes of failing zones, by result.",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(zone_failures.clone()))?;
+        registry.register(Box::new(failure_probes.clone()))?;
         registry.register(Box::new(queries.clone()))?;
         registry.register(Box::new(malformed.clone()))?;
         registry.register(Box::new(refused.clone()))?;
@@ -166,6 +188,8 @@ impl Metrics {
             config_reload_failures,
             control_requests,
             signature_verifications,
+            zone_failures,
+            failure_probes,
         })
     }
 

@@ -335,6 +335,39 @@ impl Cache {
         }
     }
 
+    /// Make every validated entry at or below `zone` (everything, for
+    /// `None`) expire now, keeping it for the stale tier: a flush that
+    /// makes the next question refresh but never takes the last good
+    /// answer away. Unvalidated (CD view) entries are removed.
+    pub fn expire_under(&self, zone: Option<&Name>, now: Timestamp) {
+        self.bump();
+        let zone = zone.map(Name::to_lowercase);
+        let under = |k: &CacheKey| zone.as_ref().is_none_or(|z| z.zone_of(&k.name));
+        let doomed: Vec<(Arc<CacheKey>, Stored)> =
+            self.store.iter().filter(|(k, _)| under(k)).collect();
+        for (key, stored) in doomed {
+            let entry = &stored.entry;
+            let fresh = matches!(
+                freshness(entry.stored_at, entry.ttl, now, self.max_stale),
+                Freshness::Fresh { .. }
+            );
+            if key.view == View::CheckingDisabled {
+                self.store.invalidate(&*key);
+            } else if fresh {
+                let age = now.saturating_since(entry.stored_at).as_secs();
+                let mut expired = Entry::clone(entry);
+                expired.ttl = u32::try_from(age).unwrap_or(u32::MAX).min(entry.ttl);
+                self.store.insert(
+                    CacheKey::clone(&key),
+                    Stored {
+                        entry: Arc::new(expired),
+                        weight: stored.weight,
+                    },
+                );
+            }
+        }
+    }
+
     pub fn flush_all(&self) {
         self.bump();
         self.store.invalidate_all();

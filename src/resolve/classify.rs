@@ -6,6 +6,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::cache::StepKind;
 use crate::clock::Timestamp;
+use crate::resolve::outcome::UpstreamOutcome;
 use crate::resolve::servers::Delegation;
 
 /// What a response means for the question asked of `zone`'s servers.
@@ -13,8 +14,8 @@ use crate::resolve::servers::Delegation;
 pub enum Classified {
     Answer(StepKind),
     Referral(Delegation),
-    /// Unusable: try the next server. The label is the metric outcome.
-    Failed(&'static str),
+    /// Unusable: try the next server.
+    Failed(UpstreamOutcome),
 }
 
 /// Classify `resp` for (`qname`, `qtype`) asked of servers for `zone`.
@@ -29,9 +30,9 @@ pub fn classify(
 ) -> Classified {
     match resp.metadata.response_code {
         ResponseCode::NoError | ResponseCode::NXDomain => {}
-        ResponseCode::ServFail => return Classified::Failed("servfail"),
-        ResponseCode::Refused => return Classified::Failed("refused"),
-        _ => return Classified::Failed("bad_rcode"),
+        ResponseCode::ServFail => return Classified::Failed(UpstreamOutcome::ServFail),
+        ResponseCode::Refused => return Classified::Failed(UpstreamOutcome::Refused),
+        _ => return Classified::Failed(UpstreamOutcome::BadRcode),
     }
     let at_qname = |t: RecordType| {
         resp.answers
@@ -66,7 +67,7 @@ pub fn classify(
             // A DS record lives at the parent: a referral to the child for
             // the child's own DS is a broken server.
             if qtype == RecordType::DS && cut == *qname {
-                return Classified::Failed("lame");
+                return Classified::Failed(UpstreamOutcome::Lame);
             }
             let ns = resp.authorities.iter().filter(|r| r.name == cut);
             let deleg = Delegation::from_records(
@@ -78,7 +79,7 @@ pub fn classify(
             );
             return match deleg {
                 Some(d) => Classified::Referral(d),
-                None => Classified::Failed("lame"),
+                None => Classified::Failed(UpstreamOutcome::Lame),
             };
         }
     }
@@ -90,7 +91,7 @@ pub fn classify(
         Classified::Answer(StepKind::NoData)
     } else {
         // Upward referral, or an empty non-authoritative answer.
-        Classified::Failed("lame")
+        Classified::Failed(UpstreamOutcome::Lame)
     }
 }
 
@@ -179,7 +180,7 @@ mod tests {
                 &n("lab."),
                 Timestamp::default()
             ),
-            Classified::Failed("lame")
+            Classified::Failed(UpstreamOutcome::Lame)
         ));
     }
 
@@ -233,7 +234,7 @@ mod tests {
                 &n("example.lab."),
                 Timestamp::default()
             ),
-            Classified::Failed("servfail")
+            Classified::Failed(UpstreamOutcome::ServFail)
         ));
     }
 }

@@ -1,8 +1,11 @@
 //! Resolution failures and the one mapping from failure to EDE.
 
+use std::net::SocketAddr;
+
 use hickory_proto::rr::Name;
 
 use crate::ede::{Ede, EdeCode};
+use crate::resolve::outcome::UpstreamOutcome;
 
 /// Why a resolution produced no usable answer. Outcomes (NXDOMAIN, NODATA,
 /// Bogus) are values in the cache entry, not errors.
@@ -16,6 +19,14 @@ pub enum ResolveError {
     /// Servers answered, but with SERVFAIL or unusable messages.
     #[error("authorities for {zone} failed: {detail}")]
     NetworkError { zone: Name, detail: String },
+    /// Every server of the zone failed this question (or is known to be
+    /// failing): zone-level evidence that opens its failure window.
+    #[error("every server of {zone} failed: {}", outcomes_text(.tries))]
+    ZoneDown {
+        zone: Name,
+        /// Each try: the server and what it did.
+        tries: Vec<(SocketAddr, UpstreamOutcome)>,
+    },
     #[error("CNAME loop at {name}")]
     CnameLoop { name: Name },
     /// A lookup needs its own result (glueless NS dependency loop).
@@ -38,6 +49,13 @@ impl ResolveError {
         let code = match self {
             ResolveError::NoReachableAuthority { .. } => EdeCode::NoReachableAuthority,
             ResolveError::NetworkError { .. } => EdeCode::NetworkError,
+            ResolveError::ZoneDown { tries, .. } => {
+                if tries.iter().all(|(_, o)| o.is_unreachable()) {
+                    EdeCode::NoReachableAuthority
+                } else {
+                    EdeCode::NetworkError
+                }
+            }
             ResolveError::Limit { .. }
             | ResolveError::CnameLoop { .. }
             | ResolveError::DependencyLoop { .. }
@@ -47,12 +65,18 @@ impl ResolveError {
         Ede::new(code, self.to_string())
     }
 
-    /// The zone whose authorities failed, for the failure-recheck window.
+    /// The zone every server of which failed: zone-level evidence for its
+    /// failure-recheck window. Failures of some servers, of one question's
+    /// budget or of its validation are not (fail small).
     pub fn failing_zone(&self) -> Option<&Name> {
         match self {
-            ResolveError::NoReachableAuthority { zone, .. }
-            | ResolveError::NetworkError { zone, .. } => Some(zone),
+            ResolveError::ZoneDown { zone, .. } => Some(zone),
             _ => None,
         }
     }
+}
+
+fn outcomes_text(tries: &[(SocketAddr, UpstreamOutcome)]) -> String {
+    let parts: Vec<String> = tries.iter().map(|(s, o)| format!("{s} {o}")).collect();
+    format!("{} tries: {}", tries.len(), parts.join(", "))
 }

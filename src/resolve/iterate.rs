@@ -15,6 +15,7 @@ use crate::dnssec::validate;
 use crate::dnssec::{KeyEntry, KeyMap, Security};
 use crate::limits;
 use crate::resolve::classify::{Classified, classify};
+use crate::resolve::outcome::UpstreamOutcome;
 use crate::resolve::servers::Delegation;
 use crate::resolve::upstream;
 use crate::resolve::{Ctx, ResolveError, Resolver};
@@ -126,7 +127,7 @@ impl Resolver {
     /// configured forward/stub zone on the way up wins over any cached
     /// delegation at its own name or above (longest suffix decides); below
     /// a forward zone nothing is cached, so its forwarders are always used.
-    fn closest_delegation(&self, qname: &Name, qtype: RecordType) -> Delegation {
+    pub(crate) fn closest_delegation(&self, qname: &Name, qtype: RecordType) -> Delegation {
         let now = self.clock.now();
         let config = self.config();
         let mut name = if qtype == RecordType::DS && !qname.is_root() {
@@ -223,7 +224,12 @@ impl Resolver {
     /// Ask the zone's servers, best RTT first, until one gives a usable
     /// answer or referral: at most `MAX_UPSTREAM_TRIES` sends of one
     /// question (one socket, one ID), each wait longer than the last, and a
-    /// late answer from any server already asked still counts.
+    /// late answer from any server already asked still counts. A server
+    /// that answers badly (SERVFAIL, REFUSED, lame, garbage) sends the
+    /// question to the next one. Only when every server failed (or is
+    /// known to be failing) is the error [`ResolveError::ZoneDown`], the
+    /// zone-level evidence that opens a failure window; a zone in an outage
+    /// window is not asked at all (except by its probe).
     async fn query_zone(
         &self,
         deleg: &Delegation,
@@ -232,6 +238,14 @@ impl Resolver {
         ctx: &Ctx,
     ) -> Result<(Message, Classified), ResolveError> {
         let zone = deleg.zone.clone();
+        if !ctx.probe
+            && let Some(window) = self.health.outage(&zone.to_lowercase())
+        {
+            return Err(ResolveError::KnownFailure {
+                ede: window.ede(self.clock.now()),
+                zone,
+            });
+        }
         let all = self
             .stats
             .order_sockets(deleg.socket_addrs(self.config().upstream_port));
@@ -242,13 +256,8 @@ impl Resolver {
         } else {
             (v4, false)
         };
-        let spoof = || {
-            self.metrics
-                .upstream
-                .with_label_values(&["mismatch_ignored"])
-                .inc()
-        };
-        let mut failures: Vec<&'static str> = Vec::new();
+        let spoof = || self.count_upstream(UpstreamOutcome::MismatchIgnored);
+        let mut tries = Tries::default();
         let mut exchange =
             match upstream::Exchange::with_recursion(name, qtype, ipv6, deleg.forward).await {
                 Ok(ex) => ex,
@@ -259,7 +268,6 @@ impl Resolver {
                     });
                 }
             };
-        let mut failed: Vec<SocketAddr> = Vec::new();
         let mut probes = Vec::new();
         let mut sent_at: Vec<(SocketAddr, Instant)> = Vec::new();
         let mut wait = Duration::ZERO;
@@ -267,10 +275,10 @@ impl Resolver {
         exchange.set_tcp_deadline(question_deadline);
         let servers = addrs.iter().copied();
         'tries: for server in servers.cycle().take(limits::MAX_UPSTREAM_TRIES) {
-            if failed.len() >= addrs.len() {
+            if tries.failed.len() >= addrs.len() {
                 break;
             }
-            if failed.contains(&server) {
+            if tries.failed.contains(&server) {
                 continue;
             }
             if Instant::now() >= question_deadline {
@@ -283,11 +291,8 @@ impl Resolver {
                 match self.stats.probe(server.ip()) {
                     Some(p) => probes.push(p),
                     None if probes.iter().all(|p| p.addr() != server.ip()) => {
-                        failures.push("probe_busy");
-                        self.metrics
-                            .upstream
-                            .with_label_values(&["probe_busy"])
-                            .inc();
+                        self.count_upstream(UpstreamOutcome::ProbeBusy);
+                        tries.log.push((server, UpstreamOutcome::ProbeBusy));
                         continue;
                     }
                     None => {}
@@ -296,7 +301,7 @@ impl Resolver {
             ctx.spend_upstream()?;
             tracing::debug!(%server, %name, %qtype, "upstream query");
             if let Err(e) = exchange.send(server).await {
-                self.upstream_failed(server, e.outcome(), &mut failures, &mut failed);
+                self.upstream_failed(server, e.outcome(), &mut tries);
                 continue;
             }
             let now = Instant::now();
@@ -313,21 +318,18 @@ impl Resolver {
                         oversized,
                     } => {
                         if oversized {
-                            self.metrics
-                                .upstream
-                                .with_label_values(&["oversized_udp"])
-                                .inc();
+                            self.count_upstream(UpstreamOutcome::OversizedUdp);
                             ctx.note_limit("EDNS_UDP_PAYLOAD");
                         }
                         match classify(&message, name, qtype, &deleg.zone, self.clock.now()) {
                             Classified::Failed(outcome) => {
-                                self.upstream_failed(from, outcome, &mut failures, &mut failed);
-                                if failed.len() >= sent_at.len() {
+                                self.upstream_failed(from, outcome, &mut tries);
+                                if tries.failed.len() >= sent_at.len() {
                                     continue 'tries;
                                 }
                             }
                             ok => {
-                                self.metrics.upstream.with_label_values(&["answer"]).inc();
+                                self.count_upstream(UpstreamOutcome::Answer);
                                 if let Some((_, t)) = sent_at.iter().rev().find(|(s, _)| *s == from)
                                 {
                                     self.stats.record_rtt(from.ip(), t.elapsed());
@@ -338,44 +340,58 @@ impl Resolver {
                     }
                     upstream::Arrival::Failed { from, error } => {
                         tracing::debug!(%from, %error, "upstream answer unusable");
-                        self.upstream_failed(from, error.outcome(), &mut failures, &mut failed);
-                        if failed.len() >= sent_at.len() {
+                        self.upstream_failed(from, error.outcome(), &mut tries);
+                        if tries.failed.len() >= sent_at.len() {
                             continue 'tries;
                         }
                     }
                     upstream::Arrival::Timeout => {
-                        self.metrics.upstream.with_label_values(&["timeout"]).inc();
+                        self.count_upstream(UpstreamOutcome::Timeout);
                         self.stats.record_failure(server.ip());
-                        failures.push("timeout");
+                        tries.log.push((server, UpstreamOutcome::Timeout));
                         continue 'tries;
                     }
                 }
             }
         }
-        let detail = format!("{} tries: {}", failures.len(), failures.join(", "));
-        let unreachable = failures
+        // Zone-level evidence only when no server is left that might have
+        // answered: each failed for this question or is known to be failing.
+        let every_server_failed = addrs
             .iter()
-            .all(|f| matches!(*f, "timeout" | "network_error" | "refused" | "probe_busy"));
-        if unreachable {
+            .all(|a| tries.failed.contains(a) || self.stats.is_failing(a.ip()));
+        if every_server_failed && !tries.log.is_empty() {
+            return Err(ResolveError::ZoneDown {
+                zone,
+                tries: tries.log,
+            });
+        }
+        let parts: Vec<String> = tries.log.iter().map(|(s, o)| format!("{s} {o}")).collect();
+        let detail = format!(
+            "{} tries, not every server tried: {}",
+            parts.len(),
+            parts.join(", ")
+        );
+        if tries.log.iter().all(|(_, o)| o.is_unreachable()) {
             Err(ResolveError::NoReachableAuthority { zone, detail })
         } else {
             Err(ResolveError::NetworkError { zone, detail })
         }
     }
 
-    fn upstream_failed(
-        &self,
-        server: SocketAddr,
-        outcome: &'static str,
-        failures: &mut Vec<&'static str>,
-        failed: &mut Vec<SocketAddr>,
-    ) {
-        self.metrics.upstream.with_label_values(&[outcome]).inc();
+    fn upstream_failed(&self, server: SocketAddr, outcome: UpstreamOutcome, tries: &mut Tries) {
+        self.count_upstream(outcome);
         self.stats.record_failure(server.ip());
-        failures.push(outcome);
-        if !failed.contains(&server) {
-            failed.push(server);
+        tries.log.push((server, outcome));
+        if !tries.failed.contains(&server) {
+            tries.failed.push(server);
         }
+    }
+
+    fn count_upstream(&self, outcome: UpstreamOutcome) {
+        self.metrics
+            .upstream
+            .with_label_values(&[outcome.as_str()])
+            .inc();
     }
 
     /// Turn an authoritative answer into a cache entry: keep the records
@@ -401,6 +417,11 @@ impl Resolver {
                 None,
             )
         } else if !self.config().dnssec || !self.private_zone_secure(zone) {
+            (Security::INSECURE, None)
+        } else if qtype == RecordType::RRSIG {
+            // RRSIGs are answered as the authority sends them: no signature
+            // covers them, so they can neither validate nor be Bogus (issue
+            // 13: asking for one made the zone fail). Never AD.
             (Security::INSECURE, None)
         } else {
             let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;
@@ -468,6 +489,14 @@ impl Resolver {
         }
         verdict
     }
+}
+
+/// The tries of one question: what each server did, and which servers
+/// answered unusably (never asked again by this question).
+#[derive(Debug, Default)]
+struct Tries {
+    log: Vec<(SocketAddr, UpstreamOutcome)>,
+    failed: Vec<SocketAddr>,
 }
 
 /// The cache entry an authoritative answer from `zone`'s servers becomes

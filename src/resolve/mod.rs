@@ -29,10 +29,12 @@ use crate::query::{Answer, CacheState, ClientQuery, QueryHandler, Tier};
 pub mod classify;
 pub mod coalesce;
 pub mod error;
+pub mod health;
 pub mod iterate;
 pub mod keys;
 pub mod ladder;
 pub mod nta;
+pub mod outcome;
 pub mod private;
 pub mod servers;
 pub mod upstream;
@@ -41,7 +43,6 @@ pub use error::ResolveError;
 pub use servers::{Delegation, HintsError};
 
 use coalesce::Coalescer;
-use ladder::Failure;
 use servers::ServerStats;
 
 /// Everything the resolver needs to know, already validated.
@@ -102,9 +103,19 @@ pub struct Ctx {
     /// (`MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE`,
     /// `MAX_NSEC3_HASHES_PER_RESPONSE`).
     budget_cuts: AtomicU32,
+    /// A failing zone's background probe: failure windows do not stop it.
+    pub(crate) probe: bool,
 }
 
 impl Ctx {
+    /// The context of a failing zone's background probe.
+    pub(crate) fn probe() -> Self {
+        Self {
+            probe: true,
+            ..Self::default()
+        }
+    }
+
     /// The error for reaching `limit` (its value `value`), remembered for
     /// the metrics.
     pub(crate) fn limit(&self, limit: &'static str, value: u64) -> ResolveError {
@@ -225,8 +236,13 @@ pub struct Resolver {
     verified: VerifiedSignatures,
     steps_inflight: Coalescer<(Name, RecordType), StepResult>,
     keys_inflight: Coalescer<Name, KeyEntry>,
-    /// Failure-recheck windows per zone (the ladder's retry-storm brake).
-    failures: moka::sync::Cache<Name, Failure>,
+    /// Failure-recheck windows per zone and the evidence that opens them
+    /// (the ladder's retry-storm brake; see `health`).
+    health: health::ZoneHealth,
+    /// Zones one of whose refreshes outlived the client-response timer,
+    /// until when: their other expired names are answered stale without a
+    /// refresh of their own.
+    slow_zones: std::sync::Mutex<std::collections::HashMap<Name, (Timestamp, Ede)>>,
     /// Stale refreshes in flight per zone.
     refreshing: ladder::Refreshing,
     /// Negative trust anchors: a serving policy, consulted per answer, so
@@ -269,7 +285,8 @@ impl Resolver {
             verified: VerifiedSignatures::new(limits::MAX_VERIFIED_SIGNATURES_CACHED),
             steps_inflight: Coalescer::default(),
             keys_inflight: Coalescer::default(),
-            failures: moka::sync::Cache::new(limits::MAX_FAILING_ZONES),
+            health: health::ZoneHealth::default(),
+            slow_zones: std::sync::Mutex::default(),
             refreshing: ladder::Refreshing::default(),
             config_generation: AtomicU64::new(0),
         })
@@ -292,7 +309,7 @@ impl Resolver {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         self.config_generation.fetch_add(1, Ordering::AcqRel);
         self.keys.invalidate_all();
-        self.failures.invalidate_all();
+        self.health.clear_under(&Name::root());
         self.delegations.invalidate_all();
         self.inside_zone.invalidate_all();
     }
@@ -336,7 +353,12 @@ impl Resolver {
             Answer::error(ResponseCode::Refused, Tier::Local, Vec::new())
         } else {
             let ctx = Arc::new(Ctx::default());
-            let answer = match self.answer_chain(query, &ctx).await {
+            let answered = if query.qtype == RecordType::ANY {
+                self.answer_any(query, &ctx).await
+            } else {
+                self.answer_chain(query, &ctx).await
+            };
+            let answer = match answered {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::debug!(name = %query.name, qtype = %query.qtype, error = %e, "resolution failed");
@@ -369,19 +391,26 @@ impl Resolver {
         // Some(causes) once any step was served stale.
         let mut stale: Option<Vec<Ede>> = None;
         let mut under_nta = false;
+        let mut nta_zones: Vec<Name> = Vec::new();
         // The first expiry among the steps (for reuse of the answer).
         let mut fresh_until: Option<Timestamp> = None;
         for _ in 0..=limits::MAX_CNAME_CHAIN {
             if !seen.insert(name.clone()) {
                 return Err(ResolveError::CnameLoop { name });
             }
-            let step = self.step_for_client(&name, query.qtype, ctx).await?;
+            let step = self.step_for_client(&name, query.qtype, ctx, cd).await?;
             let entry = &step.entry;
             // Under a negative trust anchor (RFC 7646) the answer is given
             // as if the zone were unsigned: failed validation is no reason
             // to refuse it, and AD is never set.
-            let nta = self.nta_for(&name).is_some();
+            let nta_zone = self.nta_for(&name);
+            let nta = nta_zone.is_some();
             under_nta |= nta;
+            if let Some(zone) = nta_zone
+                && !nta_zones.contains(&zone)
+            {
+                nta_zones.push(zone);
+            }
             if !cd && !nta {
                 match &entry.security {
                     Security::Bogus(reason) => return Ok(Answer::servfail(vec![reason.ede()])),
@@ -414,6 +443,14 @@ impl Resolver {
             let mut answer = self.finish(query, rcode, answers, authorities, security);
             if under_nta {
                 answer.tier = Tier::Nta;
+                // draft-farrokhi-dnsop-ede-nta: say the answer was not
+                // validated because of an NTA (code 33, as BIND and
+                // PowerDNS Recursor 5 send it).
+                let zones: Vec<String> = nta_zones.iter().map(ToString::to_string).collect();
+                answer.ede.push(Ede::new(
+                    crate::ede::EdeCode::NegativeTrustAnchor,
+                    format!("negative trust anchor for {}", zones.join(", ")),
+                ));
             }
             if let Some(causes) = stale {
                 let nx = ladder::is_nxdomain(&entry.kind);
@@ -431,6 +468,54 @@ impl Resolver {
             return Ok(answer);
         }
         Err(ctx.limit("MAX_CNAME_CHAIN", limits::MAX_CNAME_CHAIN as u64))
+    }
+
+    /// ANY (RFC 8482): never resolved or validated as one RRset. Answered
+    /// with the RRsets the validated cache holds fresh for the name; else
+    /// with the name's A RRset through the ladder (a subset, §4.1); a name
+    /// that exists without A gets a synthesised HINFO (§4.2), never AD.
+    async fn answer_any(
+        self: &Arc<Self>,
+        query: &ClientQuery,
+        ctx: &Arc<Ctx>,
+    ) -> Result<Answer, ResolveError> {
+        let name = query.name.to_lowercase();
+        let mut answers: Vec<Record> = Vec::new();
+        let mut security = Security::Secure;
+        for t in ANY_TYPES {
+            if let Some((entry, remaining)) = self.fresh(&name, t, View::Validated)
+                && entry.kind == StepKind::Positive
+            {
+                answers.extend(Entry::records_with_ttl(&entry.answers, remaining));
+                security = security.combine(entry.security.clone());
+            }
+        }
+        if !answers.is_empty() {
+            if self.nta_for(&name).is_some() {
+                security = Security::INSECURE;
+            }
+            return Ok(self.finish(query, ResponseCode::NoError, answers, Vec::new(), security));
+        }
+        let a = ClientQuery {
+            qtype: RecordType::A,
+            ..query.clone()
+        };
+        let mut answer = self.answer_chain(&a, ctx).await?;
+        answer.fresh_until = None;
+        let nodata = answer.rcode == ResponseCode::NoError && answer.answers.is_empty();
+        if nodata && answer.tier != Tier::ServFail {
+            answer.answers.push(Record::from_rdata(
+                query.name.clone(),
+                limits::RFC8482_HINFO_TTL,
+                hickory_proto::rr::RData::HINFO(hickory_proto::rr::rdata::HINFO::new(
+                    "RFC8482".to_owned(),
+                    String::new(),
+                )),
+            ));
+            answer.authorities.clear();
+            answer.authentic_data = false;
+        }
+        Ok(answer)
     }
 
     fn finish(
@@ -516,28 +601,43 @@ impl Resolver {
         ctx: &Arc<Ctx>,
     ) -> StepResult {
         let cuts = ctx.budget_cuts.load(Ordering::Relaxed);
-        let entry = match Box::pin(self.iterate(name, qtype, ctx, true)).await {
+        let iterated = Box::pin(self.iterate(name, qtype, ctx, true)).await;
+        let entry = match iterated {
             Ok(entry) => entry,
             Err(e) => {
+                // Only zone-level evidence (every server failed) opens a
+                // window, and never for a meta question (ANY, RRSIG, ...).
+                if let Some(zone) = e.failing_zone()
+                    && !is_meta_type(qtype)
+                {
+                    self.open_window(health::Opening {
+                        zone: zone.to_lowercase(),
+                        fault_zone: zone.to_lowercase(),
+                        class: health::FailureClass::Outage,
+                        cause: e.ede(),
+                        question: (name.to_lowercase(), qtype),
+                    });
+                }
                 if let Some(zone) = e.failing_zone() {
-                    self.record_failure(zone, e.ede());
+                    self.not_slow(zone);
                 }
                 return Err(e);
             }
         };
+        self.not_slow(&entry.zone);
         // A verdict cut short by a per-response budget says something about
         // this question (a very long name, many RRsets), not about the
         // zone: it must not let one client close the zone for everyone
-        // with a failure-recheck window. The name's own Bogus entry still
-        // remembers it for BOGUS_TTL_SECS.
+        // with a failure-recheck window. Nor does a meta question (ANY,
+        // RRSIG...). The name's own Bogus entry still remembers it for
+        // BOGUS_TTL_SECS.
         let over_budget = ctx.budget_cuts.load(Ordering::Relaxed) != cuts;
-        match &entry.security {
-            Security::Bogus(r) if over_budget => {
-                tracing::debug!(%name, %qtype, reason = %r, "over the validation budget; no zone failure window");
+        if let Security::Bogus(r) = &entry.security {
+            if over_budget || is_meta_type(qtype) {
+                tracing::debug!(%name, %qtype, reason = %r, "over the validation budget or meta question; no zone evidence");
+            } else {
+                self.bogus_evidence(name, qtype, &entry, r);
             }
-            Security::Bogus(r) => self.record_failure(&entry.zone, r.ede()),
-            Security::Indeterminate(e) => self.record_failure(&entry.zone, e.clone()),
-            Security::Secure | Security::Insecure { .. } => self.clear_failure(&entry.zone),
         }
         let view = match entry.security {
             Security::Secure | Security::Insecure { .. } => View::Validated,
@@ -583,6 +683,37 @@ impl QueryHandler for Arc<Resolver> {
             now: self.clock.now(),
         })
     }
+}
+
+/// Types an ANY question is answered with from the cache (RFC 8482 §4.1).
+const ANY_TYPES: [RecordType; 12] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::MX,
+    RecordType::TXT,
+    RecordType::NS,
+    RecordType::SOA,
+    RecordType::SRV,
+    RecordType::CAA,
+    RecordType::HTTPS,
+    RecordType::SVCB,
+    RecordType::PTR,
+    RecordType::DNSKEY,
+];
+
+/// Question types that say nothing about a zone's health: meta queries
+/// and types answered without a covering signature (issue 13).
+pub(crate) fn is_meta_type(t: RecordType) -> bool {
+    matches!(
+        t,
+        RecordType::ANY
+            | RecordType::RRSIG
+            | RecordType::NSEC
+            | RecordType::NSEC3
+            | RecordType::AXFR
+            | RecordType::IXFR
+            | RecordType::OPT
+    ) || u16::from(t) >= 128 && u16::from(t) <= 255
 }
 
 /// Types that exist only to carry DNSSEC proofs; stripped when DO is clear.

@@ -61,11 +61,42 @@ impl Resolver {
                 self.keys.invalidate(&*k);
             }
         }
-        for (k, _) in self.failures.iter() {
-            if zone.zone_of(&k) {
-                self.failures.invalidate(&*k);
+        self.health.clear_under(&zone);
+        self.cache.flush_view_under(&zone, View::CheckingDisabled);
+    }
+
+    /// `lastgood cache flush`: forget what was learned at or below `zone`
+    /// (everything for `None`): key verdicts, delegations, failure windows,
+    /// unvalidated data. Validated answers expire now but stay for the
+    /// stale tier unless `drop_stale`: a flush during an outage must not
+    /// turn stale answers into SERVFAIL (issue 13).
+    pub fn flush(&self, zone: Option<&Name>, drop_stale: bool) {
+        let root = Name::root();
+        let under = zone.map_or(root, Name::to_lowercase);
+        for (k, _) in self.keys.iter() {
+            if under.zone_of(&k) {
+                self.keys.invalidate(&*k);
             }
         }
-        self.cache.flush_view_under(&zone, View::CheckingDisabled);
+        for (k, _) in self.delegations.iter() {
+            if under.zone_of(&k) {
+                self.delegations.invalidate(&*k);
+            }
+        }
+        for (k, _) in self.inside_zone.iter() {
+            if under.zone_of(&k) {
+                self.inside_zone.invalidate(&*k);
+            }
+        }
+        self.health.clear_under(&under);
+        match (zone, drop_stale) {
+            (None, true) => self.cache.flush_all(),
+            (Some(z), true) => {
+                if let Err(e) = self.cache.flush_zone(z) {
+                    tracing::warn!(zone = %z, error = %e, "cache flush failed");
+                }
+            }
+            (zone, false) => self.cache.expire_under(zone, self.clock.now()),
+        }
     }
 }

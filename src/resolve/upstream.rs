@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::limits;
+use crate::resolve::outcome::UpstreamOutcome;
 
 /// Why one upstream exchange failed; decides the next step (next server,
 /// then stale, then SERVFAIL with the mapped EDE).
@@ -32,14 +33,14 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// Outcome label for the upstream metric.
-    pub fn outcome(&self) -> &'static str {
+    /// What this failure was, for the metric and the zone's evidence.
+    pub fn outcome(&self) -> UpstreamOutcome {
         match self {
-            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Timeout(_) => UpstreamOutcome::Timeout,
             UpstreamError::Io(_) | UpstreamError::TooLong | UpstreamError::Encode(_) => {
-                "network_error"
+                UpstreamOutcome::NetworkError
             }
-            UpstreamError::Malformed(_) => "malformed",
+            UpstreamError::Malformed(_) => UpstreamOutcome::Malformed,
         }
     }
 }
