@@ -21,16 +21,16 @@ use lastgood::resolve::private::{
 
 use crate::harness::{Testbed, a_data, ede_codes, name};
 
-const ZONE: &str = "corp.internal.";
+pub(crate) const ZONE: &str = "corp.internal.";
 /// Just past the zone's TTL (300 s).
 const EXPIRE: Duration = Duration::from_secs(301);
 
-fn corp_servers() -> [IpAddr; 2] {
+pub(crate) fn corp_servers() -> [IpAddr; 2] {
     ["127.54.0.1".parse().unwrap(), "127.54.0.2".parse().unwrap()]
 }
 
 /// The internal authority: `corp.internal.` on two addresses.
-async fn corp_lab(signed: bool) -> Lab {
+pub(crate) async fn corp_lab(signed: bool) -> Lab {
     Lab::start_standalone(StandaloneZone {
         origin: name(ZONE),
         file: default_zones_dir().join("corp.internal.zone"),
@@ -55,7 +55,7 @@ fn corp_anchor(corp: &Lab) -> TrustAnchors {
 
 /// A testbed whose resolver sends `corp.internal.` to `corp` in `mode`;
 /// with `anchor`, the zone validates from it.
-async fn testbed(corp: &Lab, mode: ZoneMode, anchor: Option<TrustAnchors>) -> Testbed {
+pub(crate) async fn testbed(corp: &Lab, mode: ZoneMode, anchor: Option<TrustAnchors>) -> Testbed {
     let servers: Vec<SocketAddr> = corp_servers()
         .iter()
         .map(|ip| SocketAddr::new(*ip, corp.port()))

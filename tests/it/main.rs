@@ -11,6 +11,7 @@
 mod app;
 mod attack;
 mod control;
+mod failsmall;
 mod forward;
 mod harness;
 mod nta;

@@ -35,6 +35,13 @@ async fn stale_case(fault: Fault, cause: u16) {
     let tb = Testbed::start().await;
     let fresh = tb.query("host1.example.lab.", RecordType::A).await;
     assert!(fresh.metadata.authentic_data);
+    // More names, so that a fault in the zone's signatures is seen on
+    // several RRsets: one Bogus RRset is that RRset's failure, not the
+    // zone's (fail small, issue 13; `ZONE_EVIDENCE_RRSETS`).
+    for i in 2..=lastgood::limits::ZONE_EVIDENCE_RRSETS {
+        tb.query(&format!("host{i}.example.lab."), RecordType::A)
+            .await;
+    }
     tb.lab
         .set_fault(&name("example.lab."), fault.clone())
         .unwrap();
@@ -60,6 +67,12 @@ async fn stale_case(fault: Fault, cause: u16) {
         "{fault:?}: {:?}",
         ede_codes(&r)
     );
+    for i in 2..=lastgood::limits::ZONE_EVIDENCE_RRSETS {
+        let r = tb
+            .query(&format!("host{i}.example.lab."), RecordType::A)
+            .await;
+        assert_eq!(ede_codes(&r).first(), Some(&3), "{fault:?}: stale");
+    }
 
     until_failing(&tb).await;
     let before = tb.lab.total_queries();
