@@ -24,6 +24,7 @@ pub const CONFIG_RELOADS_TOTAL: &str = "lastgood_config_reloads_total";
 pub const CONFIG_RELOAD_FAILURES_TOTAL: &str = "lastgood_config_reload_failures_total";
 pub const CONTROL_REQUESTS_TOTAL: &str = "lastgood_control_requests_total";
 pub const SIGNATURE_VERIFICATIONS_TOTAL: &str = "lastgood_signature_verifications_total";
+pub const STATE_FILE_ERRORS_TOTAL: &str = "lastgood_state_file_errors_total";
 
 /// Errors registering metrics (a programming error surfaced at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,9 @@ pub struct Metrics {
     /// RRSIG verifications attempted (each spent from a response's
     /// `MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE` budget).
     pub signature_verifications: IntCounter,
+    /// Problems with optional state files, by file (`nta`): bad entries
+    /// at start, failed writes (state kept in memory only).
+    pub state_file_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -148,6 +152,14 @@ impl Metrics {
             "DNSSEC signature verifications attempted.",
         )?;
         registry.register(Box::new(signature_verifications.clone()))?;
+        let state_file_errors = IntCounterVec::new(
+            Opts::new(
+                STATE_FILE_ERRORS_TOTAL,
+                "Problems with optional state files (bad entries, failed writes), by file.",
+            ),
+            &["file"],
+        )?;
+        registry.register(Box::new(state_file_errors.clone()))?;
         Ok(Self {
             registry,
             queries,
@@ -166,6 +178,7 @@ impl Metrics {
             config_reload_failures,
             control_requests,
             signature_verifications,
+            state_file_errors,
         })
     }
 

@@ -2,6 +2,7 @@
 //! `/metrics`, the `lastgood nta` CLI path, reload that keeps the running
 //! configuration when the new one is broken, and the token rules.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +42,10 @@ root-hints = "{hints}"
 trust-anchor = "{anchor}"
 upstream-port = {port}
 control-listen = "127.0.0.1:0"
+control-socket = "{socket}"
 nta-state-file = "{state}"
 "#,
+        socket = dir.join("control.sock").display(),
         hints = dir.join("root.hints").display(),
         anchor = dir.join("root.key").display(),
         port = lab.port(),
@@ -82,12 +85,32 @@ async fn http(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    exchange(s, &addr.to_string(), method, path, token, body).await
+}
+
+/// One HTTP/1.1 request over the local control socket.
+async fn http_unix(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    let s = tokio::net::UnixStream::connect(socket).await.unwrap();
+    exchange(s, "localhost", method, path, None, body).await
+}
+
+async fn exchange<S>(
+    mut s: S,
+    host: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();
@@ -149,10 +172,13 @@ async fn metrics_move_for_every_tier_and_nta_cli_works() {
     assert!(a.metadata.authentic_data);
     // nta, through the CLI code path and the control API
     let args = NtaArgs {
+        // The local socket, as an operator on the host uses it.
         control: ControlOpts {
-            control: Some(r.app.control_addr().to_string()),
-            token_file: None,
-            config: None,
+            control: Some(format!(
+                "unix:{}",
+                r.app.control_socket().unwrap().display()
+            )),
+            ..ControlOpts::default()
         },
         command: NtaCommand::Add {
             zone: "insecure.lab.".into(),
@@ -183,7 +209,7 @@ async fn metrics_move_for_every_tier_and_nta_cli_works() {
     let a = query(dns, "host2.example.lab.", RecordType::A, Flags::default()).await;
     assert_eq!(a.metadata.response_code, ResponseCode::ServFail);
 
-    let (status, text) = http(r.app.control_addr(), "GET", "/metrics", None, "").await;
+    let (status, text) = http(r.app.control_addr().unwrap(), "GET", "/metrics", None, "").await;
     assert_eq!(status, 200);
     assert_prometheus_text(&text);
     for tier in ["fresh", "stale", "nta"] {
@@ -213,7 +239,8 @@ async fn broken_reload_keeps_the_running_config() {
     let err = r.app.reload().unwrap_err().to_string();
     assert!(err.contains("lastgood.toml:"), "names file and line: {err}");
     // Through the API too: refused with the message, counted.
-    let (status, body) = http(r.app.control_addr(), "POST", "/reload", None, "").await;
+    let socket = r.app.control_socket().unwrap();
+    let (status, body) = http_unix(socket, "POST", "/reload", "").await;
     assert_eq!(status, 500, "{body}");
     let text = r.app.metrics().render();
     assert_eq!(sample(&text, "lastgood_config_reload_failures_total"), 2.0);
@@ -241,13 +268,26 @@ async fn broken_reload_keeps_the_running_config() {
 async fn control_api_needs_the_token() {
     let dir = temp_dir("token");
     std::fs::write(dir.join("token"), "s3cret\n").unwrap();
+    std::fs::set_permissions(dir.join("token"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let extra = format!("control-token-file = \"{}\"\n", dir.join("token").display());
     let r = start("token", &extra).await;
-    let (status, _) = http(r.app.control_addr(), "GET", "/nta", None, "").await;
+    let addr = r.app.control_addr().unwrap();
+    let (status, _) = http(addr, "GET", "/nta", None, "").await;
     assert_eq!(status, 401);
-    let (status, _) = http(r.app.control_addr(), "GET", "/nta", Some("wrong"), "").await;
+    let (status, _) = http(addr, "GET", "/nta", Some("wrong"), "").await;
     assert_eq!(status, 401);
-    let (status, _) = http(r.app.control_addr(), "GET", "/nta", Some("s3cret"), "").await;
+    let (status, _) = http(addr, "GET", "/nta", Some("s3cret"), "").await;
+    assert_eq!(status, 200);
+    // Issue 16: a token file readable by others is refused at reload,
+    // naming the file, and the running configuration stays.
+    std::fs::set_permissions(dir.join("token"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = r.app.reload().unwrap_err().to_string();
+    assert!(
+        err.contains(&dir.join("token").display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("mode 0644"), "{err}");
+    let (status, _) = http(addr, "GET", "/nta", Some("s3cret"), "").await;
     assert_eq!(status, 200);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&r.dir);
