@@ -11,7 +11,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use lastgood::app::{App, AppOptions, Overrides};
 use lastgood::cli::{ControlOpts, NtaArgs, NtaCommand};
-use lastgood::clock::ManualClock;
+use lastgood::clock::{Clock, ManualClock};
 use lastgood::lab::{Fault, Lab, LabConfig, default_zones_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,6 +54,15 @@ nta-state-file = "{state}"
 }
 
 async fn start(tag: &str, extra: &str) -> Running {
+    start_with(tag, |base| format!("{base}{extra}"), |_| {}).await
+}
+
+/// Start with the configuration `edit(base)` after `prepare(dir)`.
+async fn start_with(
+    tag: &str,
+    edit: impl FnOnce(String) -> String,
+    prepare: impl FnOnce(&Path),
+) -> Running {
     let lab = Lab::start(LabConfig::new(default_zones_dir()))
         .await
         .unwrap();
@@ -61,7 +70,8 @@ async fn start(tag: &str, extra: &str) -> Running {
     std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
     std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
     let config = dir.join("lastgood.toml");
-    std::fs::write(&config, format!("{}{extra}", base_config(&dir, &lab))).unwrap();
+    std::fs::write(&config, edit(base_config(&dir, &lab))).unwrap();
+    prepare(&dir);
     let clock = ManualClock::new();
     let options = AppOptions {
         config_path: Some(config.clone()),
@@ -316,5 +326,248 @@ async fn non_loopback_control_without_token_refuses_to_start() {
         Err(e) => e.to_string(),
     };
     assert!(err.contains("control-token-file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// --- issue 16: start-up fails stale on a bad NTA state file -------------
+
+/// One state-file entry valid for an hour from now.
+fn entry(zone: &str, extra: &str) -> String {
+    let now = lastgood::clock::SystemClock.now().as_millis();
+    format!(
+        "    {{\"zone\": \"{zone}\", \"reason\": \"kept\", \"source\": \"api\", \"added_at_ms\": {}, \"expires_at_ms\": {}{extra}}}",
+        now - 1000,
+        now + 3_600_000
+    )
+}
+
+fn state_file(entries: &[String]) -> String {
+    format!(
+        "{{\n  \"version\": 1,\n  \"ntas\": [\n{}\n  ]\n}}\n",
+        entries.join(",\n")
+    )
+}
+
+/// The bad state-file cases of issue 16: (name, contents, NTAs kept).
+fn bad_state_files() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> {
+    let good = state_file(&[entry("insecure.lab.", ""), entry("other.example.", "")]);
+    vec![
+        ("empty", Vec::new(), vec![]),
+        (
+            "truncated",
+            good.as_bytes()[..good.len() / 2].to_vec(),
+            vec![],
+        ),
+        (
+            "binary",
+            vec![0x7f, b'E', b'L', b'F', 0xff, 0, 0, 1],
+            vec![],
+        ),
+        (
+            "one bad entry among good",
+            state_file(&[
+                entry("insecure.lab.", ""),
+                entry("a..b", ""),
+                entry("other.example.", ""),
+            ])
+            .into_bytes(),
+            vec!["insecure.lab.", "other.example."],
+        ),
+        (
+            "unknown field",
+            state_file(&[
+                entry("insecure.lab.", ""),
+                entry("other.example.", ", \"colour\": \"red\""),
+            ])
+            .into_bytes(),
+            vec!["insecure.lab."],
+        ),
+    ]
+}
+
+fn nta_zones(r: &Running) -> Vec<String> {
+    let mut zones: Vec<String> = r
+        .app
+        .resolver()
+        .ntas()
+        .list(r.clock.now())
+        .iter()
+        .map(|v| v.zone.to_string())
+        .collect();
+    zones.sort();
+    zones
+}
+
+#[tokio::test]
+async fn issue16_bad_nta_state_file_starts_serves_and_keeps_good_ntas() {
+    for (case, bytes, kept) in bad_state_files() {
+        let contents = bytes.clone();
+        let r = start_with(
+            "badstate",
+            |base| base,
+            move |dir| std::fs::write(dir.join("nta.json"), &contents).unwrap(),
+        )
+        .await;
+        // Serves, validated.
+        let dns = r.app.dns_addrs()[0];
+        let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+        assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{case}");
+        assert!(a.metadata.authentic_data, "{case}");
+        // Keeps what parsed.
+        let mut want: Vec<String> = kept.iter().map(|z| z.to_string()).collect();
+        want.sort();
+        assert_eq!(nta_zones(&r), want, "{case}");
+        // The bad file is kept aside, byte for byte.
+        let aside: Vec<PathBuf> = std::fs::read_dir(&r.dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("nta.json.bad-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{case}: {aside:?}");
+        assert_eq!(std::fs::read(&aside[0]).unwrap(), bytes, "{case}");
+        // Counted.
+        let text = r.app.metrics().render();
+        assert!(
+            sample(&text, "lastgood_state_file_errors_total{file=\"nta\"}") >= 1.0,
+            "{case}"
+        );
+        // And the good entries were written back.
+        let again =
+            lastgood::nta::NtaStore::restore(r.dir.join("nta.json"), r.clock.now()).unwrap();
+        assert_eq!(again.list(r.clock.now()).len(), kept.len(), "{case}");
+        let _ = std::fs::remove_dir_all(&r.dir);
+    }
+}
+
+#[tokio::test]
+async fn issue16_missing_state_dir_keeps_ntas_in_memory() {
+    let r = start_with(
+        "nostate",
+        |base| {
+            let missing = base
+                .lines()
+                .find(|l| l.starts_with("nta-state-file"))
+                .unwrap()
+                .replace("nta.json", "missing/nta.json");
+            base.lines()
+                .filter(|l| !l.starts_with("nta-state-file"))
+                .chain([missing.as_str()])
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        },
+        |_| {},
+    )
+    .await;
+    let dns = r.app.dns_addrs()[0];
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert!(a.metadata.authentic_data);
+    let socket = r.app.control_socket().unwrap();
+    let (status, body) = http_unix(
+        socket,
+        "POST",
+        "/nta",
+        r#"{"zone": "insecure.lab.", "reason": "r"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(nta_zones(&r), ["insecure.lab."]);
+    let (_, status) = http_unix(socket, "GET", "/status", "").await;
+    assert!(status.contains("\"ntas_persisted\":false"), "{status}");
+    let text = r.app.metrics().render();
+    assert!(sample(&text, "lastgood_state_file_errors_total{file=\"nta\"}") >= 1.0);
+    // Retried on each change: once the directory exists, NTAs are written.
+    std::fs::create_dir(r.dir.join("missing")).unwrap();
+    let (status, _) = http_unix(socket, "DELETE", "/nta/insecure.lab.", "").await;
+    assert_eq!(status, 200);
+    assert!(r.dir.join("missing/nta.json").exists());
+    let (_, status) = http_unix(socket, "GET", "/status", "").await;
+    assert!(status.contains("\"ntas_persisted\":true"), "{status}");
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+/// A read-only state directory (the resolver runs as `nobody`; the
+/// directory is root's, mode 0555): the resolver starts and serves, keeps
+/// the good NTAs in memory, and leaves the file where it is (it cannot be
+/// moved aside, so nothing is lost).
+#[tokio::test]
+async fn issue16_read_only_state_dir_starts_and_serves() {
+    let lab = Lab::start(LabConfig::new(default_zones_dir()))
+        .await
+        .unwrap();
+    let dir = temp_dir("rostate");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
+    std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
+    let state = dir.join("state");
+    std::fs::create_dir(&state).unwrap();
+    let contents = state_file(&[entry("insecure.lab.", ""), entry("a..b", "")]);
+    std::fs::write(state.join("nta.json"), &contents).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let run = dir.join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = run.join("control.sock");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("lastgood.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = [\"127.0.0.1:{port}\"]\nroot-hints = \"{}\"\ntrust-anchor = \"{}\"\n\
+             upstream-port = {}\ncontrol-listen = \"\"\ncontrol-socket = \"{}\"\nstate-dir = \"{}\"\n",
+            dir.join("root.hints").display(),
+            dir.join("root.key").display(),
+            lab.port(),
+            socket.display(),
+            state.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .uid(65534)
+        .gid(65534)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Ready once the control socket answers (bounded poll).
+    let mut ready = false;
+    for _ in 0..200 {
+        if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "lastgood serve did not come up");
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+    assert!(a.metadata.authentic_data);
+    let (status, body) = http_unix(&socket, "GET", "/nta", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("insecure.lab."), "{body}");
+    assert!(!body.contains("a..b"), "{body}");
+    // A change is accepted, in memory.
+    let (status, body) = http_unix(&socket, "POST", "/nta", r#"{"zone": "other.example."}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(state.join("nta.json")).unwrap(),
+        contents,
+        "the file is left as it was"
+    );
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("line 5: entry \"a..b\""), "{log}");
+    assert!(log.contains("could not be moved aside"), "{log}");
+    assert!(log.contains("in memory only"), "{log}");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
