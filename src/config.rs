@@ -828,8 +828,21 @@ impl RawPrivate {
                 ZoneMode::Stub => ("stub-zone.name", "stub-zone.addrs"),
             };
             let name_text = raw.name.get_ref();
-            let name = crate::nta::parse_zone(name_text)
-                .map_err(|e| at(name_key, raw.name.span(), name_text, e.to_string()))?;
+            let name = crate::nta::parse_zone(name_text).map_err(|e| {
+                // parse_zone speaks of NTAs; say what it means here.
+                let why = match e {
+                    crate::nta::NtaError::RootZone => format!(
+                        "the root cannot be a [[{}]]: every name would leave the public \
+                         hierarchy (for a private root use root-hints)",
+                        mode.key()
+                    ),
+                    crate::nta::NtaError::WildcardZone { .. } => {
+                        "a wildcard name cannot be a zone".to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                at(name_key, raw.name.span(), name_text, why)
+            })?;
             if let Some(other) = zones.iter().find(|z| z.name == name) {
                 let what = if other.mode == mode {
                     format!("{name} is listed in another [[{}]] table", mode.key())
@@ -1176,7 +1189,7 @@ trust-anchor = "/etc/lastgood/lab.key"
             ),
             (
                 fwd("name = \".\"\naddrs = [\"10.0.0.1\"]"),
-                "x.toml:4: key `forward-zone.name`",
+                "x.toml:4: key `forward-zone.name`: value \".\" is invalid: the root cannot be a [[forward-zone]]",
             ),
             (
                 fwd("name = \"corp.\"\naddrs = [\"10.0.0.1:70000\"]"),

@@ -571,3 +571,107 @@ async fn issue16_read_only_state_dir_starts_and_serves() {
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// --- issue 16: check-config is the same check as start -----------------
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `lastgood ARGS` in `dir`, killed after 30 s if still running;
+/// (exit success, stderr).
+async fn lastgood_in(dir: &Path, args: &[&str]) -> (bool, String) {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("lastgood {args:?} still running after 30 s"))
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn error_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("lastgood: error: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"))
+        .to_owned()
+}
+
+/// Every configuration in tests/bad-configs is refused by `serve` and by
+/// `check-config` with the same message, naming what `NAME.err` says;
+/// those in tests/bad-configs/warn pass `check-config` with a warning.
+#[tokio::test]
+async fn check_config_refuses_what_serve_refuses() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-configs");
+    let dir = temp_dir("badconfigs");
+    copy_dir(&src, &dir);
+    let mode = |p: &str, m: u32| {
+        std::fs::set_permissions(dir.join(p), std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    mode("empty.token", 0o600);
+    mode("open.token", 0o644);
+    mode("state/control.token", 0o664);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".toml").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 15, "{names:?}");
+    for name in &names {
+        let file = format!("{name}.toml");
+        let want = std::fs::read_to_string(dir.join(format!("{name}.err"))).unwrap();
+        let want = want.trim();
+        let (ok, check) = lastgood_in(&dir, &["check-config", &file]).await;
+        assert!(!ok, "check-config accepted {file}");
+        let (ok, serve) = lastgood_in(&dir, &["serve", "--config", &file]).await;
+        assert!(!ok, "serve accepted {file}");
+        let (check, serve) = (error_line(&check), error_line(&serve));
+        assert_eq!(check, serve, "{file}: check-config and serve differ");
+        assert!(check.contains(want), "{file}: {check}\nwant: {want}");
+    }
+    let warn = dir.join("warn");
+    let mut names: Vec<String> = std::fs::read_dir(&warn)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".toml").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    for name in &names {
+        let file = format!("{name}.toml");
+        let want = std::fs::read_to_string(warn.join(format!("{name}.warn"))).unwrap();
+        let (ok, check) = lastgood_in(&warn, &["check-config", &file]).await;
+        assert!(ok, "check-config refused {file}: {check}");
+        assert!(
+            check
+                .lines()
+                .any(|l| l.starts_with("lastgood: warning: ") && l.contains(want.trim())),
+            "{file}: {check}\nwant: {want}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
