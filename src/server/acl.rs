@@ -141,4 +141,15 @@ mod tests {
         assert_eq!(Acl::default(), Acl::private_default());
         assert_eq!(Acl::private_default().nets().len(), 6);
     }
+
+    #[test]
+    fn drops_only_refused_clients_when_asked() {
+        let acl = Acl::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let outside: IpAddr = "192.0.2.1".parse().unwrap();
+        let inside: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(!acl.drops(outside), "refused, answered REFUSED");
+        let acl = acl.drop_refused(true);
+        assert!(acl.drops(outside));
+        assert!(!acl.drops(inside));
+    }
 }

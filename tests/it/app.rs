@@ -675,3 +675,42 @@ async fn check_config_refuses_what_serve_refuses() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 16: `refused-clients = "drop"` sends nothing to a client the ACL
+/// refuses (UDP and TCP), where the default answers REFUSED.
+#[tokio::test]
+async fn refused_clients_can_be_dropped() {
+    let allow = "allow = [\"10.0.0.0/8\"]\n";
+    let quick = |tcp| lastgood::client::Flags {
+        timeout: Duration::from_millis(300),
+        tcp,
+        ..lastgood::client::Flags::default()
+    };
+    let refuse = start("refuse", allow).await;
+    let dns = refuse.app.dns_addrs()[0];
+    let a = lastgood::client::query(
+        dns,
+        &name("host1.example.lab."),
+        RecordType::A,
+        quick(false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.metadata.response_code, ResponseCode::Refused);
+    let _ = std::fs::remove_dir_all(&refuse.dir);
+
+    let drop = start("drop", &format!("{allow}refused-clients = \"drop\"\n")).await;
+    let dns = drop.app.dns_addrs()[0];
+    for tcp in [false, true] {
+        let r =
+            lastgood::client::query(dns, &name("host1.example.lab."), RecordType::A, quick(tcp))
+                .await;
+        assert!(r.is_err(), "tcp={tcp}: answered {r:?}");
+    }
+    let text = drop.app.metrics().render();
+    assert!(
+        sample(&text, "lastgood_refused_queries_total") >= 2.0,
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&drop.dir);
+}
