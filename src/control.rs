@@ -522,8 +522,17 @@ pub async fn serve(
         } else if !tcp.listen.ip().is_loopback() {
             return Err(ControlError::TokenRequired { listen: tcp.listen });
         }
+        let tokenless = tcp.token.is_none();
         let (addr, task) = listen::tcp(tcp, Arc::clone(&shared), stopped.clone()).await?;
-        tracing::info!(%addr, "control API listening on TCP");
+        if tokenless {
+            tracing::info!(
+                %addr,
+                "control API listening on TCP for GET /metrics only (no token: set \
+                 control-token-file or state-dir)"
+            );
+        } else {
+            tracing::info!(%addr, "control API listening on TCP");
+        }
         tcp_addr = Some(addr);
         tasks.push(task);
     }

@@ -53,6 +53,17 @@ nta-state-file = "{state}"
     )
 }
 
+/// A lab hierarchy and a directory holding its root hints and trust anchor.
+async fn lab_dir(tag: &str) -> (Lab, PathBuf) {
+    let lab = Lab::start(LabConfig::new(default_zones_dir()))
+        .await
+        .unwrap();
+    let dir = temp_dir(tag);
+    std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
+    std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
+    (lab, dir)
+}
+
 async fn start(tag: &str, extra: &str) -> Running {
     start_with(tag, |base| format!("{base}{extra}"), |_| {}).await
 }
@@ -63,12 +74,7 @@ async fn start_with(
     edit: impl FnOnce(String) -> String,
     prepare: impl FnOnce(&Path),
 ) -> Running {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
-    let dir = temp_dir(tag);
-    std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
-    std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
+    let (lab, dir) = lab_dir(tag).await;
     let config = dir.join("lastgood.toml");
     std::fs::write(&config, edit(base_config(&dir, &lab))).unwrap();
     prepare(&dir);
@@ -305,12 +311,7 @@ async fn control_api_needs_the_token() {
 
 #[tokio::test]
 async fn non_loopback_control_without_token_refuses_to_start() {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
-    let dir = temp_dir("open");
-    std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
-    std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
+    let (lab, dir) = lab_dir("open").await;
     let config = dir.join("lastgood.toml");
     let text = base_config(&dir, &lab).replace(
         "control-listen = \"127.0.0.1:0\"",
@@ -492,13 +493,8 @@ async fn issue16_missing_state_dir_keeps_ntas_in_memory() {
 /// moved aside, so nothing is lost).
 #[tokio::test]
 async fn issue16_read_only_state_dir_starts_and_serves() {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
-    let dir = temp_dir("rostate");
+    let (lab, dir) = lab_dir("rostate").await;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
-    std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
     let state = dir.join("state");
     std::fs::create_dir(&state).unwrap();
     let contents = state_file(&[entry("insecure.lab.", ""), entry("a..b", "")]);
