@@ -3,7 +3,7 @@
 #
 #   docker/scenario.sh [--no-build]
 #
-# build (docker/build.sh) -> keys + token (lastgood lab --keygen) -> compose
+# build (docker/build.sh) -> keys (lastgood lab --keygen) -> compose
 # up -> warm the resolver's cache -> scrape /metrics -> break the lab.
 # rollover (unpublished ZSK) on the tld container -> stale answers for
 # cached names, SERVFAIL + EDE for new ones -> NTA -> answers without AD ->
@@ -28,7 +28,6 @@ export LASTGOOD_TTL=${LASTGOOD_TTL:-5}
 export LASTGOOD_KEYS=$keys
 project=${LASTGOOD_PROJECT:-lastgood-lab}
 resolver=127.0.0.1:$LASTGOOD_DNS_PORT
-control=(--control "127.0.0.1:$LASTGOOD_CONTROL_PORT" --token-file "$keys/token")
 metrics_url=http://127.0.0.1:$LASTGOOD_CONTROL_PORT/metrics
 # Wait a little longer than a TTL so every cached record has expired.
 wait_ttl=$((LASTGOOD_TTL + 1))
@@ -47,6 +46,12 @@ else
 fi
 compose() {
     "${compose_cmd[@]}" -p "$project" -f "$here/compose.yaml" "$@"
+}
+
+# The operator's CLI, run inside the resolver container over its local
+# control socket (no token: the socket's file mode is the access control).
+lastgood_ctl() {
+    compose exec -T resolver /lastgood "$@"
 }
 
 started=$(date +%s.%N)
@@ -69,7 +74,6 @@ fi
 rm -rf "$keys"
 mkdir -p "$keys"
 "$bin" lab --keygen "$keys" >/dev/null || die "lastgood lab --keygen failed"
-od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$keys/token"
 # Containers may run with a remapped root: make the testbed keys readable.
 chmod 0755 "$keys"
 chmod 0644 "$keys"/*
@@ -217,7 +221,7 @@ ask "cached: last answer that validated" host1.example.lab. stale yes 3
 ask "cached, in the broken zone itself" ns1.lab. stale yes 3
 ask "never cached: fail closed" host2.example.lab. servfail no
 
-"$bin" nta add lab. --lifetime 1h --reason "lab. rollover broken" "${control[@]}" >/dev/null ||
+lastgood_ctl nta add lab. --lifetime 1h --reason "lab. rollover broken" >/dev/null ||
     {
         ok=0
         note "FAILED: lastgood nta add lab."
@@ -231,7 +235,7 @@ labctl tld fault lab. none
 note "tld: lab. rollover fixed; waiting for the NTA recheck (10s) to lift the NTA"
 lifted=0
 for _ in $(seq 1 30); do
-    if ! "$bin" nta list "${control[@]}" 2>/dev/null | grep -q '^lab\. '; then
+    if ! lastgood_ctl nta list 2>/dev/null | grep -q '^lab\. '; then
         lifted=1
         break
     fi

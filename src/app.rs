@@ -1,8 +1,16 @@
 //! The running resolver as an operator sees it: built from a config file
 //! plus command-line overrides, serving DNS and the control API, rechecking
 //! NTAs, and reloading its configuration without ever dropping a working
-//! one (fail stale for our own inputs: a config, trust-anchor or NTA file
+//! one (fail stale for our own inputs: a config, trust-anchor or token file
 //! that does not check is refused and the running one kept).
+//!
+//! [`load`] is the one check shared by `serve`, reload and `check-config`:
+//! what it refuses, all three refuse with the same message; what it warns
+//! about (an open or empty `allow`, a DS anchor whose digest length does not
+//! fit its type, an unusable state directory, a damaged NTA state file) is
+//! logged by `serve` and printed by `check-config`. Optional state never
+//! stops the resolver: a bad NTA state file is moved aside and its good
+//! entries kept, an unwritable state directory means NTAs in memory only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,13 +20,15 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::Name;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, ConfigError};
-use crate::control::{self, Control, ControlConfig, ControlError, ControlHandle, Flush};
+use crate::config::{Config, ConfigError, RefusedClients};
+use crate::control::{self, Control, ControlConfig, ControlError, ControlHandle, Flush, Purpose};
 use crate::dnssec::{AnchorError, TrustAnchors};
 use crate::metrics::{Metrics, MetricsError};
 use crate::nta::{NtaError, NtaSource, NtaStore, NtaView};
 use crate::resolve::private::{PrivateAddresses, PrivateZone, PrivateZones};
 use crate::resolve::{HintsError, Resolver, ResolverConfig, servers};
+
+mod checks;
 use crate::server::{Acl, Server, ServerConfig, ServerError, ServerHandle};
 
 /// Why the app could not start or reload.
@@ -68,12 +78,27 @@ pub struct AppOptions {
     pub overrides: Overrides,
 }
 
+/// A checked configuration and everything made from it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub resolver: ResolverConfig,
+    /// The control listeners (token read, or generated at start).
+    pub control: ControlConfig,
+    /// Problems reported but not refused, one line each.
+    pub warnings: Vec<String>,
+}
+
 /// Read and check everything a configuration names: the file, the hints,
-/// the trust anchors and the NTA state file. Nothing is applied here.
+/// the trust anchors, the control token and TLS files, the state
+/// directory and NTA state file. With [`Purpose::Check`] nothing is
+/// written; with [`Purpose::Start`] the control token is generated in
+/// `state-dir` if needed (the NTA state file is opened by [`App::start`]).
 pub fn load(
     options: &AppOptions,
     clock: &SharedClock,
-) -> Result<(Config, ResolverConfig), AppError> {
+    purpose: Purpose,
+) -> Result<Loaded, AppError> {
     let mut config = match &options.config_path {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -95,11 +120,33 @@ pub fn load(
         config.dnssec = false;
     }
     let rc = resolver_config(&config)?;
-    if let Some(path) = &config.nta.state_file {
-        // Only checked here; the running store is the one kept in memory.
-        NtaStore::restore(path.clone(), clock.now())?;
+    let (control, mut warnings) =
+        ControlConfig::from_settings(&config.control, config.state_dir.as_deref(), None, purpose)?;
+    warnings.extend(checks::warnings(options, &config));
+    if let Some(dir) = &config.state_dir
+        && let Err(e) = control::dir_writable(dir)
+    {
+        warnings.push(format!(
+            "state-dir {}: {e}: optional state (NTAs) is kept in memory only",
+            dir.display()
+        ));
     }
-    Ok((config, rc))
+    if purpose == Purpose::Check
+        && let Some(path) = &config.nta.state_file
+    {
+        let report = crate::nta::check_state_file(path, clock.now());
+        if !report.is_clean() {
+            warnings.push(format!(
+                "{report} (serve keeps the good entries and moves the file aside)"
+            ));
+        }
+    }
+    Ok(Loaded {
+        config,
+        resolver: rc,
+        control,
+        warnings,
+    })
 }
 
 /// The resolver's view of a checked configuration (files loaded).
@@ -173,22 +220,40 @@ impl App {
     /// Load, check and start everything; any error is returned before a
     /// socket is bound.
     pub async fn start(options: AppOptions, clock: SharedClock) -> Result<App, AppError> {
-        let (config, rc) = load(&options, &clock)?;
+        let Loaded {
+            config,
+            resolver: rc,
+            control: mut control_config,
+            warnings,
+        } = load(&options, &clock, Purpose::Start)?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
         let metrics = Metrics::new()?;
         let now = clock.now();
         let store = match &config.nta.state_file {
-            Some(path) => NtaStore::restore(path.clone(), now)?,
+            Some(path) => {
+                let errors = metrics.state_file_errors.with_label_values(&["nta"]);
+                let (store, report) = NtaStore::open(path.clone(), now, Some(errors));
+                if !report.is_clean() {
+                    tracing::warn!("{report}");
+                }
+                store
+            }
             None => NtaStore::new(None),
         };
         store.set_config_ntas(&config.nta.entries, now)?;
         let resolver =
             Resolver::with_ntas(rc, Arc::clone(&clock), metrics.clone(), Arc::new(store));
         resolver.update_nta_gauge();
-        let control_config = ControlConfig::from_settings(&config.control, Some(metrics.clone()))?;
+        control_config.metrics = Some(metrics.clone());
         let mut sc = ServerConfig::new(config.listen.clone());
         if let Some(nets) = &config.allow {
             sc.acl = Acl::new(nets.clone());
         }
+        sc.acl = sc
+            .acl
+            .drop_refused(config.refused_clients == RefusedClients::Drop);
         let dns = Server::bind(sc, Arc::new(Arc::clone(&resolver)), metrics.clone())
             .await?
             .start();
@@ -215,8 +280,14 @@ impl App {
         self.dns.local_addrs()
     }
 
-    pub fn control_addr(&self) -> SocketAddr {
+    /// The TCP control address, if TCP control is on.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
         self.control.local_addr()
+    }
+
+    /// The local control socket, if it is served.
+    pub fn control_socket(&self) -> Option<&std::path::Path> {
+        self.control.socket_path()
     }
 
     pub fn resolver(&self) -> &Arc<Resolver> {
@@ -265,7 +336,15 @@ impl Core {
     }
 
     fn try_reload(&self) -> Result<(), AppError> {
-        let (new, rc) = load(&self.options, &self.clock)?;
+        let Loaded {
+            config: new,
+            resolver: rc,
+            warnings,
+            ..
+        } = load(&self.options, &self.clock, Purpose::Check)?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
         // NTAs from the file are checked before anything is applied.
         self.resolver
             .ntas()
@@ -274,8 +353,13 @@ impl Core {
         if current.listen != new.listen
             || current.control != new.control
             || current.allow != new.allow
+            || current.refused_clients != new.refused_clients
+            || current.state_dir != new.state_dir
         {
-            tracing::warn!("listen, allow and control-* changes take effect at restart");
+            tracing::warn!(
+                "listen, allow, refused-clients, state-dir and control-* changes take effect \
+                 at restart"
+            );
         }
         self.resolver.reconfigure(rc);
         self.resolver.update_nta_gauge();
@@ -337,6 +421,7 @@ impl Control for Core {
             "serve_stale": config.stale.enabled,
             "cache": { "entries": cache.entry_count(), "bytes": cache.weighted_size() },
             "ntas_active": self.resolver.ntas().active_count(self.clock.now()),
+            "ntas_persisted": self.resolver.ntas().persisted(),
             "failing_zones": self.resolver.failing_zones().iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
     }

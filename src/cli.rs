@@ -4,10 +4,19 @@
 //! `*Args` types here) and calls the `run_*` functions; the async
 //! functions of the same names return the text to print, for tests.
 //!
-//! The HTTP client is hyper's HTTP/1.1 connection over a tokio TCP stream:
-//! one request per connection, bounded in time and size.
+//! Where the CLI talks: the local Unix socket by default (no flag, no
+//! token: the socket's file mode is the access control), or `--control`:
+//! `unix:PATH` (or an absolute path), `ADDR:PORT`, `http://HOST:PORT`, or
+//! `https://HOST:PORT` with `--tls-ca FILE` (a CA, or the server's own
+//! certificate, which pins it). TCP needs the token (`--token-file`, or the
+//! configuration's `control-token-file` or `state-dir/control.token`).
+//!
+//! The HTTP client is hyper's HTTP/1.1 connection over that stream: one
+//! request per connection, bounded in time and size. State-changing
+//! requests are sent as `application/json`, as the server requires.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
@@ -16,33 +25,42 @@ use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::config::{Config, ConfigError};
-use crate::control::{ControlConfig, ControlError};
+use crate::config::{Config, ConfigError, default_control_socket};
+use crate::control::{ControlError, load_token, state_dir_token, tls};
 use crate::limits::{CONTROL_CLIENT_TIMEOUT, MAX_CONTROL_RESPONSE_BYTES};
 use crate::nta::NtaView;
-
-/// Where the CLI looks for the control API unless told otherwise
-/// (the default `control-listen`).
-pub const DEFAULT_CONTROL: &str = "127.0.0.1:8053";
 
 /// Errors of the operator subcommands.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("--control {value:?}: expected ADDRESS:PORT or http://HOST:PORT")]
+    #[error(
+        "--control {value:?}: expected unix:PATH, /PATH, ADDRESS:PORT, http://HOST:PORT or \
+         https://HOST:PORT"
+    )]
     BadControl { value: String },
-    #[error("--control {value:?}: the control API speaks plain HTTP; use http://HOST:PORT")]
-    Https { value: String },
+    #[error("--control {value:?}: https:// needs --tls-ca FILE (a CA or the server's certificate)")]
+    NoTlsCa { value: String },
+    #[error("the configuration turns both control-socket and control-listen off")]
+    NoControl,
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Token(#[from] ControlError),
     #[error(
         "cannot connect to the control API at {addr}: {source} \
-         (is `lastgood serve` running with control-listen = \"{addr}\"?)"
+         (is `lastgood serve` running with that control-socket or control-listen? \
+         a socket needs the resolver's user, or root)"
     )]
     Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("control API at {addr}: TLS: {source}")]
+    Tls {
         addr: String,
         source: std::io::Error,
     },
@@ -76,13 +94,19 @@ pub enum CliError {
 /// How to reach the control API (common to every operator subcommand).
 #[derive(Args, Clone, Debug, Default, PartialEq, Eq)]
 pub struct ControlOpts {
-    /// Control API address: ADDRESS:PORT or http://HOST:PORT
-    /// [default: control-listen of --config, else 127.0.0.1:8053].
-    #[arg(long, global = true, value_name = "URL|ADDR")]
+    /// Control API: unix:PATH, /PATH, ADDRESS:PORT, http://HOST:PORT or
+    /// https://HOST:PORT [default: control-socket of --config, else its
+    /// control-listen; without --config the default local socket].
+    #[arg(long, global = true, value_name = "URL|ADDR|PATH")]
     pub control: Option<String>,
-    /// File holding the bearer token [default: control-token-file of --config].
+    /// File holding the bearer token for TCP [default: control-token-file
+    /// of --config, else its state-dir/control.token].
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// PEM certificates to trust for https:// (a CA, or the server's own
+    /// certificate) [default: control-tls-cert of --config].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     /// The resolver's configuration file, to take control-listen and
     /// control-token-file from.
     #[arg(long, short, global = true, value_name = "FILE")]
@@ -330,23 +354,38 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// `host:port` from `--control`: `ADDRESS:PORT`, `HOST:PORT` or
-/// `http://HOST:PORT[/]`.
-pub fn control_authority(value: &str) -> Result<String, CliError> {
+/// Where `--control` points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A Unix socket path.
+    Unix(PathBuf),
+    /// `host:port`, over TLS if `https`.
+    Tcp { authority: String, https: bool },
+}
+
+/// Parse `--control`: `unix:PATH`, `/PATH`, `ADDRESS:PORT`, `HOST:PORT`,
+/// `http://HOST:PORT[/]` or `https://HOST:PORT[/]`.
+pub fn control_target(value: &str) -> Result<Target, CliError> {
     let bad = || CliError::BadControl {
         value: value.to_owned(),
     };
     let v = value.trim();
-    if v.get(..8)
-        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
-    {
-        return Err(CliError::Https {
-            value: value.to_owned(),
-        });
+    if let Some(path) = v.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(bad());
+        }
+        return Ok(Target::Unix(PathBuf::from(path)));
     }
-    let rest = match v.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case("http://") => v.get(7..).unwrap_or_default(),
-        _ => v,
+    if v.starts_with('/') {
+        return Ok(Target::Unix(PathBuf::from(v)));
+    }
+    let scheme = |p: &str| v.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p));
+    let (rest, https) = if scheme("https://") {
+        (v.get(8..).unwrap_or_default(), true)
+    } else if scheme("http://") {
+        (v.get(7..).unwrap_or_default(), false)
+    } else {
+        (v, false)
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains(['/', '@', '?', '#', ' ']) {
@@ -360,13 +399,34 @@ pub fn control_authority(value: &str) -> Result<String, CliError> {
     if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
         return Err(bad());
     }
-    Ok(authority.to_owned())
+    Ok(Target::Tcp {
+        authority: authority.to_owned(),
+        https,
+    })
+}
+
+/// How to connect.
+enum Endpoint {
+    Unix(PathBuf),
+    Tcp {
+        authority: String,
+        tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    },
 }
 
 /// A resolved control API endpoint and token.
 struct Api {
+    endpoint: Endpoint,
+    /// Names the endpoint in errors.
     authority: String,
     token: Option<String>,
+}
+
+/// The TLS server name of `host:port` (an IP address or a DNS name).
+fn server_name(authority: &str) -> Option<ServerName<'static>> {
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned()).ok()
 }
 
 impl Api {
@@ -375,20 +435,67 @@ impl Api {
             Some(path) => Some(Config::load(path)?),
             None => None,
         };
-        let authority = match (&opts.control, &config) {
-            (Some(c), _) => control_authority(c)?,
-            (None, Some(config)) => config.control.listen.to_string(),
-            (None, None) => DEFAULT_CONTROL.to_owned(),
+        let target = match (&opts.control, &config) {
+            (Some(c), _) => control_target(c)?,
+            (None, Some(config)) => match (&config.control.socket, config.control.listen) {
+                (Some(path), _) => Target::Unix(path.clone()),
+                (None, Some(listen)) => Target::Tcp {
+                    authority: listen.to_string(),
+                    https: config.control.tls.is_some(),
+                },
+                (None, None) => return Err(CliError::NoControl),
+            },
+            (None, None) => Target::Unix(default_control_socket()),
         };
-        let token_file = opts
-            .token_file
-            .clone()
-            .or_else(|| config.and_then(|c| c.control.token_file));
+        let (authority, https) = match target {
+            Target::Unix(path) => {
+                return Ok(Api {
+                    authority: format!("unix:{}", path.display()),
+                    endpoint: Endpoint::Unix(path),
+                    token: None,
+                });
+            }
+            Target::Tcp { authority, https } => (authority, https),
+        };
+        let tls = if https {
+            let ca = opts
+                .tls_ca
+                .clone()
+                .or_else(|| {
+                    config
+                        .as_ref()
+                        .and_then(|c| c.control.tls.clone())
+                        .map(|t| t.0)
+                })
+                .ok_or_else(|| CliError::NoTlsCa {
+                    value: authority.clone(),
+                })?;
+            let name = server_name(&authority).ok_or_else(|| CliError::BadControl {
+                value: authority.clone(),
+            })?;
+            Some((tls::client_config(&ca)?, name))
+        } else {
+            None
+        };
+        let token_file = opts.token_file.clone().or_else(|| {
+            let c = config.as_ref()?;
+            c.control.token_file.clone().or_else(|| {
+                let dir = c.state_dir.as_ref()?;
+                Some(state_dir_token(dir)).filter(|p| p.exists())
+            })
+        });
         let token = match token_file {
-            Some(path) => Some(ControlConfig::load_token(&path)?),
+            Some(path) => Some(load_token(&path)?),
             None => None,
         };
-        Ok(Api { authority, token })
+        Ok(Api {
+            endpoint: Endpoint::Tcp {
+                authority: authority.clone(),
+                tls,
+            },
+            authority,
+            token,
+        })
     }
 
     /// Send one request; the answer's JSON on a 2xx status, else
@@ -434,34 +541,74 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, Bytes), CliError> {
-        let addr = || self.authority.clone();
+        let connect = |source| CliError::Connect {
+            addr: self.authority.clone(),
+            source,
+        };
+        let host = match &self.endpoint {
+            Endpoint::Unix(_) => "localhost",
+            Endpoint::Tcp { authority, .. } => authority.as_str(),
+        };
+        let changes = method != Method::GET;
         let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, &self.authority)
+            .header(header::HOST, host)
             .header(header::USER_AGENT, "lastgood-cli");
         if let Some(token) = &self.token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let body = match body {
-            Some(v) => {
-                req = req.header(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                Bytes::from(v.to_string())
-            }
+            Some(v) => Bytes::from(v.to_string()),
+            None if changes => Bytes::from_static(b"{}"),
             None => Bytes::new(),
         };
+        if changes {
+            req = req.header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
         let req = req
             .body(Full::new(body))
             .map_err(|source| CliError::Request { source })?;
-        let stream = tokio::net::TcpStream::connect(&self.authority)
-            .await
-            .map_err(|source| CliError::Connect {
-                addr: addr(),
-                source,
-            })?;
+        match &self.endpoint {
+            Endpoint::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(connect)?;
+                self.send(stream, req).await
+            }
+            Endpoint::Tcp { authority, tls } => {
+                let stream = tokio::net::TcpStream::connect(authority.as_str())
+                    .await
+                    .map_err(connect)?;
+                match tls {
+                    None => self.send(stream, req).await,
+                    Some((config, name)) => {
+                        let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                            .connect(name.clone(), stream)
+                            .await
+                            .map_err(|source| CliError::Tls {
+                                addr: self.authority.clone(),
+                                source,
+                            })?;
+                        self.send(stream, req).await
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send<S>(
+        &self,
+        stream: S,
+        req: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), CliError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let addr = || self.authority.clone();
         let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|source| CliError::Http {
@@ -517,15 +664,22 @@ mod tests {
     use crate::nta::NtaSource;
 
     #[test]
-    fn authorities() {
+    fn targets() {
+        let tcp = |a: &str, https| Target::Tcp {
+            authority: a.to_owned(),
+            https,
+        };
         for (input, want) in [
-            ("127.0.0.1:8053", "127.0.0.1:8053"),
-            ("http://127.0.0.1:8053", "127.0.0.1:8053"),
-            ("HTTP://localhost:1/", "localhost:1"),
-            ("[::1]:8053", "[::1]:8053"),
-            ("http://[::1]:8053/", "[::1]:8053"),
+            ("127.0.0.1:8053", tcp("127.0.0.1:8053", false)),
+            ("http://127.0.0.1:8053", tcp("127.0.0.1:8053", false)),
+            ("HTTP://localhost:1/", tcp("localhost:1", false)),
+            ("[::1]:8053", tcp("[::1]:8053", false)),
+            ("http://[::1]:8053/", tcp("[::1]:8053", false)),
+            ("https://h:1", tcp("h:1", true)),
+            ("unix:/run/x.sock", Target::Unix("/run/x.sock".into())),
+            ("/run/x.sock", Target::Unix("/run/x.sock".into())),
         ] {
-            assert_eq!(control_authority(input).unwrap(), want, "{input}");
+            assert_eq!(control_target(input).unwrap(), want, "{input}");
         }
         for bad in [
             "",
@@ -536,16 +690,19 @@ mod tests {
             "http://h:1/path",
             "::1:8053",
             "ftp://h:1",
+            "unix:",
         ] {
             assert!(
-                matches!(control_authority(bad), Err(CliError::BadControl { .. })),
+                matches!(control_target(bad), Err(CliError::BadControl { .. })),
                 "{bad}"
             );
         }
-        assert!(matches!(
-            control_authority("https://h:1"),
-            Err(CliError::Https { .. })
-        ));
+        assert_eq!(
+            server_name("127.0.0.1:1").unwrap(),
+            ServerName::try_from("127.0.0.1").unwrap()
+        );
+        assert!(server_name("[::1]:1").is_some());
+        assert!(server_name("localhost:1").is_some());
     }
 
     #[test]

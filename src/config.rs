@@ -70,9 +70,18 @@ struct RawConfig {
     client_response_timer: Option<String>,
     failure_recheck: Option<String>,
     log_format: Option<String>,
-    // Control API and NTAs (see the block at the end of the file).
+    // Control API, NTAs, state directory, ACL action (see the block after
+    // `parse_duration`).
     control_listen: Option<String>,
     control_token_file: Option<PathBuf>,
+    control_socket: Option<PathBuf>,
+    control_socket_group: Option<toml::Spanned<String>>,
+    control_tls_cert: Option<PathBuf>,
+    control_tls_key: Option<PathBuf>,
+    control_allow_origin: Option<Vec<String>>,
+    control_allow_host: Option<Vec<String>>,
+    state_dir: Option<PathBuf>,
+    refused_clients: Option<toml::Spanned<String>>,
     nta_state_file: Option<PathBuf>,
     nta_recheck_interval: Option<String>,
     nta: Option<Vec<RawNta>>,
@@ -105,8 +114,12 @@ pub struct Config {
     /// The serve-stale tier (RFC 8767) and its timers.
     pub stale: StaleConfig,
     pub log_format: LogFormat,
-    /// The HTTP control API.
+    /// The control API (Unix socket and TCP).
     pub control: ControlSettings,
+    /// `state-dir`: where optional state lives (NTA file, control token).
+    pub state_dir: Option<PathBuf>,
+    /// `refused-clients`: answer REFUSED or drop clients the ACL refuses.
+    pub refused_clients: RefusedClients,
     /// Negative trust anchors.
     pub nta: NtaSettings,
     /// `[[forward-zone]]` and `[[stub-zone]]` tables, in file order.
@@ -163,6 +176,8 @@ impl Default for Config {
             stale: StaleConfig::default(),
             log_format: LogFormat::Text,
             control: ControlSettings::default(),
+            state_dir: None,
+            refused_clients: RefusedClients::Refuse,
             nta: NtaSettings::default(),
             private_zones: Vec::new(),
             private_address: Vec::new(),
@@ -179,8 +194,35 @@ impl Config {
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// Parse and check TOML text; `source_name` names it in errors.
+    /// Parse and check TOML text; `source_name` names it in errors, with
+    /// the line of the key whenever it is written in the file.
     pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        Self::parse_checked(text, source_name).map_err(|e| match e {
+            ConfigError::Invalid {
+                source_name,
+                key,
+                value,
+                allowed,
+            } => match line_of_key(text, key) {
+                Some(line) => ConfigError::InvalidEntry {
+                    source_name,
+                    line,
+                    key,
+                    value,
+                    allowed: allowed.to_owned(),
+                },
+                None => ConfigError::Invalid {
+                    source_name,
+                    key,
+                    value,
+                    allowed,
+                },
+            },
+            other => other,
+        })
+    }
+
+    fn parse_checked(text: &str, source_name: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             source_name: source_name.to_owned(),
             line: e.span().map_or(0, |s| line_of(text, s.start)),
@@ -305,11 +347,19 @@ impl Config {
         let ops = RawOperations {
             control_listen: raw.control_listen,
             control_token_file: raw.control_token_file,
+            control_socket: raw.control_socket,
+            control_socket_group: raw.control_socket_group,
+            control_tls_cert: raw.control_tls_cert,
+            control_tls_key: raw.control_tls_key,
+            control_allow_origin: raw.control_allow_origin,
+            control_allow_host: raw.control_allow_host,
+            state_dir: raw.state_dir,
+            refused_clients: raw.refused_clients,
             nta_state_file: raw.nta_state_file,
             nta_recheck_interval: raw.nta_recheck_interval,
             nta: raw.nta,
         };
-        (c.control, c.nta) = ops.check(text, source_name)?;
+        (c.control, c.nta, c.state_dir, c.refused_clients) = ops.check(text, source_name)?;
         let private = RawPrivate {
             forward_zone: raw.forward_zone,
             stub_zone: raw.stub_zone,
@@ -342,6 +392,26 @@ fn line_of(text: &str, pos: usize) -> usize {
     text.get(..pos).map_or(0, |t| t.matches('\n').count() + 1)
 }
 
+/// 1-based line where top-level `key` is set (before the first table
+/// header), if it is written in `text` (bare or quoted, `-` or `_`).
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let snake = key.replace('-', "_");
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            return None;
+        }
+        let Some((name, _)) = t.split_once('=') else {
+            continue;
+        };
+        let name = name.trim().trim_matches('"');
+        if name == key || name == snake {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// `"30s"`, `"5m"`, `"1h"`, `"1d"`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -362,33 +432,83 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 // ---------------------------------------------------------------------
-// Control API and negative trust anchors (issue 4): `control-listen`,
-// `control-token-file`, `nta-state-file`, `nta-recheck-interval`, `[[nta]]`.
+// Control API, negative trust anchors and the state directory (issues 4
+// and 16): `control-socket`, `control-socket-group`, `control-listen`,
+// `control-token-file`, `control-tls-cert`, `control-tls-key`,
+// `control-allow-origin`, `control-allow-host`, `state-dir`,
+// `refused-clients`, `nta-state-file`, `nta-recheck-interval`, `[[nta]]`.
 // ---------------------------------------------------------------------
 
-/// Default `control-listen`: loopback only.
+/// Default `control-listen`: loopback only (and then, like every TCP
+/// control listener, a token for everything but `GET /metrics`).
 pub const DEFAULT_CONTROL_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8053);
 /// Shortest `nta-recheck-interval`.
 pub const MIN_NTA_RECHECK_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest `nta-recheck-interval`.
 pub const MAX_NTA_RECHECK_INTERVAL: Duration = Duration::from_secs(86_400);
+/// The NTA state file's name in `state-dir` (unless `nta-state-file`).
+pub const NTA_STATE_FILE_NAME: &str = "nta.json";
+/// The generated control token's name in `state-dir`.
+pub const CONTROL_TOKEN_FILE_NAME: &str = "control.token";
 
-/// Where the HTTP control API listens and how it authenticates.
+/// Default `control-socket`: `/run/lastgood/control.sock` for root; for
+/// another user `$XDG_RUNTIME_DIR/lastgood/control.sock`, else
+/// `/tmp/lastgood-<uid>/control.sock`. The CLI uses the same default.
+pub fn default_control_socket() -> PathBuf {
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return PathBuf::from("/run/lastgood/control.sock");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("lastgood/control.sock"),
+        _ => PathBuf::from(format!("/tmp/lastgood-{uid}/control.sock")),
+    }
+}
+
+/// What the server does with a client the ACL refuses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RefusedClients {
+    /// Answer REFUSED (+ EDE 18 Prohibited).
+    #[default]
+    Refuse,
+    /// Send nothing (Unbound's `deny`).
+    Drop,
+}
+
+/// Where the control API listens and how it authenticates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControlSettings {
-    /// `control-listen`.
-    pub listen: SocketAddr,
-    /// `control-token-file`: the bearer token; required for a
-    /// non-loopback `listen`.
+    /// `control-socket`: the local Unix socket (`""` turns it off).
+    pub socket: Option<PathBuf>,
+    /// `control-socket-group`, resolved to a gid: the socket is mode 0660
+    /// and owned by this group (else 0600).
+    pub socket_group: Option<u32>,
+    /// `control-listen`: the TCP listener (`""` turns it off).
+    pub listen: Option<SocketAddr>,
+    /// `control-token-file`: the bearer token TCP clients must send; if
+    /// unset, `state-dir/control.token`, generated at first start.
     pub token_file: Option<PathBuf>,
+    /// `control-tls-cert` and `control-tls-key` (PEM): TCP speaks TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `control-allow-origin`: `Origin` values accepted on state-changing
+    /// requests (none by default: a request with an `Origin` is refused).
+    pub allow_origins: Vec<String>,
+    /// `control-allow-host`: host names accepted in `Host` besides the
+    /// listen address (e.g. the name in the TLS certificate).
+    pub allow_hosts: Vec<String>,
 }
 
 impl Default for ControlSettings {
     fn default() -> Self {
         Self {
-            listen: DEFAULT_CONTROL_LISTEN,
+            socket: Some(default_control_socket()),
+            socket_group: None,
+            listen: Some(DEFAULT_CONTROL_LISTEN),
             token_file: None,
+            tls: None,
+            allow_origins: Vec::new(),
+            allow_hosts: Vec::new(),
         }
     }
 }
@@ -396,7 +516,8 @@ impl Default for ControlSettings {
 /// Negative trust anchor settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NtaSettings {
-    /// `nta-state-file`: where NTAs are persisted across restarts.
+    /// `nta-state-file` (default `state-dir/nta.json`): where NTAs are
+    /// persisted across restarts.
     pub state_file: Option<PathBuf>,
     /// `nta-recheck-interval`: how often NTA zones are revalidated.
     pub recheck_interval: Duration,
@@ -427,17 +548,40 @@ struct RawNta {
 struct RawOperations {
     control_listen: Option<String>,
     control_token_file: Option<PathBuf>,
+    control_socket: Option<PathBuf>,
+    control_socket_group: Option<toml::Spanned<String>>,
+    control_tls_cert: Option<PathBuf>,
+    control_tls_key: Option<PathBuf>,
+    control_allow_origin: Option<Vec<String>>,
+    control_allow_host: Option<Vec<String>>,
+    state_dir: Option<PathBuf>,
+    refused_clients: Option<toml::Spanned<String>>,
     nta_state_file: Option<PathBuf>,
     nta_recheck_interval: Option<String>,
     nta: Option<Vec<RawNta>>,
 }
 
+/// A group name or number to a gid (`control-socket-group`).
+fn group_id(group: &str) -> Option<u32> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Some(gid);
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(g)) => Some(g.gid.as_raw()),
+        _ => None,
+    }
+}
+
+/// What [`RawOperations::check`] returns.
+type Operations = (
+    ControlSettings,
+    NtaSettings,
+    Option<PathBuf>,
+    RefusedClients,
+);
+
 impl RawOperations {
-    fn check(
-        self,
-        text: &str,
-        source_name: &str,
-    ) -> Result<(ControlSettings, NtaSettings), ConfigError> {
+    fn check(self, text: &str, source_name: &str) -> Result<Operations, ConfigError> {
         let invalid =
             |key: &'static str, value: String, allowed: &'static str| ConfigError::Invalid {
                 source_name: source_name.to_owned(),
@@ -445,27 +589,90 @@ impl RawOperations {
                 value,
                 allowed,
             };
+        let at = |key, span, value: &str, allowed| {
+            entry_error((text, source_name), key, span, value, allowed)
+        };
         let mut control = ControlSettings::default();
         if let Some(s) = self.control_listen {
-            control.listen = s.parse().map_err(|_| {
-                invalid(
-                    "control-listen",
-                    s.clone(),
-                    "an address:port such as 127.0.0.1:8053 or [::1]:8053",
+            control.listen = if s.trim().is_empty() {
+                None
+            } else {
+                Some(s.parse().map_err(|_| {
+                    invalid(
+                        "control-listen",
+                        s.clone(),
+                        "an address:port such as 127.0.0.1:8053 or [::1]:8053, or \"\" (off)",
+                    )
+                })?)
+            };
+        }
+        if let Some(p) = self.control_socket {
+            control.socket = (!p.as_os_str().is_empty()).then_some(p);
+        }
+        if let Some(g) = self.control_socket_group {
+            let gid = group_id(g.get_ref()).ok_or_else(|| {
+                at(
+                    "control-socket-group",
+                    g.span(),
+                    g.get_ref(),
+                    "a group name or number known to this host".to_owned(),
                 )
             })?;
+            control.socket_group = Some(gid);
         }
         control.token_file = self.control_token_file;
-        if !control.listen.ip().is_loopback() && control.token_file.is_none() {
+        control.tls = match (self.control_tls_cert, self.control_tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "control-tls-key",
+                    String::new(),
+                    "required with control-tls-cert",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "control-tls-cert",
+                    String::new(),
+                    "required with control-tls-key",
+                ));
+            }
+        };
+        control.allow_origins = self.control_allow_origin.unwrap_or_default();
+        control.allow_hosts = self.control_allow_host.unwrap_or_default();
+        let state_dir = self.state_dir.filter(|p| !p.as_os_str().is_empty());
+        if let Some(listen) = control.listen
+            && !listen.ip().is_loopback()
+            && control.token_file.is_none()
+            && state_dir.is_none()
+        {
             return Err(invalid(
                 "control-token-file",
                 String::new(),
-                "required when control-listen is not a loopback address \
-                 (the control API refuses to listen elsewhere without a token)",
+                "required when control-listen is not a loopback address and no \
+                 state-dir is set (TCP control needs a token)",
             ));
         }
+        let refused = match self.refused_clients {
+            None => RefusedClients::Refuse,
+            Some(r) => match r.get_ref().as_str() {
+                "refuse" => RefusedClients::Refuse,
+                "drop" => RefusedClients::Drop,
+                other => {
+                    return Err(at(
+                        "refused-clients",
+                        r.span(),
+                        other,
+                        "\"refuse\" or \"drop\"".to_owned(),
+                    ));
+                }
+            },
+        };
         let mut nta = NtaSettings {
-            state_file: self.nta_state_file,
+            state_file: self
+                .nta_state_file
+                .or_else(|| state_dir.as_ref().map(|d| d.join(NTA_STATE_FILE_NAME))),
             ..NtaSettings::default()
         };
         if let Some(s) = self.nta_recheck_interval {
@@ -533,7 +740,7 @@ impl RawOperations {
                 "at most MAX_NTAS (1024) [[nta]] tables",
             ));
         }
-        Ok((control, nta))
+        Ok((control, nta, state_dir, refused))
     }
 }
 
@@ -621,8 +828,21 @@ impl RawPrivate {
                 ZoneMode::Stub => ("stub-zone.name", "stub-zone.addrs"),
             };
             let name_text = raw.name.get_ref();
-            let name = crate::nta::parse_zone(name_text)
-                .map_err(|e| at(name_key, raw.name.span(), name_text, e.to_string()))?;
+            let name = crate::nta::parse_zone(name_text).map_err(|e| {
+                // parse_zone speaks of NTAs; say what it means here.
+                let why = match e {
+                    crate::nta::NtaError::RootZone => format!(
+                        "the root cannot be a [[{}]]: every name would leave the public \
+                         hierarchy (for a private root use root-hints)",
+                        mode.key()
+                    ),
+                    crate::nta::NtaError::WildcardZone { .. } => {
+                        "a wildcard name cannot be a zone".to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                at(name_key, raw.name.span(), name_text, why)
+            })?;
             if let Some(other) = zones.iter().find(|z| z.name == name) {
                 let what = if other.mode == mode {
                     format!("{name} is listed in another [[{}]] table", mode.key())
@@ -772,7 +992,7 @@ log-format = "json"
     #[test]
     fn errors_name_file_line_and_key() {
         let cases = [
-            ("listen = [\"nonsense\"]", "x.toml: key `listen`"),
+            ("listen = [\"nonsense\"]", "x.toml:1: key `listen`"),
             ("\n\nbogus-key = 1", "x.toml:3:"),
             ("cache-size = 5", "key `cache-size`: value \"5\""),
             ("max-stale-ttl = \"8d\"", "at most 7d"),
@@ -787,6 +1007,15 @@ log-format = "json"
             ("serve-stale = \"yes\"", "x.toml:1:"),
             ("log-format = \"xml\"", "key `log-format`"),
             ("listen = [", "x.toml:1:"),
+            // Issue 16: range errors name the line too.
+            (
+                "dnssec = true\ncache-size = 5",
+                "x.toml:2: key `cache-size`",
+            ),
+            (
+                "dnssec = true\n\nnta-recheck-interval = \"5s\"",
+                "x.toml:3: key `nta-recheck-interval`",
+            ),
         ];
         for (text, want) in cases {
             let err = Config::parse(text, "x.toml").unwrap_err().to_string();
@@ -809,7 +1038,10 @@ log-format = "json"
     #[test]
     fn control_and_nta_keys() {
         let c = Config::parse("", "x.toml").unwrap();
-        assert_eq!(c.control.listen, DEFAULT_CONTROL_LISTEN);
+        assert_eq!(c.control.listen, Some(DEFAULT_CONTROL_LISTEN));
+        assert_eq!(c.control.socket, Some(default_control_socket()));
+        assert!(c.state_dir.is_none() && c.nta.state_file.is_none());
+        assert_eq!(c.refused_clients, RefusedClients::Refuse);
         assert_eq!(c.nta.recheck_interval, Duration::from_secs(300));
         assert!(c.nta.entries.is_empty());
         let c = Config::parse(
@@ -830,7 +1062,7 @@ zone = "example.org."
             "x.toml",
         )
         .unwrap();
-        assert_eq!(c.control.listen, "0.0.0.0:9053".parse().unwrap());
+        assert_eq!(c.control.listen, Some("0.0.0.0:9053".parse().unwrap()));
         assert_eq!(
             c.control.token_file.as_deref(),
             Some(Path::new("/etc/lastgood/token"))
@@ -856,6 +1088,37 @@ zone = "example.org."
         // Loopback without a token is fine, IPv6 too.
         let c = Config::parse("control-listen = \"[::1]:1\"", "x.toml").unwrap();
         assert!(c.control.token_file.is_none());
+        // Issue 16: the socket, TLS, state-dir and refused-clients keys.
+        let c = Config::parse(
+            r#"
+control-socket = "/run/x/ctl.sock"
+control-socket-group = "0"
+control-listen = "0.0.0.0:9053"
+control-tls-cert = "/etc/c.pem"
+control-tls-key = "/etc/k.pem"
+control-allow-origin = ["https://ops.example"]
+control-allow-host = ["resolver.example"]
+state-dir = "/var/lib/lastgood"
+refused-clients = "drop"
+"#,
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.control.socket.as_deref(),
+            Some(Path::new("/run/x/ctl.sock"))
+        );
+        assert_eq!(c.control.socket_group, Some(0));
+        assert!(c.control.tls.is_some());
+        assert_eq!(c.control.allow_origins, ["https://ops.example"]);
+        assert_eq!(c.control.allow_hosts, ["resolver.example"]);
+        assert_eq!(
+            c.nta.state_file.as_deref(),
+            Some(Path::new("/var/lib/lastgood/nta.json"))
+        );
+        assert_eq!(c.refused_clients, RefusedClients::Drop);
+        let off = Config::parse("control-socket = \"\"\ncontrol-listen = \"\"", "x.toml").unwrap();
+        assert!(off.control.socket.is_none() && off.control.listen.is_none());
     }
 
     // --- forward/stub zones and private-address ---
@@ -926,7 +1189,7 @@ trust-anchor = "/etc/lastgood/lab.key"
             ),
             (
                 fwd("name = \".\"\naddrs = [\"10.0.0.1\"]"),
-                "x.toml:4: key `forward-zone.name`",
+                "x.toml:4: key `forward-zone.name`: value \".\" is invalid: the root cannot be a [[forward-zone]]",
             ),
             (
                 fwd("name = \"corp.\"\naddrs = [\"10.0.0.1:70000\"]"),
@@ -990,6 +1253,18 @@ trust-anchor = "/etc/lastgood/lab.key"
             (
                 "control-listen = \"0.0.0.0:8053\"".to_owned(),
                 "x.toml: key `control-token-file`: value \"\" is invalid: required when control-listen is not a loopback",
+            ),
+            (
+                "\nrefused-clients = \"ignore\"".to_owned(),
+                "x.toml:2: key `refused-clients`: value \"ignore\"",
+            ),
+            (
+                "\n\ncontrol-socket-group = \"no-such-group-here\"".to_owned(),
+                "x.toml:3: key `control-socket-group`",
+            ),
+            (
+                "control-tls-cert = \"/c.pem\"".to_owned(),
+                "key `control-tls-key`: value \"\" is invalid: required with control-tls-cert",
             ),
             (
                 "control-listen = \"localhost\"".to_owned(),

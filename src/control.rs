@@ -1,12 +1,29 @@
-//! HTTP control API: NTAs, cache flush, status, config reload and the
-//! Prometheus `/metrics` endpoint.
+//! Control API: NTAs, cache flush, status, config reload and the
+//! Prometheus `/metrics` endpoint, over HTTP/1.1 (hyper, one request per
+//! connection) on two kinds of listener:
 //!
-//! HTTP/1.1 over plain TCP (hyper), one request per connection, bound to
-//! loopback by default. With a token configured every endpoint except
-//! `GET /metrics` needs `Authorization: Bearer TOKEN`; a non-loopback
-//! address without a token is refused at start. Request bodies are JSON,
-//! bounded by `MAX_CONTROL_BODY_BYTES`; answers are JSON (`{"error": ...}`
-//! on failure). What the endpoints act on is the [`Control`] trait, so this
+//! - **the local Unix socket** (`control-socket`, default
+//!   `/run/lastgood/control.sock`), what the CLI uses by default. Access is
+//!   the socket's file mode: 0600 (our user only) or 0660 with
+//!   `control-socket-group`; without a group, a peer whose uid is neither
+//!   root nor ours is refused even if the mode was loosened. The peer's
+//!   uid and pid (`SO_PEERCRED`) are logged with every state-changing
+//!   request.
+//! - **TCP** (`control-listen`, default 127.0.0.1:8053), for remote use and
+//!   the Prometheus scraper: every endpoint but `GET /metrics` needs
+//!   `Authorization: Bearer TOKEN` (`control-token-file`, or
+//!   `state-dir/control.token` generated at first start, see `token.rs`);
+//!   optional TLS (`control-tls-cert`/`-key`, rustls). Every request but
+//!   `/metrics` must name the listener in `Host` (DNS rebinding).
+//!
+//! State-changing requests ([`Route::changes_state`]) must be
+//! `Content-Type: application/json` with no `Origin` (or one in
+//! `control-allow-origin`), on both listeners: a web page cannot forge
+//! them. Each listener caps its connections overall and per peer, and an
+//! idle connection yields its slot (`conns.rs`); request heads must arrive
+//! within `CONTROL_HEADER_TIMEOUT`. Request bodies are JSON, bounded by
+//! `MAX_CONTROL_BODY_BYTES`; answers are JSON (`{"error": ...}` on
+//! failure). What the endpoints act on is the [`Control`] trait, so this
 //! module knows nothing of the resolver.
 //!
 //! | endpoint | body | answer |
@@ -18,10 +35,21 @@
 //! | `DELETE /nta/{zone}` | | `{"zone", "removed": true}` or 404 |
 //! | `POST /cache/flush` | one of `{"name"}`, `{"zone"}`, `{"all": true}` | `{"flushed", "target"?}` |
 //! | `POST /reload` | | `{"reloaded": true}` |
+//!
+//! # Adding an endpoint
+//!
+//! A [`Route`] variant (in `Route::parse`, `label` and `changes_state`),
+//! a [`Control`] method (with a default body returning
+//! [`ControlError::NotSupported`], so fakes and older targets still
+//! build), and an arm in `answer`. Authentication, the browser checks, the
+//! peer log line and the request metric follow from `changes_state`.
 
+mod conns;
+mod listen;
 mod request;
+pub mod tls;
+mod token;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,23 +60,23 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::ControlSettings;
-use crate::limits::{CONTROL_READ_TIMEOUT, MAX_CONTROL_BODY_BYTES, MAX_CONTROL_CONNECTIONS};
+use crate::limits::{CONTROL_READ_TIMEOUT, MAX_CONTROL_BODY_BYTES};
 use crate::metrics::Metrics;
 use crate::nta::{NtaError, NtaView};
 
+pub use listen::Peer;
 pub use request::{Route, percent_decode};
+pub use token::{dir_writable, load_token, state_dir_token};
 
 /// Content type of `GET /metrics` (Prometheus text exposition 0.0.4).
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// How long `shutdown` lets requests in progress finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Errors of the control API: start-up, requests, and what the
 /// [`Control`] target reports. [`ControlError::status`] maps each to an
@@ -67,6 +95,31 @@ pub enum ControlError {
         listen: SocketAddr,
         source: std::io::Error,
     },
+    #[error("control socket {}: {source}", path.display())]
+    Socket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "control socket {}: another process is serving it (is lastgood already running?)",
+        path.display()
+    )]
+    SocketInUse { path: PathBuf },
+    #[error("control socket {}: exists and is not a socket; not replacing it", path.display())]
+    SocketNotSocket { path: PathBuf },
+    #[error("control TLS {}: {reason}", path.display())]
+    Tls { path: PathBuf, reason: String },
+    #[error(
+        "control token file {}: readable or writable by group or others (mode {mode:04o}); \
+         chmod 600 it",
+        path.display()
+    )]
+    TokenFileTooOpen { path: PathBuf, mode: u32 },
+    #[error("control token file {}: cannot be generated: {source}", path.display())]
+    TokenGenerate {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("control token file {}: {source}", path.display())]
     TokenFile {
         path: PathBuf,
@@ -81,6 +134,21 @@ pub enum ControlError {
     // Requests.
     #[error("missing or wrong bearer token (send `Authorization: Bearer TOKEN`)")]
     Unauthorized,
+    #[error(
+        "this TCP listener has no token, so it serves only GET /metrics: use the local \
+         control socket, or set control-token-file or state-dir"
+    )]
+    NoToken,
+    #[error("Host {host:?} does not name this control listener (see control-allow-host)")]
+    ForeignHost { host: String },
+    #[error("Origin {origin:?} is not allowed to change state (see control-allow-origin)")]
+    ForeignOrigin { origin: String },
+    #[error("state-changing requests must be Content-Type: application/json, not {content_type:?}")]
+    NotJson { content_type: String },
+    #[error("uid {uid} may not use the control socket (only root and the resolver's user)")]
+    PeerNotAllowed { uid: u32 },
+    #[error("{what} is not supported by this resolver")]
+    NotSupported { what: &'static str },
     #[error("no such endpoint: {method} {path}")]
     NotFound { method: Method, path: String },
     #[error("method {method} not allowed on {path}; allowed: {allowed}")]
@@ -144,7 +212,12 @@ impl ControlError {
     pub fn status(&self) -> StatusCode {
         use ControlError as E;
         match self {
-            E::Unauthorized => StatusCode::UNAUTHORIZED,
+            E::Unauthorized | E::NoToken => StatusCode::UNAUTHORIZED,
+            E::ForeignHost { .. } | E::ForeignOrigin { .. } | E::PeerNotAllowed { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            E::NotJson { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            E::NotSupported { .. } => StatusCode::NOT_IMPLEMENTED,
             E::NotFound { .. } | E::NoSuchNta { .. } => StatusCode::NOT_FOUND,
             E::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             E::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -173,8 +246,14 @@ impl ControlError {
             E::TokenRequired { .. }
             | E::InvalidToken
             | E::Bind { .. }
+            | E::Socket { .. }
+            | E::SocketInUse { .. }
+            | E::SocketNotSocket { .. }
+            | E::Tls { .. }
             | E::TokenFile { .. }
             | E::TokenFileInvalid { .. }
+            | E::TokenFileTooOpen { .. }
+            | E::TokenGenerate { .. }
             | E::Reload(_)
             | E::Flush(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -215,12 +294,34 @@ pub trait Control: Send + Sync + 'static {
     fn metrics_text(&self) -> String;
 }
 
-/// Where and how the control API serves.
+/// The TCP listener.
 #[derive(Clone)]
-pub struct ControlConfig {
+pub struct TcpControl {
     pub listen: SocketAddr,
-    /// Bearer token required on every endpoint except `GET /metrics`.
+    /// Bearer token required on every endpoint except `GET /metrics`;
+    /// without one only `GET /metrics` is served.
     pub token: Option<String>,
+    /// Speak TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `control-allow-host`: names accepted in `Host` besides addresses.
+    pub allow_hosts: Vec<String>,
+}
+
+/// The local Unix socket.
+#[derive(Clone, Debug)]
+pub struct SocketControl {
+    pub path: PathBuf,
+    /// Mode 0660 and this group, else mode 0600.
+    pub group: Option<u32>,
+}
+
+/// Where and how the control API serves.
+#[derive(Clone, Default)]
+pub struct ControlConfig {
+    pub tcp: Option<TcpControl>,
+    pub socket: Option<SocketControl>,
+    /// `control-allow-origin`, for both listeners.
+    pub allow_origins: Vec<String>,
     /// If set, requests are counted in `lastgood_control_requests_total`.
     pub metrics: Option<Metrics>,
 }
@@ -228,210 +329,317 @@ pub struct ControlConfig {
 impl std::fmt::Debug for ControlConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ControlConfig")
-            .field("listen", &self.listen)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tcp", &self.tcp.as_ref().map(|t| t.listen))
+            .field(
+                "token",
+                &self
+                    .tcp
+                    .as_ref()
+                    .and_then(|t| t.token.as_ref())
+                    .map(|_| "<redacted>"),
+            )
+            .field("tls", &self.tcp.as_ref().is_some_and(|t| t.tls.is_some()))
+            .field("socket", &self.socket)
             .finish_non_exhaustive()
     }
 }
 
+/// Whether [`ControlConfig::from_settings`] may write (generate the token
+/// at start) or only checks (`check-config`, reload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Start,
+    Check,
+}
+
 impl ControlConfig {
-    /// Listen on `listen`, no token, no metrics.
+    /// TCP on `listen`, no token (only `/metrics`), no socket, no metrics.
     pub fn new(listen: SocketAddr) -> Self {
         Self {
-            listen,
-            token: None,
-            metrics: None,
+            tcp: Some(TcpControl {
+                listen,
+                token: None,
+                tls: None,
+                allow_hosts: Vec::new(),
+            }),
+            ..Self::default()
         }
     }
 
-    /// From the checked configuration: reads the token file if one is set.
+    /// The Unix socket at `path` only (mode 0600), no metrics.
+    pub fn socket(path: PathBuf) -> Self {
+        Self {
+            socket: Some(SocketControl { path, group: None }),
+            ..Self::default()
+        }
+    }
+
+    /// From the checked configuration: reads the token (or, at start,
+    /// generates it in `state_dir`) and the TLS files. Errors are what
+    /// start and reload refuse; the strings returned are warnings.
     pub fn from_settings(
         settings: &ControlSettings,
+        state_dir: Option<&Path>,
         metrics: Option<Metrics>,
-    ) -> Result<Self, ControlError> {
-        let token = match &settings.token_file {
-            Some(path) => Some(Self::load_token(path)?),
+        purpose: Purpose,
+    ) -> Result<(Self, Vec<String>), ControlError> {
+        let mut warnings = Vec::new();
+        let tcp = match settings.listen {
             None => None,
+            Some(listen) => {
+                let token = match (&settings.token_file, state_dir) {
+                    (Some(path), _) => Some(token::load_token(path)?),
+                    (None, Some(dir)) => match purpose {
+                        Purpose::Start => match token::ensure_token(dir) {
+                            Ok((t, generated)) => {
+                                if generated {
+                                    tracing::info!(
+                                        file = %token::state_dir_token(dir).display(),
+                                        "control token generated (mode 0600)"
+                                    );
+                                }
+                                Some(t)
+                            }
+                            Err(e @ ControlError::TokenGenerate { .. }) => {
+                                warnings.push(format!("{e}; TCP control serves only /metrics"));
+                                None
+                            }
+                            Err(e) => return Err(e),
+                        },
+                        Purpose::Check => match token::check_token_dir(dir) {
+                            Ok(()) => None,
+                            Err(e @ ControlError::TokenGenerate { .. }) => {
+                                warnings.push(format!("{e}; TCP control serves only /metrics"));
+                                None
+                            }
+                            Err(e) => return Err(e),
+                        },
+                    },
+                    (None, None) => None,
+                };
+                let tls = match &settings.tls {
+                    Some((cert, key)) => Some(tls::server_config(cert, key)?),
+                    None => None,
+                };
+                Some(TcpControl {
+                    listen,
+                    token,
+                    tls,
+                    allow_hosts: settings.allow_hosts.clone(),
+                })
+            }
         };
-        Ok(Self {
-            listen: settings.listen,
-            token,
-            metrics,
-        })
+        let socket = settings.socket.as_ref().map(|path| SocketControl {
+            path: path.clone(),
+            group: settings.socket_group,
+        });
+        Ok((
+            Self {
+                tcp,
+                socket,
+                allow_origins: settings.allow_origins.clone(),
+                metrics,
+            },
+            warnings,
+        ))
     }
 
-    /// Read a token file: the token is its content, trimmed; it must be
-    /// non-empty visible ASCII.
+    /// Read a token file (see [`load_token`]).
     pub fn load_token(path: &Path) -> Result<String, ControlError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ControlError::TokenFile {
-            path: path.to_owned(),
-            source,
-        })?;
-        let token = text.trim();
-        if !valid_token(token) {
-            return Err(ControlError::TokenFileInvalid {
-                path: path.to_owned(),
-            });
-        }
-        Ok(token.to_owned())
+        token::load_token(path)
     }
 }
 
-fn valid_token(token: &str) -> bool {
-    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// A running control API; dropping it aborts the server.
+/// Running control listeners; dropping it aborts them (and removes the
+/// socket file).
 #[derive(Debug)]
 pub struct ControlHandle {
-    local_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
+    socket_path: Option<PathBuf>,
     stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl ControlHandle {
-    /// The bound address (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    /// The bound TCP address (useful with port 0), if TCP is on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The Unix socket, if it is served.
+    pub fn socket_path(&self) -> Option<&Path> {
+        self.socket_path.as_deref()
     }
 
     /// Stop accepting, let requests in progress finish (up to a few
     /// seconds), then stop.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
+        }
+        self.remove_socket();
+    }
+
+    fn remove_socket(&mut self) {
+        if let Some(path) = self.socket_path.take() {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
 
 impl Drop for ControlHandle {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
+        for task in &self.tasks {
             task.abort();
         }
+        self.remove_socket();
     }
 }
 
-/// Bind and start serving. Refuses a non-loopback `listen` without a
-/// token ([`ControlError::TokenRequired`]).
+/// Bind and start serving. Refuses a non-loopback TCP `listen` without a
+/// token ([`ControlError::TokenRequired`]). A Unix socket that cannot be
+/// bound is a WARN, not an error: the resolver still serves, and TCP
+/// control (if any) still works (BIND's behaviour for its command
+/// channels).
 pub async fn serve(
     config: ControlConfig,
     target: Arc<dyn Control>,
 ) -> Result<ControlHandle, ControlError> {
-    if let Some(token) = &config.token {
-        if !valid_token(token) {
-            return Err(ControlError::InvalidToken);
-        }
-    } else if !config.listen.ip().is_loopback() {
-        return Err(ControlError::TokenRequired {
-            listen: config.listen,
-        });
-    }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ControlError::Bind {
-            listen: config.listen,
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(|source| ControlError::Bind {
-        listen: config.listen,
-        source,
-    })?;
     let shared = Arc::new(Shared {
-        token: config.token,
-        metrics: config.metrics,
+        metrics: config.metrics.clone(),
         target,
+        allow_origins: config.allow_origins.clone(),
     });
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, shared, stopped));
-    tracing::info!(%local_addr, "control API listening");
+    let mut tasks = Vec::new();
+    let mut tcp_addr = None;
+    if let Some(tcp) = config.tcp {
+        if let Some(token) = &tcp.token {
+            if !token::valid_token(token) {
+                return Err(ControlError::InvalidToken);
+            }
+        } else if !tcp.listen.ip().is_loopback() {
+            return Err(ControlError::TokenRequired { listen: tcp.listen });
+        }
+        let tokenless = tcp.token.is_none();
+        let (addr, task) = listen::tcp(tcp, Arc::clone(&shared), stopped.clone()).await?;
+        if tokenless {
+            tracing::info!(
+                %addr,
+                "control API listening on TCP for GET /metrics only (no token: set \
+                 control-token-file or state-dir)"
+            );
+        } else {
+            tracing::info!(%addr, "control API listening on TCP");
+        }
+        tcp_addr = Some(addr);
+        tasks.push(task);
+    }
+    let mut socket_path = None;
+    if let Some(socket) = config.socket {
+        let path = socket.path.clone();
+        match listen::unix(socket, Arc::clone(&shared), stopped.clone()) {
+            Ok(task) => {
+                tracing::info!(path = %path.display(), "control API listening on the local socket");
+                socket_path = Some(path);
+                tasks.push(task);
+            }
+            Err(e) => tracing::warn!(error = %e, "local control socket not available"),
+        }
+    }
     Ok(ControlHandle {
-        local_addr,
+        tcp_addr,
+        socket_path,
         stop,
-        task: Some(task),
+        tasks,
     })
 }
 
-/// State shared by the request tasks.
+/// State shared by the request tasks of every listener.
 struct Shared {
-    token: Option<String>,
     metrics: Option<Metrics>,
     target: Arc<dyn Control>,
+    allow_origins: Vec<String>,
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(MAX_CONTROL_CONNECTIONS));
-    let mut conns = JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&permits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stop.changed() => break,
-        };
-        let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((stream, _peer)) => stream,
-                Err(e) => {
-                    // E.g. out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "control API: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+/// How one listener lets requests in.
+#[derive(Debug)]
+enum Gate {
+    /// TCP: the token (none: `/metrics` only) and the names `Host` may use.
+    Tcp {
+        token: Option<String>,
+        hosts: request::HostNames,
+    },
+    /// The Unix socket: with a group, any peer the file mode let in;
+    /// without, root and our own uid only.
+    Unix { group: bool },
+}
+
+impl Gate {
+    /// Whether `peer` may make this request on this listener.
+    fn check(
+        &self,
+        shared: &Shared,
+        peer: &Peer,
+        route: Option<&Route>,
+        headers: &hyper::HeaderMap,
+    ) -> Result<(), ControlError> {
+        if matches!(route, Some(Route::Metrics)) {
+            return Ok(());
+        }
+        match (self, peer) {
+            (Gate::Tcp { token, hosts }, _) => {
+                match token {
+                    None => return Err(ControlError::NoToken),
+                    Some(t) if !request::authorized(t, headers) => {
+                        return Err(ControlError::Unauthorized);
+                    }
+                    Some(_) => {}
                 }
-            },
-            _ = stop.changed() => break,
-        };
-        while conns.try_join_next().is_some() {}
-        let shared = Arc::clone(&shared);
-        let stop = stop.clone();
-        conns.spawn(async move {
-            let _permit = permit;
-            serve_connection(stream, shared, stop).await;
-        });
-    }
-    let drain = async { while conns.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain).await;
-    // Dropping `conns` aborts what is left.
-}
-
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let service = hyper::service::service_fn(move |req| {
-        let shared = Arc::clone(&shared);
-        async move { Ok::<_, Infallible>(handle(&shared, req).await) }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(CONTROL_READ_TIMEOUT)
-        .keep_alive(false);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "control API connection");
+                request::check_host(headers, hosts)?;
+            }
+            (Gate::Unix { group }, Peer::Unix { uid, .. }) => {
+                let own = nix::unistd::geteuid().as_raw();
+                if !group && *uid != 0 && *uid != own {
+                    return Err(ControlError::PeerNotAllowed { uid: *uid });
+                }
+            }
+            (Gate::Unix { .. }, Peer::Tcp { .. }) => {
+                return Err(ControlError::Unauthorized);
             }
         }
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+        if route.is_some_and(Route::changes_state) {
+            request::check_json(headers)?;
+            request::check_origin(headers, &shared.allow_origins)?;
         }
+        Ok(())
     }
 }
 
-/// Answer one request and count it.
-async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Answer one request, count it, and log it (state-changing ones at info,
+/// with the peer: address, or uid and pid on the socket).
+async fn handle(
+    shared: &Shared,
+    gate: &Gate,
+    peer: &Peer,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = Route::parse(&method, &path);
     let endpoint = route.as_ref().map_or("unknown", Route::label);
-    let response = match answer(shared, route, req).await {
+    let changes = route.as_ref().is_ok_and(Route::changes_state);
+    // Unknown paths are checked like any endpoint: nothing is told to a
+    // client that may not use the API.
+    let result = match gate.check(shared, peer, route.as_ref().ok(), req.headers()) {
+        Err(e) => Err(e),
+        Ok(()) => match route {
+            Ok(route) => answer(shared, route, req).await,
+            Err(e) => Err(e),
+        },
+    };
+    let response = match result {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
@@ -441,27 +649,27 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             .with_label_values(&[endpoint, status.as_str()])
             .inc();
     }
-    if method == Method::GET {
-        tracing::debug!(%method, %path, status = status.as_u16(), "control request");
+    if changes || method != Method::GET {
+        match peer {
+            Peer::Unix { uid, gid, pid } => tracing::info!(
+                %method, %path, status = status.as_u16(), peer_uid = uid, peer_gid = gid,
+                peer_pid = ?pid, "control request (local socket)"
+            ),
+            Peer::Tcp { addr } => tracing::info!(
+                %method, %path, status = status.as_u16(), peer = %addr, "control request (TCP)"
+            ),
+        }
     } else {
-        tracing::info!(%method, %path, status = status.as_u16(), "control request");
+        tracing::debug!(%method, %path, status = status.as_u16(), "control request");
     }
     response
 }
 
 async fn answer(
     shared: &Shared,
-    route: Result<Route, ControlError>,
+    route: Route,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ControlError> {
-    let public = matches!(route, Ok(Route::Metrics));
-    if !public
-        && let Some(token) = &shared.token
-        && !request::authorized(token, req.headers())
-    {
-        return Err(ControlError::Unauthorized);
-    }
-    let route = route?;
     let target = &*shared.target;
     match route {
         Route::Metrics => Ok(text_response(target.metrics_text())),
@@ -548,7 +756,7 @@ fn error_response(e: &ControlError) -> Response<Full<Bytes>> {
     let mut r = json_response(status, &serde_json::json!({ "error": e.to_string() }));
     let headers = r.headers_mut();
     match e {
-        ControlError::Unauthorized => {
+        ControlError::Unauthorized | ControlError::NoToken => {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"lastgood\""),
@@ -574,24 +782,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_file_is_trimmed_and_checked() {
-        let dir = std::env::temp_dir().join(format!("lastgood-token-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("token");
-        std::fs::write(&file, "  s3cret-Token\n").unwrap();
-        assert_eq!(ControlConfig::load_token(&file).unwrap(), "s3cret-Token");
-        for bad in ["", " \n", "two words"] {
-            std::fs::write(&file, bad).unwrap();
-            let err = ControlConfig::load_token(&file).unwrap_err().to_string();
-            assert!(err.contains(&file.display().to_string()), "{err}");
-        }
-        let missing = dir.join("missing");
-        let err = ControlConfig::load_token(&missing).unwrap_err().to_string();
-        assert!(err.contains("missing"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
     fn statuses() {
         let cases = [
             (ControlError::Unauthorized, 401),
@@ -600,6 +790,16 @@ mod tests {
             (ControlError::Nta(NtaError::TooMany { count: 2000 }), 409),
             (ControlError::Reload("x.toml:1: bad".into()), 500),
             (ControlError::BodyTooLarge, 413),
+            (ControlError::NoToken, 401),
+            (ControlError::ForeignOrigin { origin: "x".into() }, 403),
+            (ControlError::ForeignHost { host: "x".into() }, 403),
+            (
+                ControlError::NotJson {
+                    content_type: "text/plain".into(),
+                },
+                415,
+            ),
+            (ControlError::PeerNotAllowed { uid: 65534 }, 403),
         ];
         for (e, want) in cases {
             assert_eq!(e.status().as_u16(), want, "{e}");
@@ -609,7 +809,9 @@ mod tests {
     #[test]
     fn config_debug_hides_token() {
         let mut c = ControlConfig::new("127.0.0.1:1".parse().unwrap());
-        c.token = Some("hunter2".into());
+        if let Some(tcp) = &mut c.tcp {
+            tcp.token = Some("hunter2".into());
+        }
         let text = format!("{c:?}");
         assert!(!text.contains("hunter2"), "{text}");
     }

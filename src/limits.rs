@@ -188,13 +188,25 @@ pub const DEFAULT_NTA_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
 /// hundred bytes (an NTA with the longest reason fits easily).
 pub const MAX_CONTROL_BODY_BYTES: usize = 64 * 1024;
 
-/// Control API connections served at once; further clients wait in the
-/// listen backlog (it serves operators and a Prometheus scraper, not the
-/// public).
-pub const MAX_CONTROL_CONNECTIONS: usize = 32;
+/// Control API connections open at once, per listener (it serves
+/// operators and a Prometheus scraper, not the public). A connection past
+/// the cap closes the oldest one that has not sent its request yet, so
+/// idle connections cannot stall the API; if every one is busy, the new
+/// one is closed.
+pub const MAX_CONTROL_CONNECTIONS: usize = 64;
 
-/// Time a control API client has to send a request's headers, and then its
-/// body (slowloris bound; hyper's header read default is 30 s).
+/// Control API connections open at once from one peer (an IP address, or
+/// a uid on the Unix socket); past it the peer's oldest idle connection is
+/// closed (nginx `limit_conn`-style, per peer).
+pub const MAX_CONTROL_CONNECTIONS_PER_PEER: usize = 16;
+
+/// Time a control API client has to complete the TLS handshake and send a
+/// request's headers (Apache `RequestReadTimeout header=20-40`, nginx
+/// `client_header_timeout` 60 s; an operator's CLI needs milliseconds).
+pub const CONTROL_HEADER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Time a control API client has to send a request's body once its
+/// headers are in (slowloris bound).
 pub const CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the operator CLI waits for the control API's answer (a reload

@@ -41,7 +41,8 @@ enum Command {
     LabCtl(lastgood::lab::cli::LabCtlArgs),
     /// Ask a resolver one question and print the answer like dig.
     Query(QueryArgs),
-    /// Negative trust anchors: add, remove, list (via the control API).
+    /// Negative trust anchors: add, remove, list (via the control API: the
+    /// local socket unless --control says otherwise).
     Nta(lastgood::cli::NtaArgs),
     /// Flush cache entries (via the control API).
     Cache(lastgood::cli::CacheArgs),
@@ -153,7 +154,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 overrides: Overrides::default(),
             };
             let clock: SharedClock = Arc::new(SystemClock);
-            lastgood::app::load(&options, &clock)?;
+            // The very check `serve` and reload make, writing nothing.
+            let loaded = lastgood::app::load(&options, &clock, lastgood::control::Purpose::Check)?;
+            for w in &loaded.warnings {
+                eprintln!("lastgood: warning: {w}");
+            }
             println!("{}: ok", file.display());
             Ok(())
         }
@@ -210,7 +215,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         for addr in app.dns_addrs() {
             tracing::info!(%addr, "serving DNS");
         }
-        tracing::info!(addr = %app.control_addr(), "control API and /metrics");
+        if let Some(addr) = app.control_addr() {
+            tracing::info!(%addr, "control API (token) and /metrics over TCP");
+        }
+        if let Some(path) = app.control_socket() {
+            tracing::info!(path = %path.display(), "control API on the local socket");
+        }
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("installing the SIGHUP handler")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -26,6 +26,7 @@ pub const CONTROL_REQUESTS_TOTAL: &str = "lastgood_control_requests_total";
 pub const SIGNATURE_VERIFICATIONS_TOTAL: &str = "lastgood_signature_verifications_total";
 pub const ZONE_FAILURES_TOTAL: &str = "lastgood_zone_failures_total";
 pub const FAILURE_PROBES_TOTAL: &str = "lastgood_failure_probes_total";
+pub const STATE_FILE_ERRORS_TOTAL: &str = "lastgood_state_file_errors_total";
 
 /// Errors registering metrics (a programming error surfaced at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,9 @@ pub struct Metrics {
     pub zone_failures: IntCounterVec,
     /// Background probes of failing zones, by result (recovered, failing).
     pub failure_probes: IntCounterVec,
+    /// Problems with optional state files, by file (`nta`): bad entries
+    /// at start, failed writes (state kept in memory only).
+    pub state_file_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -170,6 +174,14 @@ impl Metrics {
             "DNSSEC signature verifications attempted.",
         )?;
         registry.register(Box::new(signature_verifications.clone()))?;
+        let state_file_errors = IntCounterVec::new(
+            Opts::new(
+                STATE_FILE_ERRORS_TOTAL,
+                "Problems with optional state files (bad entries, failed writes), by file.",
+            ),
+            &["file"],
+        )?;
+        registry.register(Box::new(state_file_errors.clone()))?;
         Ok(Self {
             registry,
             queries,
@@ -190,6 +202,7 @@ impl Metrics {
             signature_verifications,
             zone_failures,
             failure_probes,
+            state_file_errors,
         })
     }
 

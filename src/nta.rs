@@ -5,9 +5,18 @@
 //! [`NtaStore`] holds them. Reads ([`NtaStore::covering`]) are on the
 //! resolver's hot path: a lock-free emptiness check, then a read lock and a
 //! scan of a short list. Every change is written to the state file (atomic
-//! write: temporary file, fsync, rename) before it takes effect, so the
-//! store on disk and in memory never disagree. Time is always passed in;
-//! nothing here reads the clock.
+//! write: temporary file, fsync, rename) before it takes effect. When the
+//! file cannot be written (a read-only or missing state directory) the
+//! change still takes effect: NTAs live in memory only, with a WARN and
+//! `lastgood_state_file_errors_total{file="nta"}`, and every later change
+//! tries the file again. Time is always passed in; nothing here reads the
+//! clock.
+//!
+//! Start-up fails stale ([`NtaStore::open`]): a state file that cannot be
+//! read or parsed is moved aside (`<file>.bad-<unix seconds>`), every entry
+//! that parses is kept (and written back at once), the others are reported
+//! by file and line in one WARN and counted. The resolver never refuses to
+//! start because of this optional state.
 //!
 //! Config-sourced NTAs (`[[nta]]` tables) are identified by zone, lifetime
 //! and reason. Once one has expired, been removed or been lifted by a
@@ -19,12 +28,14 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
+use prometheus::IntCounter;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::clock::Timestamp;
 use crate::limits::{
@@ -300,6 +311,10 @@ pub struct NtaStore {
     /// Counts changes to the set ([`NtaStore::generation`]).
     generation: AtomicU64,
     state_file: Option<PathBuf>,
+    /// False while the last write of the state file failed (memory only).
+    persisted: AtomicBool,
+    /// Counts state-file problems (`lastgood_state_file_errors_total{file="nta"}`).
+    errors: Option<IntCounter>,
 }
 
 impl NtaStore {
@@ -315,6 +330,83 @@ impl NtaStore {
             change: Mutex::new(()),
             generation: AtomicU64::new(0),
             state_file,
+            persisted: AtomicBool::new(true),
+            errors: None,
+        }
+    }
+
+    /// Count state-file problems (bad entries, failed writes) in `counter`.
+    #[must_use]
+    pub fn count_errors(mut self, counter: IntCounter) -> Self {
+        self.errors = Some(counter);
+        self
+    }
+
+    /// Open the store written by an earlier run, failing stale: whatever
+    /// is wrong with the file is reported (see [`StateReport`]), the file
+    /// is moved aside if it had problems, the good entries are kept and
+    /// written back, and a store is always returned. `errors` counts each
+    /// problem.
+    pub fn open(
+        state_file: PathBuf,
+        now: Timestamp,
+        errors: Option<IntCounter>,
+    ) -> (Self, StateReport) {
+        let (state, mut report) = check_state(&state_file, now);
+        let mut store = Self::with_state(Some(state_file.clone()), state);
+        store.errors = errors;
+        if !report.problems.is_empty() {
+            let mut aside = state_file.clone().into_os_string();
+            aside.push(format!(".bad-{}", now.unix_secs()));
+            let aside = PathBuf::from(aside);
+            report.moved_aside = Some(match std::fs::rename(&state_file, &aside) {
+                Ok(()) => Ok(aside),
+                Err(e) => Err(e.to_string()),
+            });
+        }
+        store.count(report.problems.len());
+        // Write the kept entries back at once (and find out now whether
+        // the directory is writable).
+        let state = store.read().clone();
+        store.persist_or_warn(&state);
+        (store, report)
+    }
+
+    /// Whether the last change reached the state file (true without one).
+    pub fn persisted(&self) -> bool {
+        self.persisted.load(Ordering::Acquire)
+    }
+
+    fn count(&self, n: usize) {
+        if let Some(c) = &self.errors {
+            c.inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
+    }
+
+    /// Persist `state`; on failure keep going in memory only (WARN once
+    /// per failing streak, counted every time).
+    fn persist_or_warn(&self, state: &State) {
+        match self.persist(state) {
+            Ok(()) => {
+                if !self.persisted.swap(true, Ordering::AcqRel) {
+                    tracing::info!(
+                        file = ?self.state_file,
+                        "NTA state file written again; NTAs are persisted"
+                    );
+                }
+            }
+            Err(e) => {
+                self.count(1);
+                if self.persisted.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(
+                        error = %e,
+                        "NTAs are kept in memory only until the state file can be written \
+                         (retried on each change)"
+                    );
+                } else {
+                    tracing::debug!(error = %e, "NTA state file still not writable");
+                }
+            }
         }
     }
 
@@ -456,9 +548,7 @@ impl NtaStore {
         if expired.is_empty() {
             return expired;
         }
-        if let Err(e) = self.persist(&next) {
-            tracing::warn!(error = %e, "NTA expiry not persisted");
-        }
+        self.persist_or_warn(&next);
         self.commit(next);
         for zone in &expired {
             tracing::info!("NTA for {zone} expired");
@@ -526,7 +616,7 @@ impl NtaStore {
     }
 
     /// Apply `f` to a copy of the state; if it reports a change, persist
-    /// the copy, then make it the state.
+    /// the copy (memory only if that fails), then make it the state.
     fn change<R>(
         &self,
         f: impl FnOnce(&mut State) -> Result<(R, bool), NtaError>,
@@ -535,7 +625,7 @@ impl NtaStore {
         let mut next = self.read().clone();
         let (r, changed) = f(&mut next)?;
         if changed {
-            self.persist(&next)?;
+            self.persist_or_warn(&next);
             self.commit(next);
         }
         Ok(r)
@@ -654,35 +744,72 @@ impl StateFile {
     }
 }
 
-/// Read and check a state file; `None` if it does not exist.
-fn read_state(path: &Path, now: Timestamp) -> Result<Option<State>, NtaError> {
+/// Read a state file, bounded by `MAX_NTA_STATE_FILE_BYTES`; `None` if
+/// it does not exist.
+fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, NtaError> {
+    let read = |source| NtaError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(NtaError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(source) => return Err(read(source)),
     };
     let mut bytes = Vec::new();
     file.take(MAX_NTA_STATE_FILE_BYTES.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|source| NtaError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        .map_err(read)?;
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_NTA_STATE_FILE_BYTES {
         return Err(NtaError::TooLarge {
             path: path.to_owned(),
         });
     }
-    parse_state(&bytes, path, now).map(Some)
+    Ok(Some(bytes))
+}
+
+/// Read and check a state file; `None` if it does not exist.
+fn read_state(path: &Path, now: Timestamp) -> Result<Option<State>, NtaError> {
+    match read_bytes(path)? {
+        Some(bytes) => parse_state(&bytes, path, now).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// One state-file entry, checked.
+fn entry_nta(s: &StateNta) -> Result<Nta, NtaError> {
+    let zone = parse_zone(&s.zone)?;
+    let added_at = Timestamp::from_millis(s.added_at_ms);
+    let expires_at = Timestamp::from_millis(s.expires_at_ms);
+    check_lifetime(expires_at.saturating_since(added_at))?;
+    check_reason(&s.reason)?;
+    Ok(Nta {
+        zone,
+        reason: s.reason.clone(),
+        added_at,
+        expires_at,
+        source: s.source,
+    })
+}
+
+fn entry_spent(s: &StateSpent) -> Result<ConfigNta, NtaError> {
+    Ok(ConfigNta {
+        zone: parse_zone(&s.zone)?,
+        lifetime: Duration::from_millis(s.lifetime_ms),
+        reason: s.reason.clone(),
+    })
+}
+
+/// Drop what expired while we were not running (Config ones become spent).
+fn drop_expired(state: &mut State, now: Timestamp) {
+    while let Some(i) = state.ntas.iter().position(|n| !n.active(now)) {
+        state.take(i);
+    }
 }
 
 /// Check the contents of a state file (`path` only names it in errors);
-/// NTAs expired by `now` are dropped.
+/// NTAs expired by `now` are dropped. Strict: the first problem is the
+/// error ([`NtaStore::open`] is the lenient reader used at start).
 fn parse_state(bytes: &[u8], path: &Path, now: Timestamp) -> Result<State, NtaError> {
     let file: StateFile = serde_json::from_slice(bytes).map_err(|source| NtaError::Corrupt {
         path: path.to_owned(),
@@ -702,41 +829,219 @@ fn parse_state(bytes: &[u8], path: &Path, now: Timestamp) -> Result<State, NtaEr
     };
     let mut state = State::default();
     for (index, s) in file.config_spent.iter().enumerate() {
-        let zone = parse_zone(&s.zone).map_err(|e| bad(index, &s.zone, e))?;
-        state.spent.push(ConfigNta {
-            zone,
-            lifetime: Duration::from_millis(s.lifetime_ms),
-            reason: s.reason.clone(),
-        });
+        state
+            .spent
+            .push(entry_spent(s).map_err(|e| bad(index, &s.zone, e))?);
     }
     for (index, s) in file.ntas.iter().enumerate() {
-        let zone = parse_zone(&s.zone).map_err(|e| bad(index, &s.zone, e))?;
-        let added_at = Timestamp::from_millis(s.added_at_ms);
-        let expires_at = Timestamp::from_millis(s.expires_at_ms);
-        check_lifetime(expires_at.saturating_since(added_at))
-            .and_then(|_| check_reason(&s.reason))
-            .map_err(|e| bad(index, &s.zone, e))?;
-        if state.position(&zone).is_some() {
-            return Err(bad(index, &s.zone, NtaError::Duplicate { zone }));
+        let nta = entry_nta(s).map_err(|e| bad(index, &s.zone, e))?;
+        if state.position(&nta.zone).is_some() {
+            return Err(bad(index, &s.zone, NtaError::Duplicate { zone: nta.zone }));
         }
-        state.ntas.push(Nta {
-            zone,
-            reason: s.reason.clone(),
-            added_at,
-            expires_at,
-            source: s.source,
-        });
+        state.ntas.push(nta);
     }
     if state.ntas.len() > MAX_NTAS {
         return Err(NtaError::TooMany {
             count: state.ntas.len(),
         });
     }
-    // Drop what expired while we were not running (Config ones become spent).
-    while let Some(i) = state.ntas.iter().position(|n| !n.active(now)) {
-        state.take(i);
-    }
+    drop_expired(&mut state, now);
     Ok(state)
+}
+
+/// What was wrong with a state file read at start ([`NtaStore::open`],
+/// [`check_state_file`]). Displayed as one line: file, each problem with
+/// its line, what was kept and where the file went.
+#[derive(Debug, Default)]
+pub struct StateReport {
+    pub path: PathBuf,
+    /// Each problem: its 1-based line (0 when no line applies) and what
+    /// is wrong.
+    pub problems: Vec<(usize, String)>,
+    /// Entries kept (active NTAs).
+    pub kept: usize,
+    /// Where the file was moved (`Ok`) or why it could not be (`Err`);
+    /// `None` when nothing was moved.
+    pub moved_aside: Option<Result<PathBuf, String>>,
+}
+
+impl StateReport {
+    /// No problem found.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl std::fmt::Display for StateReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NTA state file {}:", self.path.display())?;
+        for (i, (line, problem)) in self.problems.iter().enumerate() {
+            let sep = if i == 0 { " " } else { "; " };
+            if *line > 0 {
+                write!(f, "{sep}line {line}: {problem}")?;
+            } else {
+                write!(f, "{sep}{problem}")?;
+            }
+        }
+        write!(f, "; {} NTA(s) kept", self.kept)?;
+        match &self.moved_aside {
+            Some(Ok(p)) => write!(f, "; the file was moved aside to {}", p.display()),
+            Some(Err(e)) => write!(f, "; the file could not be moved aside: {e}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Check a state file as [`NtaStore::open`] does, without changing
+/// anything (`check-config`).
+pub fn check_state_file(path: &Path, now: Timestamp) -> StateReport {
+    check_state(path, now).1
+}
+
+fn check_state(path: &Path, now: Timestamp) -> (State, StateReport) {
+    let mut report = StateReport {
+        path: path.to_owned(),
+        ..StateReport::default()
+    };
+    let state = match read_bytes(path) {
+        Ok(None) => State::default(),
+        Ok(Some(bytes)) => {
+            let (state, problems) = parse_lenient(&bytes, now);
+            report.problems = problems;
+            state
+        }
+        Err(NtaError::Read { source, .. }) => {
+            report
+                .problems
+                .push((0, format!("cannot be read: {source}")));
+            State::default()
+        }
+        Err(e) => {
+            report.problems.push((0, e.to_string()));
+            State::default()
+        }
+    };
+    report.kept = state.ntas.len();
+    (state, report)
+}
+
+/// 1-based line of `part` (a slice of `text`) in `text`.
+fn line_in(text: &str, part: &str) -> usize {
+    // Both point into the same buffer; the difference is the offset.
+    let at = (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+/// A serde_json error as (line in `text`, message without its position),
+/// for an error found while parsing `part` of `text`.
+fn json_problem(text: &str, part: &str, e: &serde_json::Error) -> (usize, String) {
+    let msg = e.to_string();
+    let msg = msg
+        .rsplit_once(" at line ")
+        .map_or(msg.as_str(), |(m, _)| m)
+        .to_owned();
+    let line = line_in(text, part) + e.line().saturating_sub(1);
+    (line, msg)
+}
+
+/// Parse a state file keeping every entry that checks; the others (and
+/// anything else wrong) are returned as problems with their line.
+fn parse_lenient(bytes: &[u8], now: Timestamp) -> (State, Vec<(usize, String)>) {
+    let mut problems = Vec::new();
+    let mut state = State::default();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = bytes
+                .get(..e.valid_up_to())
+                .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+                + 1;
+            problems.push((line, "not UTF-8 text (binary data?)".to_owned()));
+            return (state, problems);
+        }
+    };
+    let top: std::collections::BTreeMap<String, &RawValue> = match serde_json::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(json_problem(text, text, &e));
+            return (state, problems);
+        }
+    };
+    match top
+        .get("version")
+        .map(|v| (v, serde_json::from_str::<u32>(v.get())))
+    {
+        Some((_, Ok(STATE_VERSION))) => {}
+        Some((v, Ok(other))) => {
+            problems.push((
+                line_in(text, v.get()),
+                format!("version {other} is not supported (expected {STATE_VERSION})"),
+            ));
+            return (state, problems);
+        }
+        Some((v, Err(e))) => {
+            problems.push(json_problem(text, v.get(), &e));
+            return (state, problems);
+        }
+        None => {
+            problems.push((1, "missing field `version`".to_owned()));
+            return (state, problems);
+        }
+    }
+    for (key, value) in &top {
+        if !matches!(key.as_str(), "version" | "ntas" | "config_spent") {
+            problems.push((
+                line_in(text, value.get()),
+                format!("unknown field `{key}` ignored"),
+            ));
+        }
+    }
+    let entries = |key: &str, problems: &mut Vec<(usize, String)>| -> Vec<&RawValue> {
+        let Some(list) = top.get(key) else {
+            return Vec::new();
+        };
+        serde_json::from_str::<Vec<&RawValue>>(list.get()).unwrap_or_else(|e| {
+            problems.push(json_problem(text, list.get(), &e));
+            Vec::new()
+        })
+    };
+    for raw in entries("config_spent", &mut problems) {
+        match serde_json::from_str::<StateSpent>(raw.get()) {
+            Ok(s) => match entry_spent(&s) {
+                Ok(spent) => state.spent.push(spent),
+                Err(e) => problems.push((line_in(text, raw.get()), e.to_string())),
+            },
+            Err(e) => problems.push(json_problem(text, raw.get(), &e)),
+        }
+    }
+    for raw in entries("ntas", &mut problems) {
+        let line = line_in(text, raw.get());
+        let nta = match serde_json::from_str::<StateNta>(raw.get()) {
+            Ok(s) => match entry_nta(&s) {
+                Ok(nta) => nta,
+                Err(e) => {
+                    problems.push((line, format!("entry {:?}: {e}", s.zone)));
+                    continue;
+                }
+            },
+            Err(e) => {
+                problems.push(json_problem(text, raw.get(), &e));
+                continue;
+            }
+        };
+        if state.position(&nta.zone).is_some() {
+            problems.push((line, format!("zone {} is listed twice", nta.zone)));
+        } else if state.ntas.len() >= MAX_NTAS {
+            problems.push((
+                line,
+                format!("more than the limit MAX_NTAS ({MAX_NTAS}) entries"),
+            ));
+        } else {
+            state.ntas.push(nta);
+        }
+    }
+    drop_expired(&mut state, now);
+    (state, problems)
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same

@@ -63,6 +63,17 @@ impl Route {
         }
     }
 
+    /// Whether the endpoint changes state. Such requests must be JSON
+    /// (`Content-Type: application/json`, which a browser cannot send
+    /// cross-origin without a preflight) with no foreign `Origin`, and are
+    /// logged with the peer. New endpoints say it here.
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Route::NtaAdd | Route::NtaRemove(_) | Route::CacheFlush | Route::Reload => true,
+            Route::Metrics | Route::Status | Route::NtaList => false,
+        }
+    }
+
     /// The `endpoint` label of `lastgood_control_requests_total`.
     pub fn label(&self) -> &'static str {
         match self {
@@ -90,6 +101,91 @@ pub(super) fn authorized(token: &str, headers: &HeaderMap) -> bool {
         return false;
     };
     scheme.eq_ignore_ascii_case("bearer") && same_bytes(given.trim().as_bytes(), token.as_bytes())
+}
+
+/// A state-changing request must say `Content-Type: application/json`
+/// (parameters such as `charset` allowed).
+pub(super) fn check_json(headers: &HeaderMap) -> Result<(), ControlError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let ok = given.as_deref().is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ControlError::NotJson {
+            content_type: given.unwrap_or_default(),
+        })
+    }
+}
+
+/// A state-changing request must carry no `Origin` (browsers send one on
+/// cross-site requests; our CLI never does) or one of `allowed`.
+pub(super) fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ControlError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+    if allowed
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(origin.trim()))
+    {
+        Ok(())
+    } else {
+        Err(ControlError::ForeignOrigin { origin })
+    }
+}
+
+/// The names a TCP listener answers to in `Host` (DNS rebinding defence):
+/// its listen and local addresses, `localhost` on loopback, and the
+/// configured `control-allow-host` names; with the listener's port or none.
+#[derive(Clone, Debug, Default)]
+pub(super) struct HostNames {
+    pub port: u16,
+    pub ips: Vec<std::net::IpAddr>,
+    pub names: Vec<String>,
+}
+
+impl HostNames {
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.trim();
+        let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((ip, tail)) => (ip, tail.strip_prefix(':')),
+                None => return false,
+            }
+        } else {
+            match host.rsplit_once(':') {
+                Some((n, p)) if !n.contains(':') => (n, Some(p)),
+                Some(_) => return false,
+                None => (host, None),
+            }
+        };
+        if port.is_some_and(|p| p.parse::<u16>().ok() != Some(self.port)) {
+            return false;
+        }
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => self.ips.contains(&ip),
+            Err(_) => self.names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// A TCP request's `Host` must name the listener.
+pub(super) fn check_host(headers: &HeaderMap, names: &HostNames) -> Result<(), ControlError> {
+    let host = headers
+        .get(header::HOST)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    if names.allows(&host) {
+        Ok(())
+    } else {
+        Err(ControlError::ForeignHost { host })
+    }
 }
 
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
@@ -330,6 +426,50 @@ mod tests {
         ] {
             h.insert(header::AUTHORIZATION, value.parse().unwrap());
             assert_eq!(authorized("tok", &h), want, "{value}");
+        }
+    }
+
+    /// Issue 16: browser-proof checks for state-changing requests.
+    #[test]
+    fn browser_checks() {
+        let mut h = HeaderMap::new();
+        assert!(matches!(check_json(&h), Err(ControlError::NotJson { .. })));
+        for (ct, ok) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+            ("multipart/form-data; boundary=x", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, ct.parse().unwrap());
+            assert_eq!(check_json(&h).is_ok(), ok, "{ct}");
+        }
+        assert!(check_origin(&h, &[]).is_ok());
+        h.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+        assert!(matches!(
+            check_origin(&h, &[]),
+            Err(ControlError::ForeignOrigin { .. })
+        ));
+        assert!(check_origin(&h, &["http://evil.example".to_owned()]).is_ok());
+
+        let names = HostNames {
+            port: 8053,
+            ips: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+            names: vec!["localhost".into()],
+        };
+        for (host, ok) in [
+            ("127.0.0.1:8053", true),
+            ("127.0.0.1", true),
+            ("[::1]:8053", true),
+            ("LOCALHOST:8053", true),
+            ("127.0.0.1:80", false),
+            ("evil.example:8053", false),
+            ("evil.example", false),
+            ("127.0.0.2:8053", false),
+            ("", false),
+            ("::1:8053", false),
+        ] {
+            assert_eq!(names.allows(host), ok, "{host}");
         }
     }
 

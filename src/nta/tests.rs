@@ -212,18 +212,129 @@ fn atomic_write_leaves_no_tmp_file() {
 }
 
 #[test]
-fn failed_write_changes_nothing() {
+fn failed_write_keeps_the_change_in_memory() {
     let dir = temp_dir("unwritable");
     // The state file's directory does not exist: creating the tmp file fails.
     let file = dir.join("missing").join("nta.json");
-    let store = NtaStore::new(Some(file));
-    let err = store
+    let errors = prometheus::IntCounter::new("e", "e").unwrap();
+    let store = NtaStore::new(Some(file.clone())).count_errors(errors.clone());
+    store
         .add(&name("lab."), None, "", NtaSource::Api, T0)
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(text.contains("missing/nta.json"), "{text}");
-    assert!(text.contains("creating the temporary file"), "{text}");
-    assert!(store.list(T0).is_empty());
+        .unwrap();
+    assert_eq!(store.list(T0).len(), 1, "the NTA holds in memory");
+    assert!(!store.persisted());
+    assert_eq!(errors.get(), 1);
+    // Retried on each change: once the directory exists, it is written.
+    std::fs::create_dir(dir.join("missing")).unwrap();
+    api(&store, "other.", None, T0);
+    assert!(store.persisted());
+    let again = NtaStore::restore(file, T0).unwrap();
+    assert_eq!(again.list(T0).len(), 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn entry(zone: &str, extra: &str) -> String {
+    format!(
+        "    {{\"zone\": \"{zone}\", \"reason\": \"r\", \"source\": \"api\", \"added_at_ms\": 1700000000000, \"expires_at_ms\": 1700003600000{extra}}}"
+    )
+}
+
+/// Issue 16: every bad state-file case opens a store, keeps what parses,
+/// reports the rest by line and moves the file aside.
+#[test]
+fn open_fails_stale_on_every_bad_state_file() {
+    let good = |zones: &[&str]| {
+        let e: Vec<String> = zones.iter().map(|z| entry(z, "")).collect();
+        format!(
+            "{{\n  \"version\": 1,\n  \"ntas\": [\n{}\n  ]\n}}\n",
+            e.join(",\n")
+        )
+    };
+    let one_bad = format!(
+        "{{\n  \"version\": 1,\n  \"ntas\": [\n{},\n{},\n{}\n  ]\n}}\n",
+        entry("a.", ""),
+        entry("b..c", ""),
+        entry("d.", "")
+    );
+    let unknown_field = format!(
+        "{{\n  \"version\": 1,\n  \"ntas\": [\n{},\n{}\n  ]\n}}\n",
+        entry("a.", ""),
+        entry("d.", ", \"colour\": 1")
+    );
+    let full = good(&["a.", "d."]);
+    let truncated = full.get(..full.len() / 2).unwrap().to_owned();
+    let cases: [(&str, Vec<u8>, &[&str], &str); 6] = [
+        ("empty", Vec::new(), &[], "line 1: EOF while parsing"),
+        (
+            "truncated",
+            truncated.into_bytes(),
+            &[],
+            "EOF while parsing",
+        ),
+        (
+            "binary",
+            vec![0xff, 0xfe, 0, 1, 2],
+            &[],
+            "line 1: not UTF-8",
+        ),
+        (
+            "one bad entry",
+            one_bad.into_bytes(),
+            &["a.", "d."],
+            "line 5: entry \"b..c\"",
+        ),
+        (
+            "unknown field",
+            unknown_field.into_bytes(),
+            &["a."],
+            "line 5: unknown field `colour`",
+        ),
+        (
+            "top-level unknown field",
+            b"{\"version\": 1,\n\"ntas\": [],\n\"extra\": 1}".to_vec(),
+            &[],
+            "line 3: unknown field `extra` ignored",
+        ),
+    ];
+    for (what, bytes, kept, want) in cases {
+        let dir = temp_dir("open");
+        let file = dir.join("nta.json");
+        std::fs::write(&file, &bytes).unwrap();
+        let errors = prometheus::IntCounter::new("e", "e").unwrap();
+        let (store, report) = NtaStore::open(file.clone(), T0, Some(errors.clone()));
+        let text = report.to_string();
+        assert!(!report.is_clean(), "{what}");
+        assert!(text.contains(&file.display().to_string()), "{what}: {text}");
+        assert!(text.contains(want), "{what}: {text}");
+        assert!(errors.get() >= 1, "{what}");
+        let zones: Vec<String> = store.list(T0).iter().map(|v| v.zone.to_string()).collect();
+        assert_eq!(zones, kept, "{what}");
+        let aside = file.with_file_name(format!("nta.json.bad-{}", T0.unix_secs()));
+        assert_eq!(std::fs::read(&aside).unwrap(), bytes, "{what}: kept aside");
+        assert!(text.contains("moved aside to"), "{what}: {text}");
+        // The good entries were written back at once.
+        let again = NtaStore::restore(file.clone(), T0).unwrap();
+        assert_eq!(again.list(T0).len(), kept.len(), "{what}");
+        // check_state_file says the same without moving anything.
+        std::fs::write(&file, &bytes).unwrap();
+        let checked = check_state_file(&file, T0);
+        assert_eq!(checked.problems, report.problems, "{what}");
+        assert!(file.exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn open_on_a_missing_directory_keeps_ntas_in_memory() {
+    let dir = temp_dir("open-missing");
+    let file = dir.join("gone").join("nta.json");
+    let errors = prometheus::IntCounter::new("e", "e").unwrap();
+    let (store, report) = NtaStore::open(file, T0, Some(errors.clone()));
+    assert!(report.is_clean(), "{report}");
+    assert!(!store.persisted());
+    assert_eq!(errors.get(), 1);
+    api(&store, "lab.", None, T0);
+    assert_eq!(store.list(T0).len(), 1);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -6,13 +6,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// An allow-list of client networks. A client not in any of them gets
-/// REFUSED (with EDE 18, Prohibited, when it sent EDNS).
+/// REFUSED (with EDE 18, Prohibited, when it sent EDNS), or nothing at all
+/// with [`Acl::drop_refused`] (`refused-clients = "drop"`, Unbound's
+/// `deny`).
 ///
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`, seen on dual-stack
 /// sockets) are matched as the IPv4 address they carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Acl {
     nets: Vec<IpNet>,
+    /// Send nothing to refused clients instead of REFUSED.
+    drop: bool,
 }
 
 impl Acl {
@@ -38,12 +42,25 @@ impl Acl {
                     .filter_map(|(addr, len)| Ipv6Net::new(addr, len).ok().map(IpNet::V6)),
             )
             .collect();
-        Self { nets }
+        Self { nets, drop: false }
     }
 
     /// Exactly these networks (an empty list refuses everybody).
     pub fn new(nets: Vec<IpNet>) -> Self {
-        Self { nets }
+        Self { nets, drop: false }
+    }
+
+    /// Drop (send nothing to) refused clients instead of answering REFUSED.
+    #[must_use]
+    pub fn drop_refused(mut self, drop: bool) -> Self {
+        self.drop = drop;
+        self
+    }
+
+    /// Whether a message from `ip` is dropped unanswered: refused, and
+    /// refused clients are dropped.
+    pub fn drops(&self, ip: IpAddr) -> bool {
+        self.drop && !self.allows(ip)
     }
 
     /// The configured networks.
@@ -123,5 +140,16 @@ mod tests {
         assert!(!none.allows("127.0.0.1".parse().unwrap()));
         assert_eq!(Acl::default(), Acl::private_default());
         assert_eq!(Acl::private_default().nets().len(), 6);
+    }
+
+    #[test]
+    fn drops_only_refused_clients_when_asked() {
+        let acl = Acl::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let outside: IpAddr = "192.0.2.1".parse().unwrap();
+        let inside: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(!acl.drops(outside), "refused, answered REFUSED");
+        let acl = acl.drop_refused(true);
+        assert!(acl.drops(outside));
+        assert!(!acl.drops(inside));
     }
 }

@@ -291,6 +291,11 @@ impl<H: QueryHandler> Shared<H> {
     /// immediate replies, and questions with a reusable answer.
     fn triage(&self, bytes: &[u8], peer: SocketAddr, transport: Transport) -> Triage {
         let started = Instant::now();
+        if self.acl.drops(peer.ip()) {
+            self.metrics.refused.inc();
+            trace!(client = %peer, "refused by ACL, dropped");
+            return Triage::Done(None);
+        }
         match parse_request(bytes, &self.metrics) {
             Parsed::Drop(reason) => {
                 trace!(client = %peer, reason = reason.as_str(), "message dropped");

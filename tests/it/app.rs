@@ -2,6 +2,7 @@
 //! `/metrics`, the `lastgood nta` CLI path, reload that keeps the running
 //! configuration when the new one is broken, and the token rules.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use lastgood::app::{App, AppOptions, Overrides};
 use lastgood::cli::{ControlOpts, NtaArgs, NtaCommand};
-use lastgood::clock::ManualClock;
+use lastgood::clock::{Clock, ManualClock};
 use lastgood::lab::{Fault, Lab, LabConfig, default_zones_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -41,8 +42,10 @@ root-hints = "{hints}"
 trust-anchor = "{anchor}"
 upstream-port = {port}
 control-listen = "127.0.0.1:0"
+control-socket = "{socket}"
 nta-state-file = "{state}"
 "#,
+        socket = dir.join("control.sock").display(),
         hints = dir.join("root.hints").display(),
         anchor = dir.join("root.key").display(),
         port = lab.port(),
@@ -50,15 +53,31 @@ nta-state-file = "{state}"
     )
 }
 
-async fn start(tag: &str, extra: &str) -> Running {
+/// A lab hierarchy and a directory holding its root hints and trust anchor.
+async fn lab_dir(tag: &str) -> (Lab, PathBuf) {
     let lab = Lab::start(LabConfig::new(default_zones_dir()))
         .await
         .unwrap();
     let dir = temp_dir(tag);
     std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
     std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
+    (lab, dir)
+}
+
+async fn start(tag: &str, extra: &str) -> Running {
+    start_with(tag, |base| format!("{base}{extra}"), |_| {}).await
+}
+
+/// Start with the configuration `edit(base)` after `prepare(dir)`.
+async fn start_with(
+    tag: &str,
+    edit: impl FnOnce(String) -> String,
+    prepare: impl FnOnce(&Path),
+) -> Running {
+    let (lab, dir) = lab_dir(tag).await;
     let config = dir.join("lastgood.toml");
-    std::fs::write(&config, format!("{}{extra}", base_config(&dir, &lab))).unwrap();
+    std::fs::write(&config, edit(base_config(&dir, &lab))).unwrap();
+    prepare(&dir);
     let clock = ManualClock::new();
     let options = AppOptions {
         config_path: Some(config.clone()),
@@ -82,12 +101,32 @@ async fn http(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    exchange(s, &addr.to_string(), method, path, token, body).await
+}
+
+/// One HTTP/1.1 request over the local control socket.
+async fn http_unix(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    let s = tokio::net::UnixStream::connect(socket).await.unwrap();
+    exchange(s, "localhost", method, path, None, body).await
+}
+
+async fn exchange<S>(
+    mut s: S,
+    host: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();
@@ -149,10 +188,13 @@ async fn metrics_move_for_every_tier_and_nta_cli_works() {
     assert!(a.metadata.authentic_data);
     // nta, through the CLI code path and the control API
     let args = NtaArgs {
+        // The local socket, as an operator on the host uses it.
         control: ControlOpts {
-            control: Some(r.app.control_addr().to_string()),
-            token_file: None,
-            config: None,
+            control: Some(format!(
+                "unix:{}",
+                r.app.control_socket().unwrap().display()
+            )),
+            ..ControlOpts::default()
         },
         command: NtaCommand::Add {
             zone: "insecure.lab.".into(),
@@ -183,7 +225,7 @@ async fn metrics_move_for_every_tier_and_nta_cli_works() {
     let a = query(dns, "host2.example.lab.", RecordType::A, Flags::default()).await;
     assert_eq!(a.metadata.response_code, ResponseCode::ServFail);
 
-    let (status, text) = http(r.app.control_addr(), "GET", "/metrics", None, "").await;
+    let (status, text) = http(r.app.control_addr().unwrap(), "GET", "/metrics", None, "").await;
     assert_eq!(status, 200);
     assert_prometheus_text(&text);
     for tier in ["fresh", "stale", "nta"] {
@@ -213,7 +255,8 @@ async fn broken_reload_keeps_the_running_config() {
     let err = r.app.reload().unwrap_err().to_string();
     assert!(err.contains("lastgood.toml:"), "names file and line: {err}");
     // Through the API too: refused with the message, counted.
-    let (status, body) = http(r.app.control_addr(), "POST", "/reload", None, "").await;
+    let socket = r.app.control_socket().unwrap();
+    let (status, body) = http_unix(socket, "POST", "/reload", "").await;
     assert_eq!(status, 500, "{body}");
     let text = r.app.metrics().render();
     assert_eq!(sample(&text, "lastgood_config_reload_failures_total"), 2.0);
@@ -241,13 +284,26 @@ async fn broken_reload_keeps_the_running_config() {
 async fn control_api_needs_the_token() {
     let dir = temp_dir("token");
     std::fs::write(dir.join("token"), "s3cret\n").unwrap();
+    std::fs::set_permissions(dir.join("token"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let extra = format!("control-token-file = \"{}\"\n", dir.join("token").display());
     let r = start("token", &extra).await;
-    let (status, _) = http(r.app.control_addr(), "GET", "/nta", None, "").await;
+    let addr = r.app.control_addr().unwrap();
+    let (status, _) = http(addr, "GET", "/nta", None, "").await;
     assert_eq!(status, 401);
-    let (status, _) = http(r.app.control_addr(), "GET", "/nta", Some("wrong"), "").await;
+    let (status, _) = http(addr, "GET", "/nta", Some("wrong"), "").await;
     assert_eq!(status, 401);
-    let (status, _) = http(r.app.control_addr(), "GET", "/nta", Some("s3cret"), "").await;
+    let (status, _) = http(addr, "GET", "/nta", Some("s3cret"), "").await;
+    assert_eq!(status, 200);
+    // Issue 16: a token file readable by others is refused at reload,
+    // naming the file, and the running configuration stays.
+    std::fs::set_permissions(dir.join("token"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = r.app.reload().unwrap_err().to_string();
+    assert!(
+        err.contains(&dir.join("token").display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("mode 0644"), "{err}");
+    let (status, _) = http(addr, "GET", "/nta", Some("s3cret"), "").await;
     assert_eq!(status, 200);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&r.dir);
@@ -255,12 +311,7 @@ async fn control_api_needs_the_token() {
 
 #[tokio::test]
 async fn non_loopback_control_without_token_refuses_to_start() {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
-    let dir = temp_dir("open");
-    std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
-    std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
+    let (lab, dir) = lab_dir("open").await;
     let config = dir.join("lastgood.toml");
     let text = base_config(&dir, &lab).replace(
         "control-listen = \"127.0.0.1:0\"",
@@ -277,4 +328,385 @@ async fn non_loopback_control_without_token_refuses_to_start() {
     };
     assert!(err.contains("control-token-file"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// --- issue 16: start-up fails stale on a bad NTA state file -------------
+
+/// One state-file entry valid for an hour from now.
+fn entry(zone: &str, extra: &str) -> String {
+    let now = lastgood::clock::SystemClock.now().as_millis();
+    format!(
+        "    {{\"zone\": \"{zone}\", \"reason\": \"kept\", \"source\": \"api\", \"added_at_ms\": {}, \"expires_at_ms\": {}{extra}}}",
+        now - 1000,
+        now + 3_600_000
+    )
+}
+
+fn state_file(entries: &[String]) -> String {
+    format!(
+        "{{\n  \"version\": 1,\n  \"ntas\": [\n{}\n  ]\n}}\n",
+        entries.join(",\n")
+    )
+}
+
+/// The bad state-file cases of issue 16: (name, contents, NTAs kept).
+fn bad_state_files() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> {
+    let good = state_file(&[entry("insecure.lab.", ""), entry("other.example.", "")]);
+    vec![
+        ("empty", Vec::new(), vec![]),
+        (
+            "truncated",
+            good.as_bytes()[..good.len() / 2].to_vec(),
+            vec![],
+        ),
+        (
+            "binary",
+            vec![0x7f, b'E', b'L', b'F', 0xff, 0, 0, 1],
+            vec![],
+        ),
+        (
+            "one bad entry among good",
+            state_file(&[
+                entry("insecure.lab.", ""),
+                entry("a..b", ""),
+                entry("other.example.", ""),
+            ])
+            .into_bytes(),
+            vec!["insecure.lab.", "other.example."],
+        ),
+        (
+            "unknown field",
+            state_file(&[
+                entry("insecure.lab.", ""),
+                entry("other.example.", ", \"colour\": \"red\""),
+            ])
+            .into_bytes(),
+            vec!["insecure.lab."],
+        ),
+    ]
+}
+
+fn nta_zones(r: &Running) -> Vec<String> {
+    let mut zones: Vec<String> = r
+        .app
+        .resolver()
+        .ntas()
+        .list(r.clock.now())
+        .iter()
+        .map(|v| v.zone.to_string())
+        .collect();
+    zones.sort();
+    zones
+}
+
+#[tokio::test]
+async fn issue16_bad_nta_state_file_starts_serves_and_keeps_good_ntas() {
+    for (case, bytes, kept) in bad_state_files() {
+        let contents = bytes.clone();
+        let r = start_with(
+            "badstate",
+            |base| base,
+            move |dir| std::fs::write(dir.join("nta.json"), &contents).unwrap(),
+        )
+        .await;
+        // Serves, validated.
+        let dns = r.app.dns_addrs()[0];
+        let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+        assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{case}");
+        assert!(a.metadata.authentic_data, "{case}");
+        // Keeps what parsed.
+        let mut want: Vec<String> = kept.iter().map(|z| z.to_string()).collect();
+        want.sort();
+        assert_eq!(nta_zones(&r), want, "{case}");
+        // The bad file is kept aside, byte for byte.
+        let aside: Vec<PathBuf> = std::fs::read_dir(&r.dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("nta.json.bad-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{case}: {aside:?}");
+        assert_eq!(std::fs::read(&aside[0]).unwrap(), bytes, "{case}");
+        // Counted.
+        let text = r.app.metrics().render();
+        assert!(
+            sample(&text, "lastgood_state_file_errors_total{file=\"nta\"}") >= 1.0,
+            "{case}"
+        );
+        // And the good entries were written back.
+        let again =
+            lastgood::nta::NtaStore::restore(r.dir.join("nta.json"), r.clock.now()).unwrap();
+        assert_eq!(again.list(r.clock.now()).len(), kept.len(), "{case}");
+        let _ = std::fs::remove_dir_all(&r.dir);
+    }
+}
+
+#[tokio::test]
+async fn issue16_missing_state_dir_keeps_ntas_in_memory() {
+    let r = start_with(
+        "nostate",
+        |base| {
+            let missing = base
+                .lines()
+                .find(|l| l.starts_with("nta-state-file"))
+                .unwrap()
+                .replace("nta.json", "missing/nta.json");
+            base.lines()
+                .filter(|l| !l.starts_with("nta-state-file"))
+                .chain([missing.as_str()])
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        },
+        |_| {},
+    )
+    .await;
+    let dns = r.app.dns_addrs()[0];
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert!(a.metadata.authentic_data);
+    let socket = r.app.control_socket().unwrap();
+    let (status, body) = http_unix(
+        socket,
+        "POST",
+        "/nta",
+        r#"{"zone": "insecure.lab.", "reason": "r"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(nta_zones(&r), ["insecure.lab."]);
+    let (_, status) = http_unix(socket, "GET", "/status", "").await;
+    assert!(status.contains("\"ntas_persisted\":false"), "{status}");
+    let text = r.app.metrics().render();
+    assert!(sample(&text, "lastgood_state_file_errors_total{file=\"nta\"}") >= 1.0);
+    // Retried on each change: once the directory exists, NTAs are written.
+    std::fs::create_dir(r.dir.join("missing")).unwrap();
+    let (status, _) = http_unix(socket, "DELETE", "/nta/insecure.lab.", "").await;
+    assert_eq!(status, 200);
+    assert!(r.dir.join("missing/nta.json").exists());
+    let (_, status) = http_unix(socket, "GET", "/status", "").await;
+    assert!(status.contains("\"ntas_persisted\":true"), "{status}");
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+/// A read-only state directory (the resolver runs as `nobody`; the
+/// directory is root's, mode 0555): the resolver starts and serves, keeps
+/// the good NTAs in memory, and leaves the file where it is (it cannot be
+/// moved aside, so nothing is lost).
+#[tokio::test]
+async fn issue16_read_only_state_dir_starts_and_serves() {
+    let (lab, dir) = lab_dir("rostate").await;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = dir.join("state");
+    std::fs::create_dir(&state).unwrap();
+    let contents = state_file(&[entry("insecure.lab.", ""), entry("a..b", "")]);
+    std::fs::write(state.join("nta.json"), &contents).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let run = dir.join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = run.join("control.sock");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("lastgood.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = [\"127.0.0.1:{port}\"]\nroot-hints = \"{}\"\ntrust-anchor = \"{}\"\n\
+             upstream-port = {}\ncontrol-listen = \"\"\ncontrol-socket = \"{}\"\nstate-dir = \"{}\"\n",
+            dir.join("root.hints").display(),
+            dir.join("root.key").display(),
+            lab.port(),
+            socket.display(),
+            state.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .uid(65534)
+        .gid(65534)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Ready once the control socket answers (bounded poll).
+    let mut ready = false;
+    for _ in 0..200 {
+        if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "lastgood serve did not come up");
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+    assert!(a.metadata.authentic_data);
+    let (status, body) = http_unix(&socket, "GET", "/nta", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("insecure.lab."), "{body}");
+    assert!(!body.contains("a..b"), "{body}");
+    // A change is accepted, in memory.
+    let (status, body) = http_unix(&socket, "POST", "/nta", r#"{"zone": "other.example."}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(state.join("nta.json")).unwrap(),
+        contents,
+        "the file is left as it was"
+    );
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("line 5: entry \"a..b\""), "{log}");
+    assert!(log.contains("could not be moved aside"), "{log}");
+    assert!(log.contains("in memory only"), "{log}");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// --- issue 16: check-config is the same check as start -----------------
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `lastgood ARGS` in `dir`, killed after 30 s if still running;
+/// (exit success, stderr).
+async fn lastgood_in(dir: &Path, args: &[&str]) -> (bool, String) {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("lastgood {args:?} still running after 30 s"))
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn error_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("lastgood: error: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"))
+        .to_owned()
+}
+
+/// Every configuration in tests/bad-configs is refused by `serve` and by
+/// `check-config` with the same message, naming what `NAME.err` says;
+/// those in tests/bad-configs/warn pass `check-config` with a warning.
+#[tokio::test]
+async fn check_config_refuses_what_serve_refuses() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-configs");
+    let dir = temp_dir("badconfigs");
+    copy_dir(&src, &dir);
+    let mode = |p: &str, m: u32| {
+        std::fs::set_permissions(dir.join(p), std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    mode("empty.token", 0o600);
+    mode("open.token", 0o644);
+    mode("state/control.token", 0o664);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".toml").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 15, "{names:?}");
+    for name in &names {
+        let file = format!("{name}.toml");
+        let want = std::fs::read_to_string(dir.join(format!("{name}.err"))).unwrap();
+        let want = want.trim();
+        let (ok, check) = lastgood_in(&dir, &["check-config", &file]).await;
+        assert!(!ok, "check-config accepted {file}");
+        let (ok, serve) = lastgood_in(&dir, &["serve", "--config", &file]).await;
+        assert!(!ok, "serve accepted {file}");
+        let (check, serve) = (error_line(&check), error_line(&serve));
+        assert_eq!(check, serve, "{file}: check-config and serve differ");
+        assert!(check.contains(want), "{file}: {check}\nwant: {want}");
+    }
+    let warn = dir.join("warn");
+    let mut names: Vec<String> = std::fs::read_dir(&warn)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".toml").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    for name in &names {
+        let file = format!("{name}.toml");
+        let want = std::fs::read_to_string(warn.join(format!("{name}.warn"))).unwrap();
+        let (ok, check) = lastgood_in(&warn, &["check-config", &file]).await;
+        assert!(ok, "check-config refused {file}: {check}");
+        assert!(
+            check
+                .lines()
+                .any(|l| l.starts_with("lastgood: warning: ") && l.contains(want.trim())),
+            "{file}: {check}\nwant: {want}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 16: `refused-clients = "drop"` sends nothing to a client the ACL
+/// refuses (UDP and TCP), where the default answers REFUSED.
+#[tokio::test]
+async fn refused_clients_can_be_dropped() {
+    let allow = "allow = [\"10.0.0.0/8\"]\n";
+    let quick = |tcp| lastgood::client::Flags {
+        timeout: Duration::from_millis(300),
+        tcp,
+        ..lastgood::client::Flags::default()
+    };
+    let refuse = start("refuse", allow).await;
+    let dns = refuse.app.dns_addrs()[0];
+    let a = lastgood::client::query(
+        dns,
+        &name("host1.example.lab."),
+        RecordType::A,
+        quick(false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.metadata.response_code, ResponseCode::Refused);
+    let _ = std::fs::remove_dir_all(&refuse.dir);
+
+    let drop = start("drop", &format!("{allow}refused-clients = \"drop\"\n")).await;
+    let dns = drop.app.dns_addrs()[0];
+    for tcp in [false, true] {
+        let r =
+            lastgood::client::query(dns, &name("host1.example.lab."), RecordType::A, quick(tcp))
+                .await;
+        assert!(r.is_err(), "tcp={tcp}: answered {r:?}");
+    }
+    let text = drop.app.metrics().render();
+    assert!(
+        sample(&text, "lastgood_refused_queries_total") >= 2.0,
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&drop.dir);
 }

@@ -1,9 +1,13 @@
-//! Control API tests: the HTTP server on a real socket with a fake
-//! [`Control`] target (a real `NtaStore` on a manual clock), and the
-//! operator CLI functions against it.
+//! Control API tests: the HTTP server on real sockets (TCP, TLS and the
+//! local Unix socket) with a fake [`Control`] target (a real `NtaStore` on
+//! a manual clock), the operator CLI functions against it, and the issue 16
+//! checks: an unprivileged user refused on the socket and on TCP without
+//! the token, cross-origin and foreign-Host requests refused, idle
+//! connections unable to stall `/metrics`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -103,11 +107,29 @@ async fn start_with_store(token: Option<&str>, store: NtaStore) -> Api {
         metrics: metrics.clone(),
     });
     let mut config = ControlConfig::new("127.0.0.1:0".parse().unwrap());
-    config.token = token.map(str::to_owned);
+    if let Some(tcp) = &mut config.tcp {
+        tcp.token = token.map(str::to_owned);
+    }
     config.metrics = Some(metrics);
+    start_config(fake, config).await
+}
+
+fn fake() -> Arc<Fake> {
+    Arc::new(Fake {
+        store: NtaStore::new(None),
+        clock: ManualClock::new(),
+        flushes: Mutex::new(Vec::new()),
+        reload_ok: AtomicBool::new(true),
+        metrics: Metrics::new().unwrap(),
+    })
+}
+
+async fn start_config(fake: Arc<Fake>, config: ControlConfig) -> Api {
     let target: Arc<dyn Control> = fake.clone();
     let handle = control::serve(config, target).await.unwrap();
-    let addr = handle.local_addr();
+    let addr = handle
+        .local_addr()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1)));
     Api { fake, handle, addr }
 }
 
@@ -144,8 +166,39 @@ async fn http(
     token: Option<&str>,
     body: &str,
 ) -> Answer {
+    // As the CLI sends them: JSON on every state-changing request.
+    let json = if method == "GET" {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
+    http_with(
+        addr,
+        method,
+        path,
+        token,
+        &format!("Host: {addr}\r\n{json}"),
+        body,
+    )
+    .await
+}
+
+/// One raw HTTP/1.1 exchange with exactly the `extra` header lines.
+async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> Answer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    exchange(stream, &request(method, path, token, extra, body)).await
+}
+
+fn request(method: &str, path: &str, token: Option<&str>, extra: &str, body: &str) -> String {
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\n{extra}Connection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     if let Some(t) = token {
@@ -153,7 +206,13 @@ async fn http(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    req
+}
+
+async fn exchange<S>(mut stream: S, req: &str) -> Answer
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
@@ -318,12 +377,21 @@ async fn token_required_and_checked() {
         http(api.addr, "GET", "/metrics", None, "").await.status,
         200
     );
-    // Without a configured token (loopback) no header is needed.
+    // Issue 16: without a token a TCP listener serves /metrics and
+    // nothing else, whatever the client sends.
     let open = start(None).await;
+    for (method, path, body) in requests {
+        for token in [None, Some(TOKEN)] {
+            let a = http(open.addr, method, path, token, body).await;
+            assert_eq!(a.status, 401, "{method} {path}: {}", a.body);
+            assert!(a.error().contains("local control socket"), "{}", a.body);
+        }
+    }
     assert_eq!(
-        http(open.addr, "GET", "/status", None, "").await.status,
+        http(open.addr, "GET", "/metrics", None, "").await.status,
         200
     );
+    assert!(open.fake.store.list(open.fake.clock.now()).is_empty());
 }
 
 #[tokio::test]
@@ -338,14 +406,15 @@ async fn non_loopback_without_token_refuses_to_start() {
     assert!(text.contains("control-token-file"), "{text}");
     let mut config = ControlConfig::new("[::]:0".parse().unwrap());
     assert!(control::serve(config.clone(), fake.clone()).await.is_err());
-    config.token = Some(" ".into());
+    config.tcp.as_mut().unwrap().token = Some(" ".into());
     let err = control::serve(config, fake).await.unwrap_err();
     assert!(matches!(err, ControlError::InvalidToken), "{err}");
 }
 
 #[tokio::test]
 async fn bad_requests_are_400_naming_the_field() {
-    let api = start(None).await;
+    let api = start(Some(TOKEN)).await;
+    let t = Some(TOKEN);
     let cases = [
         ("POST", "/nta", "{", 400, "not valid JSON"),
         ("POST", "/nta", "[]", 400, "must be a JSON object"),
@@ -407,7 +476,7 @@ async fn bad_requests_are_400_naming_the_field() {
         ("PUT", "/nta", "", 405, "allowed: GET, POST"),
     ];
     for (method, path, body, status, want) in cases {
-        let a = http(api.addr, method, path, None, body).await;
+        let a = http(api.addr, method, path, t, body).await;
         assert_eq!(a.status, status, "{method} {path} {body}: {}", a.body);
         assert!(
             a.error().contains(want),
@@ -416,7 +485,7 @@ async fn bad_requests_are_400_naming_the_field() {
         );
     }
     let big = format!(r#"{{"zone": "lab.", "reason": "{}"}}"#, "x".repeat(70_000));
-    let a = http(api.addr, "POST", "/nta", None, &big).await;
+    let a = http(api.addr, "POST", "/nta", t, &big).await;
     assert_eq!(a.status, 413, "{}", a.body);
     assert!(a.error().contains("MAX_CONTROL_BODY_BYTES"));
     // Garbage instead of HTTP: the connection is dropped, the server lives on.
@@ -424,7 +493,7 @@ async fn bad_requests_are_400_naming_the_field() {
     s.write_all(b"\x00\x01garbage\r\n\r\n").await.unwrap();
     let mut sink = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut sink)).await;
-    assert_eq!(http(api.addr, "GET", "/status", None, "").await.status, 200);
+    assert_eq!(http(api.addr, "GET", "/status", t, "").await.status, 200);
     assert!(api.fake.store.list(api.fake.clock.now()).is_empty());
 }
 
@@ -519,9 +588,12 @@ async fn metrics_are_prometheus_text_and_count_requests() {
 
 #[tokio::test]
 async fn shutdown_closes_the_port() {
-    let api = start(None).await;
+    let api = start(Some(TOKEN)).await;
     let addr = api.addr;
-    assert_eq!(http(addr, "GET", "/status", None, "").await.status, 200);
+    assert_eq!(
+        http(addr, "GET", "/status", Some(TOKEN), "").await.status,
+        200
+    );
     api.handle.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
@@ -534,6 +606,7 @@ fn token_file() -> PathBuf {
         N.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
 
@@ -541,7 +614,7 @@ fn opts(api: &Api, token_file: Option<PathBuf>) -> ControlOpts {
     ControlOpts {
         control: Some(format!("http://{}", api.addr)),
         token_file,
-        config: None,
+        ..ControlOpts::default()
     }
 }
 
@@ -695,7 +768,7 @@ async fn cli_reads_address_and_token_from_the_config() {
     std::fs::write(
         &config,
         format!(
-            "control-listen = \"{}\"\ncontrol-token-file = \"{}\"\n",
+            "control-socket = \"\"\ncontrol-listen = \"{}\"\ncontrol-token-file = \"{}\"\n",
             api.addr,
             file.display()
         ),
@@ -722,13 +795,13 @@ async fn ntas_added_through_the_api_survive_a_restart() {
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("nta.json");
     let _ = std::fs::remove_file(&state);
-    let first = start_with_store(None, NtaStore::new(Some(state.clone()))).await;
+    let first = start_with_store(Some(TOKEN), NtaStore::new(Some(state.clone()))).await;
     let now = first.fake.clock.now();
     let a = http(
         first.addr,
         "POST",
         "/nta",
-        None,
+        Some(TOKEN),
         r#"{"zone": "lab.", "reason": "r"}"#,
     )
     .await;
@@ -736,9 +809,319 @@ async fn ntas_added_through_the_api_survive_a_restart() {
     first.handle.shutdown().await;
 
     let store = NtaStore::restore(state.clone(), now).unwrap();
-    let second = start_with_store(None, store).await;
-    let a = http(second.addr, "GET", "/nta", None, "").await;
+    let second = start_with_store(Some(TOKEN), store).await;
+    let a = http(second.addr, "GET", "/nta", Some(TOKEN), "").await;
     assert_eq!(a.json()["ntas"][0]["zone"], "lab.");
     assert_eq!(a.json()["ntas"][0]["reason"], "r");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+// --- issue 16: only the operator can use the control plane -------------
+
+/// A directory others can traverse, so only the socket's own mode guards
+/// it.
+fn open_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "lastgood-it-{tag}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// The socket and a TCP listener with the token, over a fresh fake.
+async fn start_both(tag: &str) -> (Api, PathBuf) {
+    let sock = open_dir(tag).join("control.sock");
+    let mut config = ControlConfig::new("127.0.0.1:0".parse().unwrap());
+    config.tcp.as_mut().unwrap().token = Some(TOKEN.to_owned());
+    config.socket = ControlConfig::socket(sock.clone()).socket;
+    let fake = fake();
+    config.metrics = Some(fake.metrics.clone());
+    let api = start_config(fake, config).await;
+    (api, sock)
+}
+
+/// Run the `lastgood` binary as `nobody` (uid and gid 65534, no
+/// supplementary groups); (exit status success, stderr).
+async fn as_nobody(args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
+        .args(args)
+        .uid(65534)
+        .gid(65534)
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const STATE_CHANGING: [&[&str]; 5] = [
+    &["nta", "add", "lab.", "--lifetime", "7d"],
+    &["nta", "remove", "lab."],
+    &["cache", "flush", "--all"],
+    &["cache", "flush", "--zone", "lab."],
+    &["reload"],
+];
+
+#[tokio::test]
+async fn issue16_unprivileged_user_is_refused_on_the_socket_and_tcp() {
+    let (api, sock) = start_both("nobody").await;
+    let meta = std::fs::metadata(&sock).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
+    let unix = format!("unix:{}", sock.display());
+    let tcp = api.addr.to_string();
+    for command in STATE_CHANGING {
+        let on = |control: &str| {
+            let mut args = command.to_vec();
+            args.extend(["--control", control]);
+            args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        };
+        let args = on(&unix);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, err) = as_nobody(&args).await;
+        assert!(!ok, "{args:?} succeeded as nobody");
+        assert!(err.contains("Permission denied"), "{args:?}: {err}");
+        let args = on(&tcp);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, err) = as_nobody(&args).await;
+        assert!(!ok, "{args:?} succeeded as nobody");
+        assert!(err.contains("401 Unauthorized"), "{args:?}: {err}");
+    }
+    let now = api.fake.clock.now();
+    assert!(api.fake.store.list(now).is_empty(), "nothing added");
+    assert!(
+        api.fake.flushes.lock().unwrap().is_empty(),
+        "nothing flushed"
+    );
+
+    // A loosened socket mode does not let another uid in either.
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (ok, err) = as_nobody(&["nta", "add", "lab.", "--control", &unix]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("403 Forbidden: uid 65534 may not use the control socket"),
+        "{err}"
+    );
+    assert!(api.fake.store.list(now).is_empty());
+
+    // The operator (root here) uses the socket with no flag but the path.
+    let out = cli::nta(&NtaArgs {
+        control: ControlOpts {
+            control: Some(unix.clone()),
+            ..ControlOpts::default()
+        },
+        command: cli::NtaCommand::Add {
+            zone: "lab.".into(),
+            lifetime: None,
+            reason: None,
+        },
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.starts_with("negative trust anchor for lab. added"),
+        "{out}"
+    );
+    api.handle.shutdown().await;
+    assert!(!sock.exists(), "the socket is removed at shutdown");
+    let _ = std::fs::remove_dir_all(sock.parent().unwrap());
+}
+
+#[tokio::test]
+async fn issue16_cross_origin_and_foreign_host_requests_are_refused() {
+    let (api, sock) = start_both("origin").await;
+    let addr = api.addr;
+    let body = r#"{"zone": "lab.", "lifetime": "7d"}"#;
+    let json = "Content-Type: application/json\r\n";
+    let cases = [
+        // A page on another site posting with fetch() or a form.
+        (
+            format!("Host: {addr}\r\nOrigin: http://evil.example\r\n{json}"),
+            403,
+            "Origin \"http://evil.example\"",
+        ),
+        (
+            format!("Host: {addr}\r\nOrigin: null\r\nContent-Type: text/plain\r\n"),
+            415,
+            "application/json",
+        ),
+        (
+            format!("Host: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n"),
+            415,
+            "application/json",
+        ),
+        (format!("Host: {addr}\r\n"), 415, "application/json"),
+        // DNS rebinding: the page's own name resolving to 127.0.0.1.
+        (
+            format!("Host: rebind.evil.example:{}\r\n{json}", addr.port()),
+            403,
+            "Host \"rebind.evil.example",
+        ),
+        (json.to_owned(), 403, "Host \"\""),
+    ];
+    for (extra, status, want) in &cases {
+        let a = http_with(addr, "POST", "/nta", Some(TOKEN), extra, body).await;
+        assert_eq!(a.status, *status, "{extra:?}: {}", a.body);
+        assert!(a.error().contains(want), "{extra:?}: {}", a.body);
+        let a = http_with(addr, "POST", "/reload", Some(TOKEN), extra, "").await;
+        assert_eq!(a.status, *status, "{extra:?}: {}", a.body);
+    }
+    // The same on the local socket (no Host check there: no browser
+    // reaches it, but the content type and Origin rules hold).
+    for (extra, status) in [
+        (
+            "Host: localhost\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\n",
+            403,
+        ),
+        ("Host: localhost\r\nContent-Type: text/plain\r\n", 415),
+    ] {
+        let s = tokio::net::UnixStream::connect(&sock).await.unwrap();
+        let a = exchange(s, &request("POST", "/nta", None, extra, body)).await;
+        assert_eq!(a.status, status, "{extra:?}: {}", a.body);
+    }
+    let now = api.fake.clock.now();
+    assert!(api.fake.store.list(now).is_empty(), "nothing added");
+    // The right request works, by address and by `localhost`.
+    for host in [addr.to_string(), format!("localhost:{}", addr.port())] {
+        let extra = format!("Host: {host}\r\n{json}");
+        let a = http_with(addr, "POST", "/nta", Some(TOKEN), &extra, body).await;
+        assert_eq!(a.status, 200, "{host}: {}", a.body);
+    }
+    // /metrics stays a plain GET for scrapers, whatever the Host.
+    let a = http_with(
+        addr,
+        "GET",
+        "/metrics",
+        None,
+        "Host: prometheus:9090\r\n",
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+
+    // An explicitly allowed origin may post.
+    let mut config = ControlConfig::new("127.0.0.1:0".parse().unwrap());
+    config.tcp.as_mut().unwrap().token = Some(TOKEN.to_owned());
+    config.allow_origins = vec!["https://ops.example".into()];
+    let ops = start_config(fake(), config).await;
+    let extra = format!(
+        "Host: {}\r\nOrigin: https://ops.example\r\n{json}",
+        ops.addr
+    );
+    let a = http_with(ops.addr, "POST", "/nta", Some(TOKEN), &extra, body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let _ = std::fs::remove_dir_all(sock.parent().unwrap());
+}
+
+/// Issue 16: 100 idle connections cannot stall the API: each past the
+/// per-peer cap closes the oldest idle one, so `/metrics` is answered at
+/// once. The latency is printed (run with --nocapture), not asserted.
+#[tokio::test]
+async fn issue16_idle_connections_do_not_stall_metrics() {
+    let (api, sock) = start_both("idle").await;
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(tokio::net::TcpStream::connect(api.addr).await.unwrap());
+    }
+    let started = std::time::Instant::now();
+    let a = http(api.addr, "GET", "/metrics", None, "").await;
+    let tcp_took = started.elapsed();
+    assert_eq!(a.status, 200);
+    assert!(
+        a.body
+            .contains("lastgood_limit_hits_total{limit=\"MAX_CONTROL_CONNECTIONS_PER_PEER\"}"),
+        "{}",
+        a.body
+    );
+    let a = http(api.addr, "GET", "/status", Some(TOKEN), "").await;
+    assert_eq!(a.status, 200);
+
+    let mut idle_unix = Vec::new();
+    for _ in 0..100 {
+        idle_unix.push(tokio::net::UnixStream::connect(&sock).await.unwrap());
+    }
+    let started = std::time::Instant::now();
+    let s = tokio::net::UnixStream::connect(&sock).await.unwrap();
+    let a = exchange(
+        s,
+        &request("GET", "/metrics", None, "Host: localhost\r\n", ""),
+    )
+    .await;
+    let unix_took = started.elapsed();
+    assert_eq!(a.status, 200);
+    eprintln!(
+        "issue16: GET /metrics with 100 idle control connections open: \
+         TCP {tcp_took:?}, Unix socket {unix_took:?}"
+    );
+    drop((idle, idle_unix));
+    let _ = std::fs::remove_dir_all(sock.parent().unwrap());
+}
+
+#[tokio::test]
+async fn issue16_tls_control_and_the_cli_over_https() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/control-tls");
+    let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
+    let mut config = ControlConfig::new("127.0.0.1:0".parse().unwrap());
+    let tcp = config.tcp.as_mut().unwrap();
+    tcp.token = Some(TOKEN.to_owned());
+    tcp.tls = Some(control::tls::server_config(&cert, &key).unwrap());
+    let api = start_config(fake(), config).await;
+    let file = token_file();
+    let opts = ControlOpts {
+        control: Some(format!("https://{}", api.addr)),
+        token_file: Some(file.clone()),
+        tls_ca: Some(cert.clone()),
+        config: None,
+    };
+    let nta = |command| NtaArgs {
+        control: opts.clone(),
+        command,
+    };
+    let out = cli::nta(&nta(cli::NtaCommand::Add {
+        zone: "lab.".into(),
+        lifetime: None,
+        reason: Some("over TLS".into()),
+    }))
+    .await
+    .unwrap();
+    assert!(
+        out.starts_with("negative trust anchor for lab. added"),
+        "{out}"
+    );
+    assert!(
+        cli::nta(&nta(cli::NtaCommand::List))
+            .await
+            .unwrap()
+            .contains("over TLS")
+    );
+    // https:// needs a CA (or the server's certificate) to trust.
+    let err = cli::status(&ControlOpts {
+        tls_ca: None,
+        ..opts.clone()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, CliError::NoTlsCa { .. }), "{err}");
+    // Plain HTTP to the TLS port gets no answer.
+    let err = cli::status(&ControlOpts {
+        control: Some(format!("http://{}", api.addr)),
+        ..opts.clone()
+    })
+    .await
+    .unwrap_err();
+    assert!(!matches!(err, CliError::Api { .. }), "{err}");
+    // By name: `localhost` is in the certificate and names the listener.
+    let out = cli::status(&ControlOpts {
+        control: Some(format!("https://localhost:{}", api.addr.port())),
+        ..opts.clone()
+    })
+    .await;
+    assert!(out.is_ok(), "{out:?}");
+    std::fs::remove_file(file).unwrap();
 }
