@@ -29,7 +29,7 @@ trap cleanup EXIT
 fault() { printf 'fault %s %s\n' "$1" "$2" >"/dev/udp/127.0.0.1/$LAB_CTL"; sleep 0.2; }
 q() { dig @"$RES" -p "$RES_PORT" +dnssec +tries=1 +time=5 "$@"; }
 rcode() { q "$@" | sed -n 's/.*status: \([A-Z]*\).*/\1/p'; }
-flags() { q "$@" | sed -n 's/.*flags: \([a-z ]*\);.*/\1/p'; }
+flags() { q "$@" | sed -n 's/.*flags: \([a-z ]*\);.*/\1/p' | head -1; }
 is_stale() { q "$@" | grep -q 'EDE: 3 '; }
 now() { date +%s.%N; }
 
