@@ -21,7 +21,9 @@ use hickory_proto::rr::Name;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, RefusedClients};
-use crate::control::{self, Control, ControlConfig, ControlError, ControlHandle, Flush, Purpose};
+use crate::control::{
+    self, BoxFuture, Control, ControlConfig, ControlError, ControlHandle, Flush, Purpose,
+};
 use crate::dnssec::{AnchorError, TrustAnchors};
 use crate::metrics::{Metrics, MetricsError};
 use crate::nta::{NtaError, NtaSource, NtaStore, NtaView};
@@ -368,6 +370,32 @@ impl Core {
     }
 }
 
+impl Core {
+    /// Each failure window for `status`: zone, class, cause, since when,
+    /// when the next probe is due.
+    fn failure_windows(&self) -> Vec<serde_json::Value> {
+        let now = self.clock.now();
+        self.resolver
+            .failure_windows()
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "zone": w.zone.to_string(),
+                    "fault_zone": w.fault_zone.to_string(),
+                    "class": w.class.as_str(),
+                    "ede": w.cause.code.code(),
+                    "cause": w.cause.text,
+                    "failing_for_s": now.saturating_since(w.since).as_secs(),
+                    "next_probe_in_s": w.next_probe.saturating_since(now).as_secs(),
+                    "probing": w.probing,
+                    "question": format!("{} {}", w.question.0, w.question.1),
+                    "answered_from_window": w.hits,
+                })
+            })
+            .collect()
+    }
+}
+
 impl Control for Core {
     fn nta_add(
         &self,
@@ -398,12 +426,12 @@ impl Control for Core {
         self.resolver.ntas().list(self.clock.now())
     }
 
-    fn flush(&self, what: Flush) -> Result<(), ControlError> {
+    fn flush(&self, what: Flush, drop_stale: bool) -> Result<(), ControlError> {
         // Zone and whole-cache flushes end failure windows and keep the
         // last validated answers for the stale tier (issue 13).
         match what {
-            Flush::All => self.resolver.flush(None, false),
-            Flush::Zone(zone) => self.resolver.flush(Some(&zone), false),
+            Flush::All => self.resolver.flush(None, drop_stale),
+            Flush::Zone(zone) => self.resolver.flush(Some(&zone), drop_stale),
             Flush::Name(name) => self.resolver.cache().flush_name(&name),
         }
         Ok(())
@@ -423,6 +451,28 @@ impl Control for Core {
             "ntas_active": self.resolver.ntas().active_count(self.clock.now()),
             "ntas_persisted": self.resolver.ntas().persisted(),
             "failing_zones": self.resolver.failing_zones().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "failure_windows": self.failure_windows(),
+        })
+    }
+
+    fn zone_retry(&self, zone: Name) -> BoxFuture<Result<serde_json::Value, ControlError>> {
+        let resolver = Arc::clone(&self.resolver);
+        Box::pin(async move {
+            let probed =
+                tokio::time::timeout(crate::limits::ZONE_RETRY_WAIT, resolver.retry_zone(&zone))
+                    .await;
+            let (was_failing, recovered) = match probed {
+                Ok(Some(ok)) => (true, Some(ok)),
+                Ok(None) => (false, None),
+                // The probe goes on in its task; say we do not know yet.
+                Err(_) => (true, None),
+            };
+            tracing::info!(%zone, was_failing, ?recovered, "zone retry");
+            Ok(serde_json::json!({
+                "zone": zone.to_string(),
+                "was_failing": was_failing,
+                "recovered": recovered,
+            }))
         })
     }
 

@@ -172,6 +172,30 @@ pub struct FlushArgs {
     /// The whole cache.
     #[arg(long)]
     pub all: bool,
+    /// Drop the last validated answers too. By default a zone or
+    /// whole-cache flush makes them expire but keeps them for the stale
+    /// tier, so a flush during an outage never turns them into SERVFAIL.
+    #[arg(long)]
+    pub drop_stale: bool,
+}
+
+/// `lastgood zone ...`
+#[derive(Args, Debug)]
+pub struct ZoneArgs {
+    #[command(flatten)]
+    pub control: ControlOpts,
+    #[command(subcommand)]
+    pub command: ZoneCommand,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ZoneCommand {
+    /// End ZONE's failure window by probing it now (like a flush that
+    /// keeps everything): says whether the zone recovered.
+    Retry {
+        /// The zone, e.g. example.lab.
+        zone: String,
+    },
 }
 
 /// Run `lastgood nta ...` and print the result.
@@ -182,6 +206,33 @@ pub fn run_nta(args: NtaArgs) -> Result<(), CliError> {
 /// Run `lastgood cache ...` and print the result.
 pub fn run_cache(args: CacheArgs) -> Result<(), CliError> {
     print_result(block_on(cache(&args))?)
+}
+
+/// Run `lastgood zone ...` and print the result.
+pub fn run_zone(args: ZoneArgs) -> Result<(), CliError> {
+    print_result(block_on(zone(&args))?)
+}
+
+/// `lastgood zone ...`: the text to print.
+pub async fn zone(args: &ZoneArgs) -> Result<String, CliError> {
+    let api = Api::new(&args.control)?;
+    let ZoneCommand::Retry { zone } = &args.command;
+    let answer = api
+        .call(
+            Method::POST,
+            "/zone/retry",
+            Some(serde_json::json!({ "zone": zone })),
+        )
+        .await?;
+    let zone = answer.get("zone").and_then(Value::as_str).unwrap_or(zone);
+    let was_failing = answer.get("was_failing").and_then(Value::as_bool);
+    let recovered = answer.get("recovered").and_then(Value::as_bool);
+    Ok(match (was_failing, recovered) {
+        (Some(false), _) => format!("{zone} was not failing\n"),
+        (_, Some(true)) => format!("{zone} answers again: failure window closed\n"),
+        (_, Some(false)) => format!("{zone} still failing: the window stays, probes go on\n"),
+        _ => format!("{zone}: probe still running; see `lastgood status`\n"),
+    })
 }
 
 /// Run `lastgood reload` and print the result.
@@ -255,13 +306,21 @@ pub async fn nta(args: &NtaArgs) -> Result<String, CliError> {
 pub async fn cache(args: &CacheArgs) -> Result<String, CliError> {
     let api = Api::new(&args.control)?;
     let CacheCommand::Flush(f) = &args.command;
-    let (body, what) = match (&f.name, &f.zone, f.all) {
+    let (mut body, what) = match (&f.name, &f.zone, f.all) {
         (Some(n), _, _) => (serde_json::json!({ "name": n }), format!("name {n}")),
         (None, Some(z), _) => (
             serde_json::json!({ "zone": z }),
             format!("zone {z} and below"),
         ),
         (None, None, _) => (serde_json::json!({ "all": true }), "everything".to_owned()),
+    };
+    let what = if f.drop_stale {
+        if let Some(map) = body.as_object_mut() {
+            map.insert("drop_stale".into(), Value::Bool(true));
+        }
+        format!("{what}, stale copies dropped")
+    } else {
+        what
     };
     api.call(Method::POST, "/cache/flush", Some(body)).await?;
     Ok(format!("cache flushed: {what}\n"))
@@ -797,6 +856,7 @@ very.long.example.  1m 0s      config
         assert!(parse(&["cache", "flush", "--all"]).is_ok());
         assert!(parse(&["cache", "flush"]).is_err(), "one target required");
         assert!(parse(&["cache", "flush", "--all", "--name", "a."]).is_err());
+        assert!(parse(&["cache", "flush", "--zone", "lab.", "--drop-stale"]).is_ok());
         let cli = parse(&["reload", "-c", "/etc/lastgood.toml"]).unwrap();
         let Command::Reload(opts) = cli.command else {
             panic!("{cli:?}")

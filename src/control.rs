@@ -33,7 +33,8 @@
 //! | `GET /nta` | | `{"ntas": [NtaView...]}` |
 //! | `POST /nta` | `{"zone", "lifetime"?: "1h", "reason"?}` | `NtaView` |
 //! | `DELETE /nta/{zone}` | | `{"zone", "removed": true}` or 404 |
-//! | `POST /cache/flush` | one of `{"name"}`, `{"zone"}`, `{"all": true}` | `{"flushed", "target"?}` |
+//! | `POST /cache/flush` | one of `{"name"}`, `{"zone"}`, `{"all": true}`; `"drop_stale"?: true` | `{"flushed", "target"?, "drop_stale"}` |
+//! | `POST /zone/retry` | `{"zone"}` | [`Control::zone_retry`]: `{"zone", "was_failing", "recovered"}` |
 //! | `POST /reload` | | `{"reloaded": true}` |
 //!
 //! # Adding an endpoint
@@ -260,6 +261,9 @@ impl ControlError {
     }
 }
 
+/// The future of a [`Control`] call that waits (a zone probe).
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
 /// What to drop from the cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Flush {
@@ -284,7 +288,15 @@ pub trait Control: Send + Sync + 'static {
     /// Remove an NTA; false if there was none.
     fn nta_remove(&self, zone: &Name) -> Result<bool, ControlError>;
     fn nta_list(&self) -> Vec<NtaView>;
-    fn flush(&self, what: Flush) -> Result<(), ControlError>;
+    /// Flush; zone and whole-cache flushes keep the last validated
+    /// answers for the stale tier unless `drop_stale`.
+    fn flush(&self, what: Flush, drop_stale: bool) -> Result<(), ControlError>;
+    /// End `zone`'s failure window by probing it now; answers when the
+    /// probe has ended.
+    fn zone_retry(&self, zone: Name) -> BoxFuture<Result<serde_json::Value, ControlError>> {
+        let _ = zone;
+        Box::pin(async { Err(ControlError::NotSupported { what: "zone retry" }) })
+    }
     /// Anything useful to an operator, as a JSON object.
     fn status(&self) -> serde_json::Value;
     /// Reload the configuration; [`ControlError::Reload`] carries the
@@ -697,13 +709,23 @@ async fn answer(
         }
         Route::CacheFlush => {
             let body = request::read_body(req).await?;
-            let what = request::parse_flush(&body)?;
+            let (what, drop_stale) = request::parse_flush(&body)?;
             let answer = match &what {
-                Flush::Name(n) => serde_json::json!({ "flushed": "name", "target": n.to_string() }),
-                Flush::Zone(z) => serde_json::json!({ "flushed": "zone", "target": z.to_string() }),
-                Flush::All => serde_json::json!({ "flushed": "all" }),
+                Flush::Name(n) => {
+                    serde_json::json!({ "flushed": "name", "target": n.to_string(), "drop_stale": drop_stale })
+                }
+                Flush::Zone(z) => {
+                    serde_json::json!({ "flushed": "zone", "target": z.to_string(), "drop_stale": drop_stale })
+                }
+                Flush::All => serde_json::json!({ "flushed": "all", "drop_stale": drop_stale }),
             };
-            target.flush(what)?;
+            target.flush(what, drop_stale)?;
+            Ok(json_response(StatusCode::OK, &answer))
+        }
+        Route::ZoneRetry => {
+            let body = request::read_body(req).await?;
+            let zone = request::parse_zone_retry(&body)?;
+            let answer = target.zone_retry(zone).await?;
             Ok(json_response(StatusCode::OK, &answer))
         }
         Route::Reload => {

@@ -240,6 +240,11 @@ pub const ZONE_EVIDENCE_WINDOW: Duration = Duration::from_secs(60);
 /// (zone, cause) pairs whose evidence is remembered at once.
 pub const MAX_EVIDENCE_ENTRIES: usize = 10_000;
 
+/// How long `lastgood zone retry` waits for the zone's probe before it
+/// answers "not known yet" (the probe goes on): one question's deadline
+/// and a margin for the chain of trust.
+pub const ZONE_RETRY_WAIT: Duration = Duration::from_secs(10);
+
 /// TTL of the HINFO synthesised for an ANY question about a name that
 /// has no A RRset (RFC 8482 §4.2; Cloudflare sends 3789, we say an hour).
 pub const RFC8482_HINFO_TTL: u32 = 3600;

@@ -46,6 +46,8 @@ enum Command {
     Nta(lastgood::cli::NtaArgs),
     /// Flush cache entries (via the control API).
     Cache(lastgood::cli::CacheArgs),
+    /// Failing zones: `zone retry ZONE` probes one now (via the control API).
+    Zone(lastgood::cli::ZoneArgs),
     /// Ask the running resolver to reload its configuration.
     Reload(lastgood::cli::ControlOpts),
     /// Show the running resolver's status.
@@ -146,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => query(args),
         Command::Nta(args) => Ok(lastgood::cli::run_nta(args)?),
         Command::Cache(args) => Ok(lastgood::cli::run_cache(args)?),
+        Command::Zone(args) => Ok(lastgood::cli::run_zone(args)?),
         Command::Reload(args) => Ok(lastgood::cli::run_reload(args)?),
         Command::Status(args) => Ok(lastgood::cli::run_status(args)?),
         Command::CheckConfig { file } => {

@@ -27,6 +27,8 @@ pub enum Route {
     /// `DELETE /nta/{zone}`, the zone as written in the path.
     NtaRemove(String),
     CacheFlush,
+    /// `POST /zone/retry`: end a zone's failure window by probing it now.
+    ZoneRetry,
     Reload,
 }
 
@@ -50,6 +52,7 @@ impl Route {
             "/nta" if *method == Method::POST => Ok(Route::NtaAdd),
             "/nta" => only(Method::GET, Route::NtaList, "GET, POST"),
             "/cache/flush" => only(Method::POST, Route::CacheFlush, "POST"),
+            "/zone/retry" => only(Method::POST, Route::ZoneRetry, "POST"),
             "/reload" => only(Method::POST, Route::Reload, "POST"),
             _ => match path.strip_prefix("/nta/") {
                 Some(zone) if !zone.is_empty() => {
@@ -69,7 +72,11 @@ impl Route {
     /// logged with the peer. New endpoints say it here.
     pub fn changes_state(&self) -> bool {
         match self {
-            Route::NtaAdd | Route::NtaRemove(_) | Route::CacheFlush | Route::Reload => true,
+            Route::NtaAdd
+            | Route::NtaRemove(_)
+            | Route::CacheFlush
+            | Route::ZoneRetry
+            | Route::Reload => true,
             Route::Metrics | Route::Status | Route::NtaList => false,
         }
     }
@@ -83,6 +90,7 @@ impl Route {
             Route::NtaAdd => "nta_add",
             Route::NtaRemove(_) => "nta_remove",
             Route::CacheFlush => "cache_flush",
+            Route::ZoneRetry => "zone_retry",
             Route::Reload => "reload",
         }
     }
@@ -306,25 +314,45 @@ fn zone_error(field: &'static str, e: NtaError) -> ControlError {
 }
 
 /// A `POST /cache/flush` body: exactly one of `name`, `zone`, `all: true`.
-pub(super) fn parse_flush(body: &[u8]) -> Result<Flush, ControlError> {
-    let map = object(body, &["name", "zone", "all"])?;
-    let all = match map.get("all") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-        Some(Value::Bool(true)) => true,
-        Some(_) => {
-            return Err(ControlError::FieldType {
-                field: "all",
-                expected: "true",
-            });
-        }
-    };
+/// `POST /cache/flush`: what to flush, and whether stale copies go too
+/// (`"drop_stale": true`; by default the last validated answers stay for
+/// the stale tier).
+pub(super) fn parse_flush(body: &[u8]) -> Result<(Flush, bool), ControlError> {
+    let map = object(body, &["name", "zone", "all", "drop_stale"])?;
+    let all = flag(&map, "all")?;
+    let drop_stale = flag(&map, "drop_stale")?;
     let name = string(&map, "name")?;
     let zone = string(&map, "zone")?;
-    match (name, zone, all) {
-        (Some(n), None, false) => Ok(Flush::Name(parse_name("name", &n)?)),
-        (None, Some(z), false) => Ok(Flush::Zone(parse_name("zone", &z)?)),
-        (None, None, true) => Ok(Flush::All),
-        _ => Err(ControlError::FlushTarget),
+    let what = match (name, zone, all) {
+        (Some(n), None, false) => Flush::Name(parse_name("name", &n)?),
+        (None, Some(z), false) => Flush::Zone(parse_name("zone", &z)?),
+        (None, None, true) => Flush::All,
+        _ => return Err(ControlError::FlushTarget),
+    };
+    Ok((what, drop_stale))
+}
+
+/// An optional boolean field (absent, null: false).
+fn flag(map: &Map<String, Value>, field: &'static str) -> Result<bool, ControlError> {
+    match map.get(field) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(false),
+        Some(Value::Bool(true)) => Ok(true),
+        Some(_) => Err(ControlError::FieldType {
+            field,
+            expected: "true or false",
+        }),
+    }
+}
+
+/// `POST /zone/retry`: `{"zone"}`.
+pub(super) fn parse_zone_retry(body: &[u8]) -> Result<Name, ControlError> {
+    let map = object(body, &["zone"])?;
+    match string(&map, "zone")? {
+        Some(z) => parse_name("zone", &z),
+        None => Err(ControlError::FieldType {
+            field: "zone",
+            expected: "a zone name",
+        }),
     }
 }
 

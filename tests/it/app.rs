@@ -710,3 +710,96 @@ async fn refused_clients_can_be_dropped() {
     );
     let _ = std::fs::remove_dir_all(&drop.dir);
 }
+
+/// Issue 13, the operator's side: `status` lists the failing zone with its
+/// cause and next probe, `zone retry` probes it now, `cache flush --zone`
+/// ends the window and keeps stale answers, `--drop-stale` drops them.
+#[tokio::test]
+async fn issue13_status_zone_retry_and_flush_keep_stale() {
+    use lastgood::cli::{CacheArgs, CacheCommand, FlushArgs, ZoneArgs, ZoneCommand};
+    let r = start("failing", "").await;
+    let dns = r.app.dns_addrs()[0];
+    let control = ControlOpts {
+        control: Some(format!(
+            "unix:{}",
+            r.app.control_socket().unwrap().display()
+        )),
+        ..ControlOpts::default()
+    };
+    let retry = || ZoneArgs {
+        control: control.clone(),
+        command: ZoneCommand::Retry {
+            zone: "example.lab.".into(),
+        },
+    };
+    let flush = |drop_stale: bool| CacheArgs {
+        control: control.clone(),
+        command: CacheCommand::Flush(FlushArgs {
+            name: None,
+            zone: Some("example.lab.".into()),
+            all: false,
+            drop_stale,
+        }),
+    };
+    let host1 = || query(dns, "host1.example.lab.", RecordType::A, Flags::default());
+    assert!(host1().await.metadata.authentic_data);
+    let said = lastgood::cli::zone(&retry()).await.unwrap();
+    assert!(said.contains("was not failing"), "{said}");
+
+    r.lab.set_fault(&name("example.lab."), Fault::Drop).unwrap();
+    r.clock.advance(Duration::from_secs(3601));
+    assert_eq!(ede_codes(&host1().await).first(), Some(&3));
+    let mut status = String::new();
+    for _ in 0..200 {
+        status = lastgood::cli::status(&control).await.unwrap();
+        if status.contains("\"next_probe_in_s\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for want in [
+        "\"zone\": \"example.lab.\"",
+        "\"class\": \"outage\"",
+        "\"ede\": 22",
+    ] {
+        assert!(status.contains(want), "{want} in {status}");
+    }
+    let said = lastgood::cli::zone(&retry()).await.unwrap();
+    assert!(said.contains("still failing"), "{said}");
+
+    let said = lastgood::cli::cache(&flush(false)).await.unwrap();
+    assert!(said.contains("zone example.lab."), "{said}");
+    let a = host1().await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{a:?}");
+    assert_eq!(
+        ede_codes(&a).first(),
+        Some(&3),
+        "still stale after the flush"
+    );
+
+    r.lab.set_fault(&name("example.lab."), Fault::None).unwrap();
+    for _ in 0..200 {
+        if !lastgood::cli::status(&control)
+            .await
+            .unwrap()
+            .contains("\"next_probe_in_s\"")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let said = lastgood::cli::zone(&retry()).await.unwrap();
+    assert!(
+        said.contains("was not failing") || said.contains("answers again"),
+        "{said}"
+    );
+    r.lab.set_fault(&name("example.lab."), Fault::Drop).unwrap();
+    lastgood::cli::cache(&flush(true)).await.unwrap();
+    let a = host1().await;
+    assert_eq!(
+        a.metadata.response_code,
+        ResponseCode::ServFail,
+        "dropped: {a:?}"
+    );
+    let _ = std::fs::remove_dir_all(&r.dir);
+}

@@ -61,7 +61,7 @@ impl Control for Fake {
         self.store.list(self.clock.now())
     }
 
-    fn flush(&self, what: Flush) -> Result<(), ControlError> {
+    fn flush(&self, what: Flush, _drop_stale: bool) -> Result<(), ControlError> {
         self.flushes.lock().unwrap().push(what);
         Ok(())
     }
@@ -689,6 +689,7 @@ example.org.  58m 59s    api
             name: name.map(str::to_owned),
             zone: zone.map(str::to_owned),
             all,
+            drop_stale: false,
         }),
     };
     assert_eq!(
