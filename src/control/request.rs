@@ -557,13 +557,25 @@ mod tests {
     fn flush_bodies() {
         assert_eq!(
             parse_flush(br#"{"name": "WWW.lab"}"#).unwrap(),
-            Flush::Name(name("www.lab."))
+            (Flush::Name(name("www.lab.")), false)
         );
         assert_eq!(
-            parse_flush(br#"{"zone": "."}"#).unwrap(),
-            Flush::Zone(Name::root())
+            parse_flush(br#"{"zone": ".", "drop_stale": true}"#).unwrap(),
+            (Flush::Zone(Name::root()), true)
         );
-        assert_eq!(parse_flush(br#"{"all": true}"#).unwrap(), Flush::All);
+        assert_eq!(
+            parse_flush(br#"{"all": true}"#).unwrap(),
+            (Flush::All, false)
+        );
+        assert!(matches!(
+            parse_flush(br#"{"all": true, "drop_stale": 1}"#),
+            Err(ControlError::FieldType { .. })
+        ));
+        assert_eq!(
+            parse_zone_retry(br#"{"zone": "Lab"}"#).unwrap(),
+            name("lab.")
+        );
+        assert!(parse_zone_retry(br#"{}"#).is_err());
         for body in [
             &b""[..],
             br#"{"all": false}"#,
