@@ -407,7 +407,15 @@ impl Resolver {
             (verdict.security, verdict.ttl_cap)
         };
         Ok(step_entry(
-            resp, kind, qname, qtype, zone, security, ttl_cap, now,
+            resp,
+            kind,
+            qname,
+            qtype,
+            zone,
+            security,
+            ttl_cap,
+            &self.config().ttl,
+            now,
         ))
     }
 
@@ -484,6 +492,7 @@ pub fn step_entry(
     zone: &Name,
     security: Security,
     ttl_cap: Option<u32>,
+    limits: &TtlLimits,
     now: Timestamp,
 ) -> Entry {
     let owner = match &kind {
@@ -494,7 +503,7 @@ pub fn step_entry(
         StepKind::Cname { .. } => RecordType::CNAME,
         _ => qtype,
     };
-    let answers: Vec<Record> = match owner {
+    let mut answers: Vec<Record> = match owner {
         Some(owner) => resp
             .answers
             .iter()
@@ -516,7 +525,14 @@ pub fn step_entry(
         })
         .cloned()
         .collect();
-    let ttl = entry_ttl(&kind, &answers, &authorities, ttl_cap, &security);
+    let ttl = entry_ttl(&kind, &answers, &authorities, ttl_cap, &security, limits);
+    if ttl > 0 && matches!(kind, StepKind::Positive | StepKind::Cname { .. }) {
+        // Records shorter than a raised TTL (`cache-min-ttl`) show the
+        // entry's TTL, as Unbound does; shown TTLs still count down.
+        for r in &mut answers {
+            r.ttl = r.ttl.max(ttl);
+        }
+    }
     Entry {
         kind,
         rcode: resp.metadata.response_code,
@@ -555,15 +571,42 @@ fn addresses_of(records: &[Record], name: &Name) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The operator's TTL bounds for what is cached (`cache-min-ttl`,
+/// `cache-max-ttl`, `cache-max-negative-ttl`; Unbound's names). Applied
+/// when an answer is cached, never to a stale answer's TTL
+/// (`stale-answer-ttl`), and never past the RRSIG validity cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TtlLimits {
+    /// Positive answers (RRsets, CNAMEs) are kept at least this long.
+    pub min: u32,
+    /// Positive answers are kept at most this long (at most `MAX_TTL`).
+    pub max: u32,
+    /// NXDOMAIN and NODATA are kept at most this long (RFC 2308 §5).
+    pub max_negative: u32,
+}
+
+impl Default for TtlLimits {
+    fn default() -> Self {
+        Self {
+            min: 0,
+            max: limits::MAX_TTL,
+            max_negative: limits::MAX_NEGATIVE_TTL,
+        }
+    }
+}
+
 /// Entry TTL: the smallest record TTL (negative: min of SOA TTL and
-/// MINIMUM, RFC 2308 §5), capped by the RRSIG validity (RFC 4035 §5.3.3),
-/// `MAX_TTL`/`MAX_NEGATIVE_TTL`, and `BOGUS_TTL_SECS` for failed validation.
+/// MINIMUM, RFC 2308 §5) raised to `cache-min-ttl` (positive only) and
+/// lowered to `cache-max-ttl`/`cache-max-negative-ttl` (never past
+/// `MAX_TTL`), then capped by the RRSIG validity (RFC 4035 §5.3.3) and
+/// `BOGUS_TTL_SECS` for failed validation.
 fn entry_ttl(
     kind: &StepKind,
     answers: &[Record],
     authorities: &[Record],
     cap: Option<u32>,
     security: &Security,
+    bounds: &TtlLimits,
 ) -> u32 {
     let ttl = match kind {
         StepKind::Positive | StepKind::Cname { .. } => answers
@@ -571,6 +614,8 @@ fn entry_ttl(
             .map(|r| r.ttl)
             .min()
             .unwrap_or(0)
+            .max(bounds.min)
+            .min(bounds.max)
             .min(limits::MAX_TTL),
         StepKind::NxDomain | StepKind::NoData => authorities
             .iter()
@@ -579,7 +624,8 @@ fn entry_ttl(
                 _ => None,
             })
             .unwrap_or(0)
-            .min(limits::MAX_NEGATIVE_TTL),
+            .min(bounds.max_negative)
+            .min(limits::MAX_TTL),
     };
     let ttl = cap.map_or(ttl, |c| ttl.min(c));
     match security {

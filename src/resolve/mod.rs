@@ -19,7 +19,7 @@ use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use crate::cache::{Cache, CacheKey, Entry, Freshness, StepKind, View};
 use crate::clock::{SharedClock, Timestamp};
 use crate::config::StaleConfig;
-use crate::dnssec::{KeyEntry, Security, TrustAnchors, VerifiedSignatures};
+use crate::dnssec::{AlgorithmPolicy, KeyEntry, Security, TrustAnchors, VerifiedSignatures};
 use crate::ede::Ede;
 use crate::limits;
 use crate::metrics::Metrics;
@@ -38,6 +38,7 @@ pub mod servers;
 pub mod upstream;
 
 pub use error::ResolveError;
+pub use iterate::TtlLimits;
 pub use servers::{Delegation, HintsError};
 
 use coalesce::Coalescer;
@@ -66,6 +67,10 @@ pub struct ResolverConfig {
     pub private_zones: private::PrivateZones,
     /// `private-address`: DNS rebinding protection (empty: off).
     pub private_addresses: private::PrivateAddresses,
+    /// `sha1-algorithms`: which DNSSEC algorithms are validated.
+    pub algorithms: AlgorithmPolicy,
+    /// `cache-min-ttl`, `cache-max-ttl`, `cache-max-negative-ttl`.
+    pub ttl: TtlLimits,
 }
 
 impl ResolverConfig {
@@ -82,6 +87,8 @@ impl ResolverConfig {
             stale: StaleConfig::default(),
             private_zones: private::PrivateZones::default(),
             private_addresses: private::PrivateAddresses::default(),
+            algorithms: AlgorithmPolicy::default(),
+            ttl: TtlLimits::default(),
         })
     }
 }
@@ -301,6 +308,7 @@ impl Resolver {
     /// verified signatures.
     pub(crate) fn budget(&self) -> crate::dnssec::validate::Budget {
         crate::dnssec::validate::Budget::with_memo(self.verified.clone())
+            .with_policy(self.config().algorithms)
     }
 
     pub fn cache(&self) -> &Cache {
