@@ -440,9 +440,13 @@ impl Resolver {
                 continue;
             }
             let mut entry = self.keys_for(&signer, ctx).await;
-            if zone_secure && matches!(entry, KeyEntry::Insecure { .. }) {
+            if zone_secure && matches!(entry, KeyEntry::Insecure { .. }) && !unsupported_ds(&entry)
+            {
                 // Inside a secure zone, a signature by a name with no secure
-                // delegation is a forgery, not a reason to downgrade.
+                // delegation is a forgery, not a reason to downgrade. A
+                // signed DS set of algorithms or digests we do not support
+                // is a real delegation that is Insecure (RFC 4035 §5.2):
+                // the same server may serve parent and child.
                 entry = KeyEntry::Bogus(crate::dnssec::BogusReason::new(
                     crate::dnssec::BogusKind::DnskeyMissing,
                     &signer,
@@ -512,16 +516,25 @@ pub fn step_entry(
             .collect(),
         None => Vec::new(),
     };
-    // Authority records are kept for negative answers and for the
-    // proofs of wildcard expansions (NSEC/NSEC3 and their RRSIGs).
+    // Authority records are kept for negative answers (SOA, NSEC/NSEC3
+    // and their RRSIGs) and, for an answer expanded from a wildcard, the
+    // NSEC/NSEC3 proving no closer match (RFC 4035 §3.1.3.3): exactly the
+    // records the validator checked, so DO clients can check them too.
+    let wildcard = owner.is_some_and(|o| expanded_from_wildcard(&answers, o));
+    let proof_type = |t: RecordType| match t {
+        RecordType::SOA => owner.is_none(),
+        RecordType::NSEC | RecordType::NSEC3 => owner.is_none() || wildcard,
+        _ => false,
+    };
     let authorities: Vec<Record> = resp
         .authorities
         .iter()
         .filter(|r| zone.zone_of(&r.name))
-        .filter(|r| match r.record_type() {
-            RecordType::SOA => owner.is_none(),
-            RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG => true,
-            _ => false,
+        .filter(|r| match &r.data {
+            RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => {
+                proof_type(sig.input().type_covered)
+            }
+            _ => proof_type(r.record_type()),
         })
         .cloned()
         .collect();
@@ -543,6 +556,25 @@ pub fn step_entry(
         stored_at: now,
         ttl,
     }
+}
+
+/// Keys proven Insecure by a validated DS set whose algorithms or digest
+/// types are all unsupported (EDE 1, 2): a delegation exists.
+fn unsupported_ds(entry: &KeyEntry) -> bool {
+    matches!(entry, KeyEntry::Insecure { note: Some(e) }
+        if matches!(e.code, crate::ede::EdeCode::UnsupportedDnskeyAlgorithm
+            | crate::ede::EdeCode::UnsupportedDsDigestType))
+}
+
+/// Whether an RRSIG among `answers` at `owner` has fewer labels than the
+/// owner: the RRset was synthesised from a wildcard (RFC 4035 §5.3.4).
+fn expanded_from_wildcard(answers: &[Record], owner: &Name) -> bool {
+    answers.iter().any(|r| match &r.data {
+        RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => {
+            r.name == *owner && sig.input().num_labels < owner.num_labels()
+        }
+        _ => false,
+    })
 }
 
 /// Whether `r` is part of the `rtype` RRset (the records or their RRSIGs).

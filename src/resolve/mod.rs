@@ -32,6 +32,7 @@ pub mod error;
 pub mod iterate;
 pub mod keys;
 pub mod ladder;
+mod local;
 pub mod nta;
 pub mod private;
 pub mod servers;
@@ -342,6 +343,9 @@ impl Resolver {
     pub async fn resolve(self: &Arc<Self>, query: &ClientQuery) -> Answer {
         if query.qclass != DNSClass::IN {
             Answer::error(ResponseCode::Refused, Tier::Local, Vec::new())
+        } else if !query.recursion_desired {
+            // RD=0: the cache or a referral, never recursion (local.rs).
+            self.answer_from_cache(query)
         } else {
             let ctx = Arc::new(Ctx::default());
             let answer = match self.answer_chain(query, &ctx).await {
@@ -358,7 +362,7 @@ impl Resolver {
                 tracing::debug!(name = %query.name, qtype = %query.qtype, limit, "limit reached");
                 self.metrics.limit_hit(limit);
             }
-            answer
+            self.apply_sentinel(query, answer)
         }
     }
 
@@ -374,6 +378,7 @@ impl Resolver {
         let mut seen = HashSet::new();
         let mut security = Security::Secure;
         let mut answers: Vec<Record> = Vec::new();
+        let mut proofs: Vec<Record> = Vec::new();
         // Some(causes) once any step was served stale.
         let mut stale: Option<Vec<Ede>> = None;
         let mut under_nta = false;
@@ -407,14 +412,17 @@ impl Resolver {
                 .saturating_add(Duration::from_secs(u64::from(entry.ttl)));
             fresh_until = Some(fresh_until.map_or(until, |t| t.min(until)));
             answers.extend(step.records(&entry.answers));
+            // Each step's proofs (wildcard, NXDOMAIN, NODATA) go to AUTHORITY.
+            extend_unique(&mut proofs, step.records(&entry.authorities));
             let (rcode, authorities) = match &entry.kind {
                 StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
                     name = target.to_lowercase();
                     continue;
                 }
-                StepKind::Positive | StepKind::Cname { .. } => (ResponseCode::NoError, Vec::new()),
-                StepKind::NoData => (ResponseCode::NoError, step.records(&entry.authorities)),
-                StepKind::NxDomain => (ResponseCode::NXDomain, step.records(&entry.authorities)),
+                StepKind::Positive | StepKind::Cname { .. } | StepKind::NoData => {
+                    (ResponseCode::NoError, proofs)
+                }
+                StepKind::NxDomain => (ResponseCode::NXDomain, proofs),
             };
             if under_nta {
                 security = Security::INSECURE;
@@ -590,6 +598,16 @@ impl QueryHandler for Arc<Resolver> {
             generation,
             now: self.clock.now(),
         })
+    }
+}
+
+/// Append the records of `more` not already in `to` (two CNAME steps
+/// from one zone may carry the same NSEC).
+fn extend_unique(to: &mut Vec<Record>, more: Vec<Record>) {
+    for r in more {
+        if !to.contains(&r) {
+            to.push(r);
+        }
     }
 }
 
