@@ -93,17 +93,17 @@ fn modulus_bits(n: &[u8]) -> usize {
     (n.len() - pos - 1) * 8 + (8 - top.leading_zeros() as usize)
 }
 
-mod small_rsa {
+pub(super) mod small_rsa {
     use hickory_proto::dnssec::Algorithm;
     use ring::digest;
     use rsa::traits::SignatureScheme;
     use rsa::{BigUint, Pkcs1v15Sign, RsaPublicKey};
 
     /// DER DigestInfo prefixes (RFC 8017 §9.2, note 1).
-    const SHA1_PREFIX: &[u8] = &[
+    pub(in crate::dnssec) const SHA1_PREFIX: &[u8] = &[
         0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14,
     ];
-    const SHA256_PREFIX: &[u8] = &[
+    pub(in crate::dnssec) const SHA256_PREFIX: &[u8] = &[
         0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
         0x05, 0x00, 0x04, 0x20,
     ];

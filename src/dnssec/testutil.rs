@@ -117,22 +117,11 @@ impl RsaKey {
 impl SigningKey for RsaKey {
     #[allow(deprecated)]
     fn sign(&self, tbs: &TBS) -> hickory_proto::dnssec::DnsSecResult<Vec<u8>> {
+        use crate::dnssec::algorithms::small_rsa::{SHA1_PREFIX, SHA256_PREFIX};
         use ring::digest;
-        let (alg, prefix): (_, &[u8]) = match self.alg {
-            Algorithm::RSASHA256 => (
-                &digest::SHA256,
-                &[
-                    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-                    0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
-                ],
-            ),
-            _ => (
-                &digest::SHA1_FOR_LEGACY_USE_ONLY,
-                &[
-                    0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
-                    0x04, 0x14,
-                ],
-            ),
+        let (alg, prefix) = match self.alg {
+            Algorithm::RSASHA256 => (&digest::SHA256, SHA256_PREFIX),
+            _ => (&digest::SHA1_FOR_LEGACY_USE_ONLY, SHA1_PREFIX),
         };
         let hashed = digest::digest(alg, tbs.as_ref());
         let scheme = rsa::Pkcs1v15Sign {

@@ -229,6 +229,8 @@ pub(crate) fn rrsets(section: &[Record]) -> Vec<RrSet<'_>> {
 pub(crate) struct Verified {
     /// RFC 4035 §5.3.3: min(original TTL, expiration - now).
     pub ttl_cap: u32,
+    /// Seconds until the RRSIG expires (expiration - now).
+    pub expires_in: u32,
     /// The RRSIG Labels field; fewer than the owner's labels means the
     /// RRset was synthesized from a wildcard (RFC 4035 §5.3.4).
     pub labels: u8,
@@ -385,6 +387,7 @@ pub(crate) fn verify_rrset(
             {
                 return Ok(Verified {
                     ttl_cap: remaining.min(input.original_ttl),
+                    expires_in: remaining,
                     labels: input.num_labels,
                 });
             }
@@ -405,6 +408,7 @@ pub(crate) fn verify_rrset(
                 }
                 return Ok(Verified {
                     ttl_cap: remaining.min(input.original_ttl),
+                    expires_in: remaining,
                     labels: input.num_labels,
                 });
             }

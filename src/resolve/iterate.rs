@@ -404,7 +404,14 @@ impl Resolver {
             (Security::INSECURE, None)
         } else {
             let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;
-            (verdict.security, verdict.ttl_cap)
+            // `cache-min-ttl` may keep signed data past the RRSIG's
+            // original TTL (as Unbound does), never past its expiration.
+            let min = self.config().ttl.min;
+            let cap = match (verdict.ttl_cap, verdict.expires_in) {
+                (Some(cap), Some(expiry)) => Some(cap.max(min.min(expiry))),
+                (cap, _) => cap,
+            };
+            (verdict.security, cap)
         };
         Ok(step_entry(
             resp,

@@ -112,11 +112,10 @@ impl Resolver {
             }
             security = security.combine(entry.security.clone());
             answers.extend(Entry::records_with_ttl(&entry.answers, remaining));
-            for r in Entry::records_with_ttl(&entry.authorities, remaining) {
-                if !proofs.contains(&r) {
-                    proofs.push(r);
-                }
-            }
+            super::extend_unique(
+                &mut proofs,
+                Entry::records_with_ttl(&entry.authorities, remaining),
+            );
             let rcode = match &entry.kind {
                 StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
                     name = target.to_lowercase();

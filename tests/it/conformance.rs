@@ -281,10 +281,18 @@ async fn cache_min_ttl_raises_short_ttls() {
         "counts down: {r:?}"
     );
     assert_eq!(tb.lab.total_queries(), before, "kept past the record TTL");
-    // Signed data: the RRSIG's original TTL still caps it (RFC 4035 §5.3.3).
+    // Signed data too (up to the RRSIG's expiration, days away here).
     let r = tb.query("host8.example.lab.", RecordType::A).await;
     assert!(r.metadata.authentic_data, "{r:?}");
-    assert!(r.answers.iter().all(|rec| rec.ttl <= 20), "{r:?}");
+    assert!(
+        r.answers.iter().all(|rec| rec.ttl > 20 && rec.ttl <= 600),
+        "{r:?}"
+    );
+    let before = tb.lab.total_queries();
+    tb.advance(Duration::from_secs(300));
+    let r = tb.query("host8.example.lab.", RecordType::A).await;
+    assert!(r.metadata.authentic_data, "{r:?}");
+    assert_eq!(tb.lab.total_queries(), before, "signed data kept too");
     // Negative answers keep their own TTL (cache-min-ttl is for RRsets).
     let r = tb.query("nope.example.lab.", RecordType::A).await;
     assert!(r.authorities.iter().all(|rec| rec.ttl <= 20), "{r:?}");
@@ -326,4 +334,26 @@ async fn root_key_sentinel_rfc_8509() {
         )
         .await;
     assert_ne!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
+}
+
+#[tokio::test]
+async fn ttl_knobs_never_change_stale_ttl() {
+    let tb = Testbed::start_with(|c| {
+        c.ttl.min = 3600;
+        c.ttl.max = 3600;
+    })
+    .await;
+    let fresh = tb.query("host9.example.lab.", RecordType::A).await;
+    assert!(fresh.metadata.authentic_data);
+    tb.lab
+        .set_fault(&name("example.lab."), lastgood::lab::Fault::ServFail)
+        .unwrap();
+    tb.advance(Duration::from_secs(3601));
+    let r = tb.query("host9.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(
+        r.answers.iter().all(|rec| rec.ttl == 30),
+        "stale-answer-ttl, not cache-min-ttl: {r:?}"
+    );
 }
