@@ -357,3 +357,55 @@ async fn ttl_knobs_never_change_stale_ttl() {
         "stale-answer-ttl, not cache-min-ttl: {r:?}"
     );
 }
+
+/// A DS of algorithm 200 (unassigned) for `child`, tag `tag`.
+fn unknown_ds(tag: u16) -> hickory_proto::dnssec::rdata::DS {
+    hickory_proto::dnssec::rdata::DS::new(
+        tag,
+        hickory_proto::dnssec::Algorithm::from_u8(200),
+        hickory_proto::dnssec::DigestType::SHA256,
+        vec![0x42; 32],
+    )
+}
+
+#[tokio::test]
+async fn unknown_algorithm_ds_alone_is_insecure() {
+    let tb = Testbed::start().await;
+    let child = name("example.lab.");
+    tb.lab.set_ds(&child, &[unknown_ds(4242)]).unwrap();
+    let r = tb.query("host1.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert!(!r.metadata.authentic_data, "{r:?}");
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(crate::harness::ede_codes(&r).contains(&1), "EDE 1: {r:?}");
+    let r = tb.query("nope.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain, "{r:?}");
+    assert!(!r.metadata.authentic_data, "{r:?}");
+}
+
+#[tokio::test]
+async fn unknown_algorithm_ds_beside_known_is_secure() {
+    let tb = Testbed::start().await;
+    let child = name("example.lab.");
+    let mut ds = tb.lab.ds_records(&child);
+    ds.push(unknown_ds(4242));
+    tb.lab.set_ds(&child, &ds).unwrap();
+    let r = tb.query("host1.example.lab.", RecordType::A).await;
+    assert!(r.metadata.authentic_data, "{r:?}");
+    assert!(crate::harness::ede_codes(&r).is_empty(), "{r:?}");
+    // The known DS still decides: with it wrong, the zone is Bogus.
+    let tb = Testbed::start().await;
+    let mut wrong = tb.lab.ds_records(&child);
+    for d in &mut wrong {
+        *d = hickory_proto::dnssec::rdata::DS::new(
+            d.key_tag(),
+            d.algorithm(),
+            d.digest_type(),
+            vec![0x24; d.digest().len()],
+        );
+    }
+    wrong.push(unknown_ds(4242));
+    tb.lab.set_ds(&child, &wrong).unwrap();
+    let r = tb.query("host1.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
+}
