@@ -136,6 +136,7 @@ a.root-servers.lab.     IN A   $ROOT_IP
 www.lab.                IN A   127.54.1.1
 new.lab.                IN A   127.54.1.2
 txt.lab.                IN TXT "lab. is signed by dnssec-signzone"
+*.wild.lab.             IN A   127.54.1.99
 example.lab.            IN NS  ns1.example.lab.
 ns1.example.lab.        IN A   $LEAF_IP
 insecure.lab.           IN NS  ns1.insecure.lab.
@@ -475,6 +476,7 @@ delv_check() { # DESCRIPTION NAME TYPE: delv must say "(negative response,) full
     fi
 }
 delv_check "wildcard answer with its NSEC proof" y.wild.example.lab. A
+delv_check "wildcard answer with its NSEC3 proof" y.wild.lab. A
 delv_check "NSEC NXDOMAIN" nope.example.lab. A
 delv_check "NSEC NODATA" www.example.lab. AAAA
 delv_check "NSEC3 NXDOMAIN" nope.lab. A
