@@ -166,6 +166,8 @@ pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
     rc.cache_bytes = config.cache_bytes;
     rc.max_stale = config.max_stale;
     rc.stale = config.stale;
+    rc.algorithms = config.algorithms;
+    rc.ttl = config.ttl;
     let mut zones = Vec::with_capacity(config.private_zones.len());
     for z in &config.private_zones {
         let anchors = match &z.trust_anchor {

@@ -195,6 +195,7 @@ fn answer(
         zone,
         security,
         verdict.ttl_cap,
+        &Default::default(),
         now,
     );
     for r in &entry.answers {

@@ -5,7 +5,7 @@ use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS};
 use hickory_proto::dnssec::{DigestType, PublicKey, Verifier};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::verify::{Budget, rrsets, supported_algorithm, verify_rrset};
+use super::verify::{Budget, rrsets, verify_rrset};
 use super::{BogusKind, BogusReason, KeyEntry};
 use crate::ede::{Ede, EdeCode};
 use crate::limits;
@@ -60,7 +60,7 @@ pub fn validate_dnskeys(
 
     let mut usable_ds: Vec<&DS> = ds
         .iter()
-        .filter(|d| supported_algorithm(d.algorithm()) && supported_digest(d.digest_type()))
+        .filter(|d| budget.supports(d.algorithm()) && supported_digest(d.digest_type()))
         .collect();
     // RFC 4509 §3: ignore SHA-1 digests when a stronger one is present
     // (so a forged SHA-1 DS cannot stand in for the real one).
@@ -72,10 +72,10 @@ pub fn validate_dnskeys(
     }
     let usable_anchors: Vec<&DNSKEY> = anchor_keys
         .iter()
-        .filter(|k| k.zone_key() && !k.revoke() && supported_algorithm(k.algorithm()))
+        .filter(|k| k.zone_key() && !k.revoke() && budget.supports(k.algorithm()))
         .collect();
     if usable_ds.is_empty() && usable_anchors.is_empty() {
-        return unsupported(&zone, ds, anchor_keys);
+        return unsupported(&zone, ds, anchor_keys, budget);
     }
 
     let tagged: Vec<(u16, &DNSKEY)> = dnskeys
@@ -162,7 +162,7 @@ fn bogus(
 /// algorithm unsupported) or EDE 2 (supported algorithm, but only
 /// unsupported digests). With neither DS nor anchor, nothing vouches for
 /// the zone: Bogus.
-fn unsupported(zone: &Name, ds: &[DS], anchor_keys: &[DNSKEY]) -> KeyEntry {
+fn unsupported(zone: &Name, ds: &[DS], anchor_keys: &[DNSKEY], budget: &Budget) -> KeyEntry {
     let valid_anchors = anchor_keys
         .iter()
         .filter(|k| k.zone_key() && !k.revoke())
@@ -175,7 +175,7 @@ fn unsupported(zone: &Name, ds: &[DS], anchor_keys: &[DNSKEY]) -> KeyEntry {
             "no DS or trust anchor for the DNSKEY set",
         );
     }
-    let alg_ok_digest_not = ds.iter().any(|d| supported_algorithm(d.algorithm()));
+    let alg_ok_digest_not = ds.iter().any(|d| budget.supports(d.algorithm()));
     let note = if alg_ok_digest_not {
         let digests: Vec<String> = ds
             .iter()
@@ -343,6 +343,103 @@ mod tests {
             bogus_kind(&run(&z, &z.dnskey_answer(), &[], &[])).0,
             BogusKind::DnskeyMissing
         );
+    }
+
+    #[test]
+    fn unknown_algorithm_ds_alone_is_insecure() {
+        let z = Zone::p256("example.lab.");
+        for alg in [200, 3, 253] {
+            let ds = DS::new(
+                z.ksk.tag(),
+                Algorithm::from_u8(alg),
+                DigestType::SHA256,
+                vec![7; 32],
+            );
+            let KeyEntry::Insecure { note: Some(ede) } = run(&z, &z.dnskey_answer(), &[ds], &[])
+            else {
+                panic!("algorithm {alg}: expected insecure")
+            };
+            assert_eq!(ede.code, EdeCode::UnsupportedDnskeyAlgorithm);
+        }
+    }
+
+    #[test]
+    fn unknown_algorithm_ds_beside_a_known_one_is_secure() {
+        let z = Zone::p256("example.lab.");
+        let unknown = DS::new(
+            4242,
+            Algorithm::from_u8(200),
+            DigestType::SHA256,
+            vec![7; 32],
+        );
+        for ds in [[unknown.clone(), z.ds()], [z.ds(), unknown.clone()]] {
+            assert!(matches!(
+                run(&z, &z.dnskey_answer(), &ds, &[]),
+                KeyEntry::Secure(_)
+            ));
+        }
+        // The known DS still has to match: an unknown one is no way out.
+        let other = Zone::p256("example.lab.");
+        let e = run(&z, &z.dnskey_answer(), &[unknown, other.ds()], &[]);
+        assert_eq!(bogus_kind(&e).0, BogusKind::DnskeyMissing);
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn anchor_dnskeys_with_no_supported_algorithm_are_insecure() {
+        let z = Zone::rsa("example.lab.", Algorithm::RSASHA1, 512);
+        let KeyEntry::Insecure { note: Some(ede) } = run(
+            &z,
+            &z.dnskey_answer(),
+            &[],
+            std::slice::from_ref(&z.ksk.dnskey),
+        ) else {
+            panic!("expected insecure")
+        };
+        assert_eq!(ede.code, EdeCode::UnsupportedDnskeyAlgorithm);
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn rsasha1_zones_insecure_by_default_secure_with_validate() {
+        use crate::dnssec::AlgorithmPolicy;
+        // 512 bits: below ring's minimum (the `rsa` crate path); 1024: ring.
+        for (alg, bits) in [
+            (Algorithm::RSASHA1, 512),
+            (Algorithm::RSASHA1NSEC3SHA1, 1024),
+        ] {
+            let z = Zone::rsa("example.lab.", alg, bits);
+            let ds = [z.ds()];
+            let e = run(&z, &z.dnskey_answer(), &ds, &[]);
+            let KeyEntry::Insecure { note: Some(ede) } = e else {
+                panic!("{alg} {bits}: expected insecure by default, got {e:?}")
+            };
+            assert_eq!(ede.code, EdeCode::UnsupportedDnskeyAlgorithm);
+            let mut budget = Budget::new().with_policy(AlgorithmPolicy { sha1: true });
+            let e = validate_dnskeys(&z.name, &z.dnskey_answer(), &ds, &[], NOW, &mut budget);
+            assert!(matches!(e, KeyEntry::Secure(_)), "{alg} {bits}: {e:?}");
+            // A tampered signature still fails on both paths.
+            let mut answer = z.dnskey_answer();
+            if let Some(RData::DNSSEC(DNSSECRData::RRSIG(sig))) =
+                answer.last_mut().map(|r| &mut r.data)
+            {
+                let mut bytes = sig.sig().to_vec();
+                bytes[10] ^= 1;
+                *sig = hickory_proto::dnssec::rdata::RRSIG::from_sig(sig.input().clone(), bytes);
+            }
+            let mut budget = Budget::new().with_policy(AlgorithmPolicy { sha1: true });
+            let e = validate_dnskeys(&z.name, &answer, &ds, &[], NOW, &mut budget);
+            assert_eq!(bogus_kind(&e).0, BogusKind::Bogus, "{alg} {bits}");
+        }
+    }
+
+    #[test]
+    fn small_rsasha256_keys_validate() {
+        let z = Zone::rsa("example.lab.", Algorithm::RSASHA256, 768);
+        assert!(matches!(
+            run(&z, &z.dnskey_answer(), &[z.ds()], &[]),
+            KeyEntry::Secure(_)
+        ));
     }
 
     #[test]

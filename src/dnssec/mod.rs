@@ -12,6 +12,7 @@ use hickory_proto::rr::Name;
 
 use crate::ede::{Ede, EdeCode};
 
+mod algorithms;
 pub mod anchors;
 mod canon;
 mod keys;
@@ -23,6 +24,7 @@ mod testutil;
 pub mod validate;
 mod verify;
 
+pub use algorithms::AlgorithmPolicy;
 pub use anchors::{AnchorError, TrustAnchors};
 pub use memo::VerifiedSignatures;
 

@@ -14,7 +14,9 @@ use std::str::FromStr;
 
 use hickory_proto::dnssec::crypto::{EcdsaSigningKey, Ed25519SigningKey};
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC, NSEC3, RRSIG, SigInput};
-use hickory_proto::dnssec::{Algorithm, DigestType, Nsec3HashAlgorithm, SigningKey, TBS, Verifier};
+use hickory_proto::dnssec::{
+    Algorithm, DigestType, Nsec3HashAlgorithm, PublicKeyBuf, SigningKey, TBS, Verifier,
+};
 use hickory_proto::rr::rdata::{A, CNAME, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 
@@ -86,8 +88,60 @@ impl Key {
         Self { signing, dnskey }
     }
 
+    /// An RSA key of `bits` (RSASHA1, RSASHA1-NSEC3-SHA1, RSASHA256):
+    /// made with the `rsa` crate, so sizes ring refuses work too.
+    pub fn rsa(alg: Algorithm, bits: usize, ksk: bool) -> Self {
+        let signing: Box<dyn SigningKey> = Box::new(RsaKey::generate(alg, bits));
+        let dnskey = DNSKEY::new(true, ksk, false, signing.to_public_key().unwrap());
+        Self { signing, dnskey }
+    }
+
     pub fn tag(&self) -> u16 {
         self.dnskey.calculate_key_tag().unwrap()
+    }
+}
+
+/// A test-only RSA signing key (PKCS#1 v1.5, RFC 3110 / RFC 5702).
+struct RsaKey {
+    key: rsa::RsaPrivateKey,
+    alg: Algorithm,
+}
+
+impl RsaKey {
+    fn generate(alg: Algorithm, bits: usize) -> Self {
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits).unwrap();
+        Self { key, alg }
+    }
+}
+
+impl SigningKey for RsaKey {
+    #[allow(deprecated)]
+    fn sign(&self, tbs: &TBS) -> hickory_proto::dnssec::DnsSecResult<Vec<u8>> {
+        use crate::dnssec::algorithms::small_rsa::{SHA1_PREFIX, SHA256_PREFIX};
+        use ring::digest;
+        let (alg, prefix) = match self.alg {
+            Algorithm::RSASHA256 => (&digest::SHA256, SHA256_PREFIX),
+            _ => (&digest::SHA1_FOR_LEGACY_USE_ONLY, SHA1_PREFIX),
+        };
+        let hashed = digest::digest(alg, tbs.as_ref());
+        let scheme = rsa::Pkcs1v15Sign {
+            hash_len: Some(alg.output_len()),
+            prefix: prefix.into(),
+        };
+        Ok(self.key.sign(scheme, hashed.as_ref()).unwrap())
+    }
+
+    fn to_public_key(&self) -> hickory_proto::dnssec::DnsSecResult<PublicKeyBuf> {
+        use rsa::traits::PublicKeyParts;
+        let e = self.key.e().to_bytes_be();
+        let mut buf = vec![u8::try_from(e.len()).unwrap()];
+        buf.extend(e);
+        buf.extend(self.key.n().to_bytes_be());
+        Ok(PublicKeyBuf::new(buf, self.alg))
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        self.alg
     }
 }
 
@@ -104,6 +158,15 @@ impl Zone {
             name: n(name),
             ksk: Key::new(alg, true),
             zsk: Key::new(alg, false),
+        }
+    }
+
+    /// A zone with RSA keys of `bits` (see [`Key::rsa`]).
+    pub fn rsa(name: &str, alg: Algorithm, bits: usize) -> Self {
+        Self {
+            name: n(name),
+            ksk: Key::rsa(alg, bits, true),
+            zsk: Key::rsa(alg, bits, false),
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Verdict {
     /// RFC 4035 §5.3.3 cap: min over validated RRSIGs of (original TTL,
     /// expiration - now); `None` if nothing validated.
     pub ttl_cap: Option<u32>,
+    /// The first expiration among the validated RRSIGs, in seconds from
+    /// now: the hard limit for keeping the data, whatever the TTL policy.
+    pub expires_in: Option<u32>,
 }
 
 /// Distinct RRSIG signer names in answer+authority (lowercased), for the
@@ -107,6 +110,7 @@ pub fn validate_answer(
         now,
         budget,
         ttl_cap: None,
+        expires_in: None,
     };
     let security = match keys.get(&zone) {
         None => Security::Indeterminate(Ede::new(
@@ -120,6 +124,7 @@ pub fn validate_answer(
         kind,
         security,
         ttl_cap: v.ttl_cap,
+        expires_in: v.expires_in,
     }
 }
 
@@ -130,6 +135,7 @@ struct Validator<'k, 'b> {
     now: u64,
     budget: &'b mut Budget,
     ttl_cap: Option<u32>,
+    expires_in: Option<u32>,
 }
 
 impl Validator<'_, '_> {
@@ -400,6 +406,10 @@ impl Validator<'_, '_> {
             match verify_rrset(set, &signer, keys, self.now, self.budget) {
                 Ok(v) => {
                     self.ttl_cap = Some(self.ttl_cap.map_or(v.ttl_cap, |c| c.min(v.ttl_cap)));
+                    self.expires_in = Some(
+                        self.expires_in
+                            .map_or(v.expires_in, |c| c.min(v.expires_in)),
+                    );
                     return Ok((v, signer));
                 }
                 Err(reason) => {

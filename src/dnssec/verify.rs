@@ -14,6 +14,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use super::BogusKind;
 use super::BogusReason;
+use super::algorithms::{AlgorithmPolicy, verify_signature};
 use super::memo::VerifiedSignatures;
 use crate::limits;
 
@@ -28,6 +29,8 @@ pub struct Budget {
     /// Signatures verified before: a match skips the crypto (and so does
     /// not spend the budget, which bounds crypto work).
     memo: Option<VerifiedSignatures>,
+    /// Which algorithms count as supported (`sha1-algorithms`).
+    policy: AlgorithmPolicy,
 }
 
 impl Budget {
@@ -41,7 +44,20 @@ impl Budget {
             hashes_gone: false,
             keys_per_tag_cut: false,
             memo: None,
+            policy: AlgorithmPolicy::default(),
         }
+    }
+
+    /// The same budget validating the algorithms `policy` allows.
+    #[must_use]
+    pub fn with_policy(mut self, policy: AlgorithmPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Whether `alg` is validated under this budget's policy.
+    pub(crate) fn supports(&self, alg: Algorithm) -> bool {
+        self.policy.supports(alg)
     }
 
     /// A fresh budget that consults and fills `memo`.
@@ -134,23 +150,6 @@ pub(crate) const LIMIT_SIGNATURES: &str = "MAX_SIGNATURE_VALIDATIONS_PER_RESPONS
 pub(crate) const LIMIT_HASHES: &str = "MAX_NSEC3_HASHES_PER_RESPONSE";
 pub(crate) const LIMIT_KEYS_PER_TAG: &str = "MAX_KEYS_PER_KEY_TAG";
 
-/// Algorithms we validate (RFC 8624 §3.1 MUST/RECOMMENDED for validation:
-/// RSASHA256, RSASHA512, ECDSAP256SHA256, ECDSAP384SHA384, ED25519).
-/// RSASHA1 (5) and RSASHA1-NSEC3-SHA1 (7) are treated as unsupported, so a
-/// zone signed only with them is Insecure with EDE 1 (RFC 8624 §3.1 lists
-/// them as NOT RECOMMENDED to sign with; several OS crypto policies already
-/// refuse SHA-1 signatures).
-pub(crate) fn supported_algorithm(alg: Algorithm) -> bool {
-    matches!(
-        alg,
-        Algorithm::RSASHA256
-            | Algorithm::RSASHA512
-            | Algorithm::ECDSAP256SHA256
-            | Algorithm::ECDSAP384SHA384
-            | Algorithm::ED25519
-    )
-}
-
 /// One RRset of a section with the RRSIGs that cover it.
 #[derive(Debug)]
 pub(crate) struct RrSet<'a> {
@@ -230,6 +229,8 @@ pub(crate) fn rrsets(section: &[Record]) -> Vec<RrSet<'_>> {
 pub(crate) struct Verified {
     /// RFC 4035 §5.3.3: min(original TTL, expiration - now).
     pub ttl_cap: u32,
+    /// Seconds until the RRSIG expires (expiration - now).
+    pub expires_in: u32,
     /// The RRSIG Labels field; fewer than the owner's labels means the
     /// RRset was synthesized from a wildcard (RFC 4035 §5.3.4).
     pub labels: u8,
@@ -314,7 +315,7 @@ pub(crate) fn verify_rrset(
             });
             continue;
         }
-        if !supported_algorithm(input.algorithm) {
+        if !budget.supports(input.algorithm) {
             fail(SigFailure {
                 rank: 0,
                 kind: BogusKind::RrsigsMissing,
@@ -386,6 +387,7 @@ pub(crate) fn verify_rrset(
             {
                 return Ok(Verified {
                     ttl_cap: remaining.min(input.original_ttl),
+                    expires_in: remaining,
                     labels: input.num_labels,
                 });
             }
@@ -400,12 +402,13 @@ pub(crate) fn verify_rrset(
                     ),
                 ));
             }
-            if key.verify(&data, sig.sig()).is_ok() {
+            if verify_signature(key, &data, sig.sig()) {
                 if let Some((memo, digest)) = known {
                     memo.insert(digest);
                 }
                 return Ok(Verified {
                     ttl_cap: remaining.min(input.original_ttl),
+                    expires_in: remaining,
                     labels: input.num_labels,
                 });
             }

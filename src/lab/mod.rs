@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use hickory_proto::ProtoError;
 use hickory_proto::dnssec::DnsSecError;
 use hickory_proto::dnssec::rdata::DS;
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::txt::ParseError;
 
 pub mod answer;
@@ -376,6 +376,24 @@ impl Lab {
         }
         let fault = lab_zone.snapshot().fault.clone();
         self.publish(lab_zone, fault, true)
+    }
+
+    /// Replace the DS set the parent publishes for `child` with `ds` and
+    /// re-sign the parent (a DS of an unknown algorithm, say). The child's
+    /// own keys are unchanged.
+    pub fn set_ds(&self, child: &Name, ds: &[DS]) -> Result<(), LabError> {
+        let parent = self.zone(&child.base_name())?;
+        let mut data = ZoneData::clone(&parent.data());
+        if let Some(node) = data.nodes.get_mut(child) {
+            node.remove(&RecordType::DS);
+        }
+        data.add_ds(child, ds);
+        match parent.data.write() {
+            Ok(mut guard) => *guard = Arc::new(data),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(data),
+        }
+        let fault = parent.snapshot().fault.clone();
+        self.publish(parent, fault, true)
     }
 
     fn zone(&self, zone: &Name) -> Result<&LabZone, LabError> {

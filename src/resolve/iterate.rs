@@ -425,10 +425,25 @@ impl Resolver {
             (Security::INSECURE, None)
         } else {
             let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;
-            (verdict.security, verdict.ttl_cap)
+            // `cache-min-ttl` may keep signed data past the RRSIG's
+            // original TTL (as Unbound does), never past its expiration.
+            let min = self.config().ttl.min;
+            let cap = match (verdict.ttl_cap, verdict.expires_in) {
+                (Some(cap), Some(expiry)) => Some(cap.max(min.min(expiry))),
+                (cap, _) => cap,
+            };
+            (verdict.security, cap)
         };
         Ok(step_entry(
-            resp, kind, qname, qtype, zone, security, ttl_cap, now,
+            resp,
+            kind,
+            qname,
+            qtype,
+            zone,
+            security,
+            ttl_cap,
+            &self.config().ttl,
+            now,
         ))
     }
 
@@ -453,9 +468,13 @@ impl Resolver {
                 continue;
             }
             let mut entry = self.keys_for(&signer, ctx).await;
-            if zone_secure && matches!(entry, KeyEntry::Insecure { .. }) {
+            if zone_secure && matches!(entry, KeyEntry::Insecure { .. }) && !unsupported_ds(&entry)
+            {
                 // Inside a secure zone, a signature by a name with no secure
-                // delegation is a forgery, not a reason to downgrade.
+                // delegation is a forgery, not a reason to downgrade. A
+                // signed DS set of algorithms or digests we do not support
+                // is a real delegation that is Insecure (RFC 4035 §5.2):
+                // the same server may serve parent and child.
                 entry = KeyEntry::Bogus(crate::dnssec::BogusReason::new(
                     crate::dnssec::BogusKind::DnskeyMissing,
                     &signer,
@@ -513,6 +532,7 @@ pub fn step_entry(
     zone: &Name,
     security: Security,
     ttl_cap: Option<u32>,
+    limits: &TtlLimits,
     now: Timestamp,
 ) -> Entry {
     let owner = match &kind {
@@ -523,7 +543,7 @@ pub fn step_entry(
         StepKind::Cname { .. } => RecordType::CNAME,
         _ => qtype,
     };
-    let answers: Vec<Record> = match owner {
+    let mut answers: Vec<Record> = match owner {
         Some(owner) => resp
             .answers
             .iter()
@@ -532,20 +552,36 @@ pub fn step_entry(
             .collect(),
         None => Vec::new(),
     };
-    // Authority records are kept for negative answers and for the
-    // proofs of wildcard expansions (NSEC/NSEC3 and their RRSIGs).
+    // Authority records are kept for negative answers (SOA, NSEC/NSEC3
+    // and their RRSIGs) and, for an answer expanded from a wildcard, the
+    // NSEC/NSEC3 proving no closer match (RFC 4035 §3.1.3.3): exactly the
+    // records the validator checked, so DO clients can check them too.
+    let wildcard = owner.is_some_and(|o| expanded_from_wildcard(&answers, o));
+    let proof_type = |t: RecordType| match t {
+        RecordType::SOA => owner.is_none(),
+        RecordType::NSEC | RecordType::NSEC3 => owner.is_none() || wildcard,
+        _ => false,
+    };
     let authorities: Vec<Record> = resp
         .authorities
         .iter()
         .filter(|r| zone.zone_of(&r.name))
-        .filter(|r| match r.record_type() {
-            RecordType::SOA => owner.is_none(),
-            RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG => true,
-            _ => false,
+        .filter(|r| match &r.data {
+            RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => {
+                proof_type(sig.input().type_covered)
+            }
+            _ => proof_type(r.record_type()),
         })
         .cloned()
         .collect();
-    let ttl = entry_ttl(&kind, &answers, &authorities, ttl_cap, &security);
+    let ttl = entry_ttl(&kind, &answers, &authorities, ttl_cap, &security, limits);
+    if ttl > 0 && matches!(kind, StepKind::Positive | StepKind::Cname { .. }) {
+        // Records shorter than a raised TTL (`cache-min-ttl`) show the
+        // entry's TTL, as Unbound does; shown TTLs still count down.
+        for r in &mut answers {
+            r.ttl = r.ttl.max(ttl);
+        }
+    }
     Entry {
         kind,
         rcode: resp.metadata.response_code,
@@ -556,6 +592,25 @@ pub fn step_entry(
         stored_at: now,
         ttl,
     }
+}
+
+/// Keys proven Insecure by a validated DS set whose algorithms or digest
+/// types are all unsupported (EDE 1, 2): a delegation exists.
+fn unsupported_ds(entry: &KeyEntry) -> bool {
+    matches!(entry, KeyEntry::Insecure { note: Some(e) }
+        if matches!(e.code, crate::ede::EdeCode::UnsupportedDnskeyAlgorithm
+            | crate::ede::EdeCode::UnsupportedDsDigestType))
+}
+
+/// Whether an RRSIG among `answers` at `owner` has fewer labels than the
+/// owner: the RRset was synthesised from a wildcard (RFC 4035 §5.3.4).
+fn expanded_from_wildcard(answers: &[Record], owner: &Name) -> bool {
+    answers.iter().any(|r| match &r.data {
+        RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => {
+            r.name == *owner && sig.input().num_labels < owner.num_labels()
+        }
+        _ => false,
+    })
 }
 
 /// Whether `r` is part of the `rtype` RRset (the records or their RRSIGs).
@@ -584,15 +639,42 @@ fn addresses_of(records: &[Record], name: &Name) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The operator's TTL bounds for what is cached (`cache-min-ttl`,
+/// `cache-max-ttl`, `cache-max-negative-ttl`; Unbound's names). Applied
+/// when an answer is cached, never to a stale answer's TTL
+/// (`stale-answer-ttl`), and never past the RRSIG validity cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TtlLimits {
+    /// Positive answers (RRsets, CNAMEs) are kept at least this long.
+    pub min: u32,
+    /// Positive answers are kept at most this long (at most `MAX_TTL`).
+    pub max: u32,
+    /// NXDOMAIN and NODATA are kept at most this long (RFC 2308 §5).
+    pub max_negative: u32,
+}
+
+impl Default for TtlLimits {
+    fn default() -> Self {
+        Self {
+            min: 0,
+            max: limits::MAX_TTL,
+            max_negative: limits::MAX_NEGATIVE_TTL,
+        }
+    }
+}
+
 /// Entry TTL: the smallest record TTL (negative: min of SOA TTL and
-/// MINIMUM, RFC 2308 §5), capped by the RRSIG validity (RFC 4035 §5.3.3),
-/// `MAX_TTL`/`MAX_NEGATIVE_TTL`, and `BOGUS_TTL_SECS` for failed validation.
+/// MINIMUM, RFC 2308 §5) raised to `cache-min-ttl` (positive only) and
+/// lowered to `cache-max-ttl`/`cache-max-negative-ttl` (never past
+/// `MAX_TTL`), then capped by the RRSIG validity (RFC 4035 §5.3.3) and
+/// `BOGUS_TTL_SECS` for failed validation.
 fn entry_ttl(
     kind: &StepKind,
     answers: &[Record],
     authorities: &[Record],
     cap: Option<u32>,
     security: &Security,
+    bounds: &TtlLimits,
 ) -> u32 {
     let ttl = match kind {
         StepKind::Positive | StepKind::Cname { .. } => answers
@@ -600,6 +682,8 @@ fn entry_ttl(
             .map(|r| r.ttl)
             .min()
             .unwrap_or(0)
+            .max(bounds.min)
+            .min(bounds.max)
             .min(limits::MAX_TTL),
         StepKind::NxDomain | StepKind::NoData => authorities
             .iter()
@@ -608,7 +692,8 @@ fn entry_ttl(
                 _ => None,
             })
             .unwrap_or(0)
-            .min(limits::MAX_NEGATIVE_TTL),
+            .min(bounds.max_negative)
+            .min(limits::MAX_TTL),
     };
     let ttl = cap.map_or(ttl, |c| ttl.min(c));
     match security {

@@ -19,7 +19,7 @@ use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use crate::cache::{Cache, CacheKey, Entry, Freshness, StepKind, View};
 use crate::clock::{SharedClock, Timestamp};
 use crate::config::StaleConfig;
-use crate::dnssec::{KeyEntry, Security, TrustAnchors, VerifiedSignatures};
+use crate::dnssec::{AlgorithmPolicy, KeyEntry, Security, TrustAnchors, VerifiedSignatures};
 use crate::ede::Ede;
 use crate::limits;
 use crate::metrics::Metrics;
@@ -33,6 +33,7 @@ pub mod health;
 pub mod iterate;
 pub mod keys;
 pub mod ladder;
+mod local;
 pub mod nta;
 pub mod outcome;
 pub mod private;
@@ -40,6 +41,7 @@ pub mod servers;
 pub mod upstream;
 
 pub use error::ResolveError;
+pub use iterate::TtlLimits;
 pub use servers::{Delegation, HintsError};
 
 use coalesce::Coalescer;
@@ -67,6 +69,10 @@ pub struct ResolverConfig {
     pub private_zones: private::PrivateZones,
     /// `private-address`: DNS rebinding protection (empty: off).
     pub private_addresses: private::PrivateAddresses,
+    /// `sha1-algorithms`: which DNSSEC algorithms are validated.
+    pub algorithms: AlgorithmPolicy,
+    /// `cache-min-ttl`, `cache-max-ttl`, `cache-max-negative-ttl`.
+    pub ttl: TtlLimits,
 }
 
 impl ResolverConfig {
@@ -83,6 +89,8 @@ impl ResolverConfig {
             stale: StaleConfig::default(),
             private_zones: private::PrivateZones::default(),
             private_addresses: private::PrivateAddresses::default(),
+            algorithms: AlgorithmPolicy::default(),
+            ttl: TtlLimits::default(),
         })
     }
 }
@@ -318,6 +326,7 @@ impl Resolver {
     /// verified signatures.
     pub(crate) fn budget(&self) -> crate::dnssec::validate::Budget {
         crate::dnssec::validate::Budget::with_memo(self.verified.clone())
+            .with_policy(self.config().algorithms)
     }
 
     pub fn cache(&self) -> &Cache {
@@ -351,6 +360,9 @@ impl Resolver {
     pub async fn resolve(self: &Arc<Self>, query: &ClientQuery) -> Answer {
         if query.qclass != DNSClass::IN {
             Answer::error(ResponseCode::Refused, Tier::Local, Vec::new())
+        } else if !query.recursion_desired {
+            // RD=0: the cache or a referral, never recursion (local.rs).
+            self.answer_from_cache(query)
         } else {
             let ctx = Arc::new(Ctx::default());
             let answered = if query.qtype == RecordType::ANY {
@@ -372,7 +384,7 @@ impl Resolver {
                 tracing::debug!(name = %query.name, qtype = %query.qtype, limit, "limit reached");
                 self.metrics.limit_hit(limit);
             }
-            answer
+            self.apply_sentinel(query, answer)
         }
     }
 
@@ -388,6 +400,7 @@ impl Resolver {
         let mut seen = HashSet::new();
         let mut security = Security::Secure;
         let mut answers: Vec<Record> = Vec::new();
+        let mut proofs: Vec<Record> = Vec::new();
         // Some(causes) once any step was served stale.
         let mut stale: Option<Vec<Ede>> = None;
         let mut under_nta = false;
@@ -428,14 +441,17 @@ impl Resolver {
                 .saturating_add(Duration::from_secs(u64::from(entry.ttl)));
             fresh_until = Some(fresh_until.map_or(until, |t| t.min(until)));
             answers.extend(step.records(&entry.answers));
+            // Each step's proofs (wildcard, NXDOMAIN, NODATA) go to AUTHORITY.
+            extend_unique(&mut proofs, step.records(&entry.authorities));
             let (rcode, authorities) = match &entry.kind {
                 StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
                     name = target.to_lowercase();
                     continue;
                 }
-                StepKind::Positive | StepKind::Cname { .. } => (ResponseCode::NoError, Vec::new()),
-                StepKind::NoData => (ResponseCode::NoError, step.records(&entry.authorities)),
-                StepKind::NxDomain => (ResponseCode::NXDomain, step.records(&entry.authorities)),
+                StepKind::Positive | StepKind::Cname { .. } | StepKind::NoData => {
+                    (ResponseCode::NoError, proofs)
+                }
+                StepKind::NxDomain => (ResponseCode::NXDomain, proofs),
             };
             if under_nta {
                 security = Security::INSECURE;
@@ -713,7 +729,17 @@ pub(crate) fn is_meta_type(t: RecordType) -> bool {
             | RecordType::AXFR
             | RecordType::IXFR
             | RecordType::OPT
-    ) || u16::from(t) >= 128 && u16::from(t) <= 255
+    ) || (128..=255).contains(&u16::from(t))
+}
+
+/// Append the records of `more` not already in `to` (two CNAME steps
+/// from one zone may carry the same NSEC).
+fn extend_unique(to: &mut Vec<Record>, more: Vec<Record>) {
+    for r in more {
+        if !to.contains(&r) {
+            to.push(r);
+        }
+    }
 }
 
 /// Types that exist only to carry DNSSEC proofs; stripped when DO is clear.

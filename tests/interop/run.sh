@@ -136,10 +136,17 @@ a.root-servers.lab.     IN A   $ROOT_IP
 www.lab.                IN A   127.54.1.1
 new.lab.                IN A   127.54.1.2
 txt.lab.                IN TXT "lab. is signed by dnssec-signzone"
+*.wild.lab.             IN A   127.54.1.99
 example.lab.            IN NS  ns1.example.lab.
 ns1.example.lab.        IN A   $LEAF_IP
 insecure.lab.           IN NS  ns1.insecure.lab.
 ns1.insecure.lab.       IN A   $LEAF_IP
+sha1.lab.               IN NS  ns1.sha1.lab.
+ns1.sha1.lab.           IN A   $LEAF_IP
+unk.lab.                IN NS  ns1.unk.lab.
+ns1.unk.lab.            IN A   $LEAF_IP
+unkonly.lab.            IN NS  ns1.unkonly.lab.
+ns1.unkonly.lab.        IN A   $LAB_IP
 EOF
     cat >zones/example.lab.zone <<EOF
 \$TTL $TTL
@@ -150,6 +157,7 @@ www.example.lab.        IN A   127.54.2.1
 host1.example.lab.      IN A   127.54.2.11
 host2.example.lab.      IN A   127.54.2.12
 alias.example.lab.      IN CNAME www.example.lab.
+*.wild.example.lab.     IN A   127.54.2.99
 EOF
     cat >zones/insecure.lab.zone <<EOF
 \$TTL $TTL
@@ -158,11 +166,26 @@ insecure.lab.           IN NS  ns1.insecure.lab.
 ns1.insecure.lab.       IN A   $LEAF_IP
 www.insecure.lab.       IN A   127.54.3.1
 EOF
+    # Issue 15: an RSASHA1 zone, and two zones whose DS set in lab. has an
+    # unknown algorithm (200) beside the real DS (unk.) or alone (unkonly.,
+    # served by lab.'s own server, so the parent answers for the child).
+    local z ip
+    for z in sha1 unk unkonly; do
+        ip=$LEAF_IP
+        [[ $z == unkonly ]] && ip=$LAB_IP
+        cat >"zones/$z.lab.zone" <<EOF
+\$TTL $TTL
+$z.lab.    IN SOA ns1.$z.lab. hostmaster.$z.lab. 1 $soa
+$z.lab.    IN NS  ns1.$z.lab.
+ns1.$z.lab. IN A  $ip
+www.$z.lab. IN A  127.54.4.1
+EOF
+    done
 }
 
 keygen() { # ZONE ALG [KSK]: prints the key's base name (keys/K...)
     local zone=$1 alg=$2 ksk=${3:-} bits=()
-    [[ $alg == RSASHA256 ]] && { [[ -n $ksk ]] && bits=(-b 2048) || bits=(-b 1024); }
+    [[ $alg == RSASHA256 || $alg == RSASHA1 ]] && { [[ -n $ksk ]] && bits=(-b 2048) || bits=(-b 1024); }
     local base
     base=$(dnssec-keygen -q -K keys -a "$alg" "${bits[@]}" ${ksk:+-f KSK} -n ZONE "$zone") ||
         die "dnssec-keygen $zone $alg"
@@ -186,7 +209,13 @@ sign() {
     # The children's DS sets (dsset-CHILD. written when the child was signed).
     case $zone in
         .) cat ds/dsset-lab. >>"$input" ;;
-        lab.) cat ds/dsset-example.lab. >>"$input" ;;
+        lab.)
+            cat ds/dsset-example.lab. ds/dsset-sha1.lab. ds/dsset-unk.lab. >>"$input"
+            # An algorithm nobody implements (200), beside the real DS and alone.
+            local fake=4242424242424242424242424242424242424242424242424242424242424242
+            printf 'unk.lab. IN DS 4242 200 2 %s\n' "$fake" >>"$input"
+            printf 'unkonly.lab. IN DS 4242 200 2 %s\n' "$fake" >>"$input"
+            ;;
     esac
     local nsec=()
     [[ $zone == lab. ]] && nsec=(-3 - -H 0)
@@ -204,6 +233,12 @@ LAB_ZSK=$(keygen lab. RSASHA256)
 ROOT_KSK=$(keygen . ECDSAP256SHA256 ksk)
 ROOT_ZSK=$(keygen . ECDSAP256SHA256)
 sign example.lab. example.lab.zone example.lab.good "$LEAF_KSK" "$LEAF_ZSK"
+sign sha1.lab. sha1.lab.zone sha1.lab.signed "$(keygen sha1.lab. RSASHA1 ksk)" \
+    "$(keygen sha1.lab. RSASHA1)"
+for z in unk unkonly; do
+    sign "$z.lab." "$z.lab.zone" "$z.lab.signed" "$(keygen "$z.lab." ECDSAP256SHA256 ksk)" \
+        "$(keygen "$z.lab." ECDSAP256SHA256)"
+done
 sign lab. lab.zone lab.good "$LAB_KSK" "$LAB_ZSK"
 sign . root.zone root.signed "$ROOT_KSK" "$ROOT_ZSK"
 cp zones/example.lab.good zones/example.lab.signed
@@ -274,8 +309,8 @@ restart_nsd() { # NAME IP ZONE: load a re-signed zone
 }
 
 nsd_conf root "$ROOT_IP" .
-nsd_conf lab "$LAB_IP" lab.
-nsd_conf leaf "$LEAF_IP" example.lab. insecure.lab.
+nsd_conf lab "$LAB_IP" lab. unkonly.lab.
+nsd_conf leaf "$LEAF_IP" example.lab. insecure.lab. sha1.lab. unk.lab.
 for n in root lab leaf; do nsd-checkconf "nsd-$n/nsd.conf" || die "nsd-checkconf nsd-$n/nsd.conf"; done
 log "starting nsd on $ROOT_IP $LAB_IP $LEAF_IP port $NSD_PORT"
 start_nsd root "$ROOT_IP" .
@@ -414,6 +449,47 @@ CLIENT=dig
 expect "dig: secure answer with ad" www.lab. A NOERROR ad none 127.54.1.1
 expect "dig: insecure answer without ad" www.insecure.lab. A NOERROR noad none 127.54.3.1
 CLIENT=lastgood
+
+# Issue 15: algorithms, proofs for downstream validators.
+log "algorithms and downstream validation (issue 15)"
+expect "RSASHA1 zone is insecure by default (EDE 1)" www.sha1.lab. A NOERROR noad 1 127.54.4.1
+expect "unknown-algorithm DS beside a known one: secure" www.unk.lab. A NOERROR ad none 127.54.4.1
+expect "unknown-algorithm DS alone: insecure (EDE 1)" www.unkonly.lab. A NOERROR noad 1 127.54.4.1
+expect "wildcard answer in example.lab." x.wild.example.lab. A NOERROR ad none 127.54.2.99
+
+# delv (BIND's validating stub) validates what lastgood sends: the wildcard
+# answer with its NSEC proof, NXDOMAIN and NODATA proofs, and a CNAME chain.
+awk '{ for (i = 1; i <= NF; i++) if ($i == "DS") {
+        d = ""; for (j = i + 4; j <= NF; j++) d = d $j
+        printf "trust-anchors { . static-ds %s %s %s \"%s\"; };\n", $(i + 1), $(i + 2), $(i + 3), d
+    } }' root.ds >delv.anchor
+delv_check() { # DESCRIPTION NAME TYPE: delv must say "(negative response,) fully validated"
+    local out
+    out=$(timeout 20 delv -a delv.anchor +root=. @127.0.0.1 -p "$RESOLVER_PORT" "$2" "$3" 2>&1) || true
+    if grep -q 'fully validated' <<<"$out"; then
+        PASSED=$((PASSED + 1))
+        printf 'ok - delv: %s (%s %s)\n' "$1" "$2" "$3"
+    else
+        FAILED=$((FAILED + 1))
+        printf 'not ok - delv: %s (%s %s)\n' "$1" "$2" "$3"
+        sed 's/^/#   /' <<<"$out"
+    fi
+}
+delv_check "wildcard answer with its NSEC proof" y.wild.example.lab. A
+delv_check "wildcard answer with its NSEC3 proof" y.wild.lab. A
+delv_check "NSEC NXDOMAIN" nope.example.lab. A
+delv_check "NSEC NODATA" www.example.lab. AAAA
+delv_check "NSEC3 NXDOMAIN" nope.lab. A
+delv_check "CNAME chain" alias.example.lab. A
+
+# sha1-algorithms = "validate": the RSASHA1 zone becomes secure (reload).
+printf 'sha1-algorithms = "validate"\n' >>lastgood.toml
+"$LG" reload -c lastgood.toml >/dev/null || { FAILED=$((FAILED + 1)) && echo "not ok - reload"; }
+wait_fresh www.sha1.lab. A
+expect "RSASHA1 zone validates with sha1-algorithms = validate" www.sha1.lab. A NOERROR ad none 127.54.4.1
+delv_check "RSASHA1 zone through lastgood" www.sha1.lab. A
+sed -i '/^sha1-algorithms/d' lastgood.toml
+"$LG" reload -c lastgood.toml >/dev/null || { FAILED=$((FAILED + 1)) && echo "not ok - reload"; }
 
 # Break 1: lab. re-signed by a new ZSK whose DNSKEY is not published. The
 # zone file keeps the old DNSKEY set {KSK, ZSK}; dnssec-signzone signs the

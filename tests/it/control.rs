@@ -305,7 +305,7 @@ async fn every_endpoint_with_the_token() {
         http(api.addr, "POST", "/cache/flush", t, r#"{"zone": "lab."}"#)
             .await
             .json(),
-        serde_json::json!({"flushed": "zone", "target": "lab."})
+        serde_json::json!({"flushed": "zone", "target": "lab.", "drop_stale": false})
     );
 
     let a = http(api.addr, "GET", "/status", t, "").await;
