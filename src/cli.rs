@@ -29,7 +29,7 @@ use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::config::{Config, ConfigError, default_control_socket};
+use crate::config::{Config, ConfigError, SYSTEM_CONTROL_SOCKET, default_control_socket};
 use crate::control::{ControlError, load_token, state_dir_token, tls};
 use crate::limits::{CONTROL_CLIENT_TIMEOUT, MAX_CONTROL_RESPONSE_BYTES};
 use crate::nta::NtaView;
@@ -464,6 +464,18 @@ pub fn control_target(value: &str) -> Result<Target, CliError> {
     })
 }
 
+/// The default socket as seen by this user: a non-root operator (in the
+/// socket's group) reaches a resolver running as root at the system path
+/// when there is none of their own.
+fn local_default(own: PathBuf) -> PathBuf {
+    let system = PathBuf::from(SYSTEM_CONTROL_SOCKET);
+    if !own.exists() && system.exists() {
+        system
+    } else {
+        own
+    }
+}
+
 /// How to connect.
 enum Endpoint {
     Unix(PathBuf),
@@ -505,6 +517,12 @@ impl Api {
                 (None, None) => return Err(CliError::NoControl),
             },
             (None, None) => Target::Unix(default_control_socket()),
+        };
+        let target = match target {
+            Target::Unix(path) if path == default_control_socket() => {
+                Target::Unix(local_default(path))
+            }
+            other => other,
         };
         let (authority, https) = match target {
             Target::Unix(path) => {

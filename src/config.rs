@@ -472,13 +472,16 @@ pub const NTA_STATE_FILE_NAME: &str = "nta.json";
 /// The generated control token's name in `state-dir`.
 pub const CONTROL_TOKEN_FILE_NAME: &str = "control.token";
 
+/// `control-socket` of a resolver running as root (the default then).
+pub const SYSTEM_CONTROL_SOCKET: &str = "/run/lastgood/control.sock";
+
 /// Default `control-socket`: `/run/lastgood/control.sock` for root; for
 /// another user `$XDG_RUNTIME_DIR/lastgood/control.sock`, else
 /// `/tmp/lastgood-<uid>/control.sock`. The CLI uses the same default.
 pub fn default_control_socket() -> PathBuf {
     let uid = nix::unistd::geteuid();
     if uid.is_root() {
-        return PathBuf::from("/run/lastgood/control.sock");
+        return PathBuf::from(SYSTEM_CONTROL_SOCKET);
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("lastgood/control.sock"),

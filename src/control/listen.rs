@@ -164,6 +164,19 @@ fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, ControlE
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
+        // Whoever owns the directory can replace the socket: only us or
+        // root (a /tmp fallback pre-created by another user is refused).
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir).map_err(io)?);
+        let me = nix::unistd::geteuid().as_raw();
+        if owner != me && owner != 0 {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the directory {} belongs to uid {owner}, not to us ({me}) or root",
+                    dir.display()
+                ),
+            )));
+        }
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
