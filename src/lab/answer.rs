@@ -245,6 +245,36 @@ pub fn deep_referral(query: &Message, zone: &SignedZone, server: IpAddr) -> Opti
     Some(response)
 }
 
+/// [`Fault::BrokenNodata`]: `response` as a broken server sends it when
+/// it is NODATA (authoritative NOERROR, empty answer section); `None`:
+/// no answer at all. Other responses pass unchanged.
+pub fn broken_nodata(
+    query: &Message,
+    mut response: Message,
+    kind: super::fault::NodataFault,
+) -> Option<Message> {
+    use super::fault::NodataFault;
+    let nodata = response.metadata.authoritative
+        && response.metadata.response_code == ResponseCode::NoError
+        && response.answers.is_empty();
+    if !nodata {
+        return Some(response);
+    }
+    Some(match kind {
+        NodataFault::ServFail => error_response(query, ResponseCode::ServFail),
+        NodataFault::Refused => error_response(query, ResponseCode::Refused),
+        NodataFault::FormErr => error_response(query, ResponseCode::FormErr),
+        NodataFault::NotImp => error_response(query, ResponseCode::NotImp),
+        NodataFault::Drop => return None,
+        NodataFault::Lame => {
+            response.metadata.authoritative = false;
+            response.authorities.clear();
+            response.additionals.clear();
+            response
+        }
+    })
+}
+
 /// [`Fault::Poison`]: add out-of-bailiwick records to an answer: an A
 /// record of [`POISON_NAME`] (answer and additional sections) and an NS of
 /// its zone pointing to `ns.evil.`, with glue.

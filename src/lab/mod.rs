@@ -30,7 +30,7 @@ pub mod standalone;
 pub mod zone;
 
 pub use cli::{LabArgs, run};
-pub use fault::Fault;
+pub use fault::{Fault, NodataFault};
 pub use standalone::StandaloneZone;
 
 use sign::{Denial, SignedZone, ZoneKeys};

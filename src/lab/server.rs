@@ -119,6 +119,13 @@ impl Shared {
                 answer::poison(&mut response);
                 response
             }
+            Fault::BrokenNodata(kind) => {
+                let response = answer::answer(&query, &state.zone);
+                match answer::broken_nodata(&query, response, *kind) {
+                    Some(response) => response,
+                    None => return Reply::default(),
+                }
+            }
             Fault::Oversize => {
                 limit = None;
                 answer::answer(&query, &state.zone)

@@ -10,6 +10,7 @@
 
 mod app;
 mod attack;
+mod conformance;
 mod control;
 mod forward;
 mod harness;
