@@ -133,7 +133,8 @@ pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
             }
             None => None,
         };
-        let secure = z.validate && anchors.is_some();
+        // Forwarding the root validates from the resolver's own anchors.
+        let secure = z.validate && (anchors.is_some() || z.name.is_root());
         if secure && let Some(anchors) = anchors {
             rc.anchors.extend(anchors);
         }
@@ -142,6 +143,7 @@ pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
             mode: z.mode,
             servers: z.servers.clone(),
             secure,
+            forward_first: z.forward_first,
         });
     }
     rc.private_zones = PrivateZones::new(zones);

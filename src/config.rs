@@ -545,7 +545,8 @@ impl RawOperations {
 /// One checked `[[forward-zone]]` or `[[stub-zone]]` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrivateZoneConfig {
-    /// Lowercased, fully qualified; never the root.
+    /// Lowercased, fully qualified; the root only for a forward zone
+    /// (forward everything).
     pub name: hickory_proto::rr::Name,
     pub mode: crate::resolve::private::ZoneMode,
     /// `addrs`: port 53 unless given.
@@ -554,6 +555,10 @@ pub struct PrivateZoneConfig {
     pub validate: bool,
     /// `trust-anchor`: DS/DNSKEY records for the zone (read by the loader).
     pub trust_anchor: Option<PathBuf>,
+    /// `forward-first` (forward zones only, default false): when every
+    /// forwarder fails, resolve by iteration instead (Unbound's
+    /// `forward-first`).
+    pub forward_first: bool,
 }
 
 /// One private zone table as written.
@@ -565,6 +570,8 @@ struct RawPrivateZone {
     validate: Option<bool>,
     #[serde(alias = "trust_anchor")]
     trust_anchor: Option<PathBuf>,
+    #[serde(alias = "forward_first")]
+    forward_first: Option<toml::Spanned<bool>>,
 }
 
 /// `private-address = true` (the default set) or a list of networks.
@@ -621,8 +628,33 @@ impl RawPrivate {
                 ZoneMode::Stub => ("stub-zone.name", "stub-zone.addrs"),
             };
             let name_text = raw.name.get_ref();
-            let name = crate::nta::parse_zone(name_text)
-                .map_err(|e| at(name_key, raw.name.span(), name_text, e.to_string()))?;
+            // Forwarding the root sends every question to the forwarders
+            // (validated from the root trust anchor); a stub root is what
+            // `root-hints` is for.
+            let name = if mode == ZoneMode::Forward && name_text.trim() == "." {
+                hickory_proto::rr::Name::root()
+            } else {
+                crate::nta::parse_zone(name_text).map_err(|e| {
+                    let why = if mode == ZoneMode::Stub && name_text.trim() == "." {
+                        "the root cannot be a stub zone; use root-hints".to_owned()
+                    } else {
+                        e.to_string()
+                    };
+                    at(name_key, raw.name.span(), name_text, why)
+                })?
+            };
+            let forward_first = match (&raw.forward_first, mode) {
+                (None, _) => false,
+                (Some(first), ZoneMode::Forward) => *first.get_ref(),
+                (Some(first), ZoneMode::Stub) => {
+                    return Err(at(
+                        "stub-zone.forward-first",
+                        first.span(),
+                        &first.get_ref().to_string(),
+                        "only in a [[forward-zone]] table".to_owned(),
+                    ));
+                }
+            };
             if let Some(other) = zones.iter().find(|z| z.name == name) {
                 let what = if other.mode == mode {
                     format!("{name} is listed in another [[{}]] table", mode.key())
@@ -671,6 +703,7 @@ impl RawPrivate {
                 servers,
                 validate: raw.validate.unwrap_or(true),
                 trust_anchor: raw.trust_anchor,
+                forward_first,
             });
         }
         if zones.len() > limits::MAX_PRIVATE_ZONES {
@@ -916,6 +949,29 @@ trust-anchor = "/etc/lastgood/lab.key"
         assert!(off.private_address.is_empty());
     }
 
+    /// Issue 15: `[[forward-zone]] name = "."` forwards everything;
+    /// `forward-first` falls back to iteration.
+    #[test]
+    fn forward_root_and_forward_first() {
+        let c = Config::parse(
+            "[[forward-zone]]\nname = \".\"\naddrs = [\"127.0.0.1:5353\"]\nforward-first = true\n",
+            "x.toml",
+        )
+        .unwrap();
+        let root = &c.private_zones[0];
+        assert!(root.name.is_root());
+        assert!(root.forward_first && root.validate);
+        let c = Config::parse(
+            "[[forward-zone]]\nname = \"corp.\"\naddrs = [\"10.0.0.1\"]\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert!(
+            !c.private_zones[0].forward_first,
+            "forward-first defaults off"
+        );
+    }
+
     #[test]
     fn private_zone_errors_name_key_and_line() {
         let fwd = |body: &str| format!("dnssec = true\n\n[[forward-zone]]\n{body}\n");
@@ -925,8 +981,13 @@ trust-anchor = "/etc/lastgood/lab.key"
                 "x.toml:4: key `forward-zone.name`: value \"a..b\"",
             ),
             (
-                fwd("name = \".\"\naddrs = [\"10.0.0.1\"]"),
-                "x.toml:4: key `forward-zone.name`",
+                "[[stub-zone]]\nname = \".\"\naddrs = [\"10.0.0.1\"]".to_owned(),
+                "x.toml:2: key `stub-zone.name`: value \".\" is invalid: the root cannot be a stub zone; use root-hints",
+            ),
+            (
+                "[[stub-zone]]\nname = \"corp.\"\naddrs = [\"10.0.0.1\"]\nforward-first = true"
+                    .to_owned(),
+                "x.toml:4: key `stub-zone.forward-first`: value \"true\" is invalid: only in a [[forward-zone]] table",
             ),
             (
                 fwd("name = \"corp.\"\naddrs = [\"10.0.0.1:70000\"]"),

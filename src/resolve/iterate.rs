@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
@@ -15,6 +16,7 @@ use crate::dnssec::validate;
 use crate::dnssec::{KeyEntry, KeyMap, Security};
 use crate::limits;
 use crate::resolve::classify::{Classified, classify};
+use crate::resolve::cut;
 use crate::resolve::servers::Delegation;
 use crate::resolve::upstream;
 use crate::resolve::{Ctx, ResolveError, Resolver};
@@ -47,6 +49,21 @@ impl Resolver {
         validate: bool,
     ) -> Result<Entry, ResolveError> {
         let mut deleg = self.closest_delegation(qname, qtype);
+        let _probe;
+        if deleg.forward && self.forward_first(&deleg.zone) {
+            // forward-first while the forwarders are down: iterate at once,
+            // except for one question at a time that tries them again.
+            let addrs = deleg.addresses();
+            let down = addrs.iter().all(|a| self.stats.is_failing(*a));
+            _probe = if down {
+                addrs.first().and_then(|a| self.stats.probe(*a))
+            } else {
+                None
+            };
+            if ctx.forwarders_failed.load(Ordering::Relaxed) || (down && _probe.is_none()) {
+                deleg = self.closest_delegation_via(qname, qtype, false);
+            }
+        }
         // A forwarder is asked the full question: it recurses for us.
         let mut minimise = self.config().qname_minimisation && !deleg.forward;
         // Labels of the name asked when minimising: one below the zone,
@@ -62,8 +79,33 @@ impl Resolver {
             } else {
                 (qname.trim_to(ask_labels), MINIMISED_QTYPE)
             };
-            let (resp, classified) = match self.query_zone(&deleg, &ask_name, ask_type, ctx).await {
+            let asked = match self.query_zone(&deleg, &ask_name, ask_type, ctx).await {
+                // A forwarder that refers instead of recursing is broken.
+                Ok((_, Classified::Referral(_))) if deleg.forward => {
+                    Err(ResolveError::NetworkError {
+                        zone: deleg.zone.clone(),
+                        detail: "forwarder answered with a referral".into(),
+                    })
+                }
+                other => other,
+            };
+            let (resp, classified) = match asked {
                 Ok(answered) => answered,
+                Err(e)
+                    if deleg.forward
+                        && self.forward_first(&deleg.zone)
+                        && relaxes_minimisation(&e) =>
+                {
+                    // `forward-first`: every forwarder failed; resolve by
+                    // iteration from the closest delegation outside the
+                    // forward zones (Unbound's forward-first).
+                    tracing::debug!(zone = %deleg.zone, error = %e, "forwarders failed; iterating (forward-first)");
+                    ctx.forwarders_failed.store(true, Ordering::Relaxed);
+                    deleg = self.closest_delegation_via(qname, qtype, false);
+                    minimise = self.config().qname_minimisation;
+                    ask_labels = usize::from(deleg.zone.num_labels()) + 1;
+                    continue;
+                }
                 Err(e) if !full && relaxes_minimisation(&e) => {
                     // RFC 9156 §2.3, relaxed (as Unbound): whatever broke
                     // the minimised question (SERVFAIL, REFUSED, FORMERR,
@@ -76,13 +118,6 @@ impl Resolver {
                 Err(e) => return Err(e),
             };
             match classified {
-                Classified::Referral(_) if deleg.forward => {
-                    // A forwarder that refers instead of recursing is broken.
-                    return Err(ResolveError::NetworkError {
-                        zone: deleg.zone.clone(),
-                        detail: "forwarder answered with a referral".into(),
-                    });
-                }
                 Classified::Referral(next) => {
                     let next = self.with_addresses(next, ctx).await?;
                     self.delegations
@@ -149,12 +184,33 @@ impl Resolver {
             .insert(name.to_lowercase(), (deleg.zone.clone(), until));
     }
 
+    /// Whether `zone` is a forward zone with `forward-first`.
+    fn forward_first(&self, zone: &Name) -> bool {
+        self.config()
+            .private_zones
+            .get(zone)
+            .is_some_and(|z| z.forward_first)
+    }
+
     /// The deepest cached delegation at or above `qname` (for DS: strictly
     /// above, because DS lives in the parent), else the root hints. A
-    /// configured forward/stub zone on the way up wins over any cached
-    /// delegation at its own name or above (longest suffix decides); below
-    /// a forward zone nothing is cached, so its forwarders are always used.
+    /// configured forward zone covering the name wins over everything
+    /// (longest suffix among private zones decides: a deeper stub zone
+    /// wins over it); a stub zone wins over any cached delegation at its
+    /// own name or above.
     fn closest_delegation(&self, qname: &Name, qtype: RecordType) -> Delegation {
+        self.closest_delegation_via(qname, qtype, true)
+    }
+
+    /// As [`Self::closest_delegation`]; without `forwarders`, forward
+    /// zones are passed over (`forward-first` fallback to iteration).
+    fn closest_delegation_via(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        forwarders: bool,
+    ) -> Delegation {
+        use crate::resolve::private::ZoneMode;
         let now = self.clock.now();
         let config = self.config();
         let mut name = if qtype == RecordType::DS && !qname.is_root() {
@@ -162,8 +218,18 @@ impl Resolver {
         } else {
             qname.to_lowercase()
         };
+        if forwarders
+            && let Some(private) = config.private_zones.covering(&name)
+            && private.mode == ZoneMode::Forward
+        {
+            // Delegations cached below a forward zone (learned while
+            // iterating under forward-first) never bypass its forwarders.
+            return private.delegation();
+        }
         loop {
-            if let Some(private) = config.private_zones.get(&name) {
+            if let Some(private) = config.private_zones.get(&name)
+                && private.mode == ZoneMode::Stub
+            {
                 return private.delegation();
             }
             if let Some(d) = self.delegations.get(&name) {
@@ -419,7 +485,7 @@ impl Resolver {
         ctx: &Arc<Ctx>,
         validate: bool,
     ) -> Result<Entry, ResolveError> {
-        let zone = &deleg.zone;
+        let mut zone = deleg.zone.clone();
         let now = self.clock.now();
         let (security, ttl_cap) = if !validate {
             (
@@ -429,15 +495,100 @@ impl Resolver {
                 )),
                 None,
             )
-        } else if !self.config().dnssec || !self.private_zone_secure(zone) {
+        } else if !self.config().dnssec || !self.private_zone_secure(&zone) {
             (Security::INSECURE, None)
         } else {
-            let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;
+            zone = self
+                .answer_zone(resp, &kind, qname, qtype, deleg, ctx)
+                .await?;
+            let verdict = self.validate_response(resp, qname, qtype, &zone, ctx).await;
             (verdict.security, verdict.ttl_cap)
         };
         Ok(step_entry(
-            resp, kind, qname, qtype, zone, security, ttl_cap, now,
+            resp, kind, qname, qtype, &zone, security, ttl_cap, now,
         ))
+    }
+
+    /// The zone an answer from `deleg`'s servers belongs to. Usually
+    /// `deleg.zone`; but a forwarder answers for every zone below its
+    /// own, and an authority may also serve a child zone (then an unsigned
+    /// child answer carries no signer to tell). Then the DS chain is
+    /// walked down from `deleg.zone`, as Unbound's validator does: a
+    /// secure DS makes the name the zone so far, a NODATA DS whose proof
+    /// shows a delegation ends the walk at an insecure cut
+    /// ([`cut::delegation_shown`]), any other NODATA is no cut. The walk
+    /// ends at the signer of a signed answer, at the SOA owner of an
+    /// unsigned negative one, else at the name the data lives at.
+    async fn answer_zone(
+        self: &Arc<Self>,
+        resp: &Message,
+        kind: &StepKind,
+        qname: &Name,
+        qtype: RecordType,
+        deleg: &Delegation,
+        ctx: &Arc<Ctx>,
+    ) -> Result<Name, ResolveError> {
+        let zone = deleg.zone.to_lowercase();
+        // The deepest name the data can belong to.
+        let mut bound = if qtype == RecordType::DS && !qname.is_root() {
+            qname.base_name()
+        } else {
+            qname.to_lowercase()
+        };
+        if matches!(kind, StepKind::NxDomain | StepKind::NoData) {
+            let soa = resp.authorities.iter().find_map(|r| match r.data {
+                RData::SOA(_) if r.name.zone_of(qname) && zone.zone_of(&r.name) => {
+                    Some(r.name.to_lowercase())
+                }
+                _ => None,
+            });
+            match soa {
+                Some(owner) if owner.zone_of(&bound) => bound = owner,
+                Some(_) => {}
+                None if *kind == StepKind::NxDomain => bound = zone.clone(),
+                None => {}
+            }
+        }
+        let signer = validate::signer_names(&resp.answers, &resp.authorities)
+            .into_iter()
+            .filter(|s| s.zone_of(&bound) && zone.zone_of(s))
+            .max_by_key(Name::num_labels);
+        match signer {
+            // A signed answer from an authority: its signer is checked
+            // against the zone by the validator.
+            Some(_) if !deleg.forward => return Ok(zone),
+            Some(signer) => bound = signer,
+            // Unsigned, from the zone's own servers, for the zone itself.
+            None if !deleg.forward && bound == zone => return Ok(zone),
+            None => {}
+        }
+        if !deleg.forward && !matches!(self.keys_for(&zone, ctx).await, KeyEntry::Secure(_)) {
+            // Below an insecure zone everything is insecure: no walk.
+            return Ok(zone);
+        }
+        let mut found = zone.clone();
+        for labels in zone.num_labels().saturating_add(1)..=bound.num_labels() {
+            let name = bound.trim_to(usize::from(labels));
+            let ds = self.lookup(&name, RecordType::DS, ctx).await?;
+            match (&ds.security, &ds.kind) {
+                (Security::Secure, StepKind::Positive) => found = name,
+                (Security::Secure, StepKind::NoData) => {
+                    if cut::delegation_shown(&ds.authorities, &name) {
+                        return Ok(name);
+                    }
+                }
+                (Security::Secure, StepKind::NxDomain | StepKind::Cname { .. }) => break,
+                // Insecure above, or a failed chain: the keys for this name
+                // give the same verdict when the answer is validated.
+                (
+                    Security::Insecure { .. } | Security::Bogus(_) | Security::Indeterminate(_),
+                    _,
+                ) => {
+                    return Ok(name);
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn validate_response(

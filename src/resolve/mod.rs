@@ -28,6 +28,7 @@ use crate::query::{Answer, CacheState, ClientQuery, QueryHandler, Tier};
 
 pub mod classify;
 pub mod coalesce;
+pub mod cut;
 pub mod error;
 pub mod iterate;
 pub mod keys;
@@ -102,6 +103,9 @@ pub struct Ctx {
     /// (`MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE`,
     /// `MAX_NSEC3_HASHES_PER_RESPONSE`).
     budget_cuts: AtomicU32,
+    /// Every forwarder of a `forward-first` zone failed for this query:
+    /// its nested lookups iterate at once (issue 15).
+    forwarders_failed: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx {

@@ -3,13 +3,19 @@
 //! authorities, CNAME chains, DNAME, forwarding everything, IPv6-only
 //! name servers.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::RecordType;
-use lastgood::lab::{Fault, NodataFault};
+use hickory_proto::rr::{Name, RecordType};
+use lastgood::dnssec::TrustAnchors;
+use lastgood::lab::{Fault, Lab, LabConfig, NodataFault, default_zones_dir};
+use lastgood::nta::NtaStore;
+use lastgood::resolve::ResolverConfig;
+use lastgood::resolve::private::{PrivateZone, PrivateZones, ZoneMode};
 
-use crate::harness::{Flags, Testbed, answers_of, name};
+use crate::harness::{Flags, Testbed, a_data, answers_of, ede_codes, name};
 
 /// Upstream queries the resolver sent so far (every outcome).
 fn upstream_queries(tb: &Testbed) -> u64 {
@@ -91,4 +97,148 @@ async fn relaxed_minimisation_costs_nothing_when_servers_behave() {
         1,
         "a second name below the ENT costs one query"
     );
+}
+
+// --- 2. Lame and odd authorities ---
+
+/// One server holds every zone of the lab (root, signed `lab.`, signed
+/// `example.lab.`, unsigned `insecure.lab.`): asked at the root it
+/// answers each child's data itself, authoritatively. The answer belongs
+/// to the child zone, so the unsigned child is Insecure (not Bogus for
+/// lacking the root's signatures) and the signed one Secure.
+async fn one_server_for_parent_and_child(minimise: bool) {
+    let lab = Lab::start(LabConfig {
+        listen: Some(IpAddr::V4(lastgood::lab::ROOT_SERVER)),
+        ..LabConfig::new(default_zones_dir())
+    })
+    .await
+    .unwrap();
+    let tb = Testbed::start_on(
+        lab,
+        |c| c.qname_minimisation = minimise,
+        Arc::new(NtaStore::new(None)),
+    )
+    .await;
+    let r = tb.query("www.insecure.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(!r.metadata.authentic_data, "unsigned child: no AD");
+    let r = tb.query("nope.insecure.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain, "{r:?}");
+    assert!(!r.metadata.authentic_data);
+    let r = tb.query("host1.example.lab.", RecordType::A).await;
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(r.metadata.authentic_data, "signed child: AD {r:?}");
+    let r = tb.query("nope.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain, "{r:?}");
+    assert!(r.metadata.authentic_data, "{r:?}");
+}
+
+#[tokio::test]
+async fn parent_server_also_authoritative_for_child() {
+    one_server_for_parent_and_child(true).await;
+}
+
+#[tokio::test]
+async fn parent_server_also_authoritative_for_child_without_minimisation() {
+    one_server_for_parent_and_child(false).await;
+}
+
+// --- 9. Forward everything ---
+
+/// `[[forward-zone]] name = "."` to `upstream`, validating from `anchor`
+/// (else from the lab's own).
+fn forward_root(c: &mut ResolverConfig, upstream: SocketAddr, anchor: Option<&str>, first: bool) {
+    if let Some(anchor) = anchor {
+        c.anchors = TrustAnchors::parse(anchor, "forwarded root anchor").unwrap();
+    }
+    c.private_zones = PrivateZones::new(vec![PrivateZone {
+        name: Name::root(),
+        mode: ZoneMode::Forward,
+        servers: vec![upstream],
+        secure: true,
+        forward_first: first,
+    }]);
+}
+
+/// A second lastgood (`b`) forwarding every question to a first one
+/// (`a`) that iterates the lab.
+async fn forwarding_pair() -> (Testbed, Testbed) {
+    let a = Testbed::start().await;
+    let (addr, anchor) = (a.addr, a.lab.trust_anchor());
+    let b = Testbed::start_with(move |c| forward_root(c, addr, Some(&anchor), false)).await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn forward_all_validates_from_the_root_anchor() {
+    let (a, b) = forwarding_pair().await;
+    let b_lab_before = b.lab.total_queries();
+    let r = b.query("host1.example.lab.", RecordType::A).await;
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(r.metadata.authentic_data, "signed: AD {r:?}");
+    // (A wildcard answer through the forwarder needs the forwarder to
+    // send the NSEC proving no closer match: item 5, part A.)
+    let r = b.query("nope.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    assert!(r.metadata.authentic_data, "NSEC3 NXDOMAIN: AD {r:?}");
+    let r = b.query("www.insecure.lab.", RecordType::A).await;
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(!r.metadata.authentic_data, "unsigned zone: Insecure {r:?}");
+    let r = b.query("nope.insecure.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain, "{r:?}");
+    let r = b.query("www.other.lab.", RecordType::A).await;
+    assert!(r.metadata.authentic_data, "{r:?}");
+    assert_eq!(
+        b.lab.total_queries(),
+        b_lab_before,
+        "nothing goes past the forwarder"
+    );
+    drop(a);
+}
+
+#[tokio::test]
+async fn forward_all_bogus_is_servfail() {
+    let (a, b) = forwarding_pair().await;
+    a.lab
+        .set_fault(&name("example.lab."), Fault::BadSignatures)
+        .unwrap();
+    let r = b.query("host1.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
+    assert!(!ede_codes(&r).is_empty());
+}
+
+#[tokio::test]
+async fn forward_all_serves_stale_when_forwarders_fail() {
+    let (a, b) = forwarding_pair().await;
+    let fresh = b.query("host1.example.lab.", RecordType::A).await;
+    assert!(fresh.metadata.authentic_data);
+    drop(a);
+    b.advance(Duration::from_secs(3601));
+    let r = b
+        .query_with("host1.example.lab.", RecordType::A, patient())
+        .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert_eq!(a_data(&r), a_data(&fresh));
+    assert_eq!(ede_codes(&r).first(), Some(&3), "stale {r:?}");
+    assert!(r.answers.iter().all(|rr| rr.ttl == 30));
+}
+
+/// `forward-first`: the forwarder is dead, so the resolver iterates
+/// from its root hints; without it, SERVFAIL.
+#[tokio::test]
+async fn forward_first_falls_back_to_iteration() {
+    let dead: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let tb = Testbed::start_with(|c| forward_root(c, dead, None, true)).await;
+    let r = tb
+        .query_with("host1.example.lab.", RecordType::A, patient())
+        .await;
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(r.metadata.authentic_data, "{r:?}");
+
+    let tb = Testbed::start_with(|c| forward_root(c, dead, None, false)).await;
+    let r = tb
+        .query_with("host1.example.lab.", RecordType::A, patient())
+        .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
 }
