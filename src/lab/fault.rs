@@ -85,6 +85,9 @@ pub enum Fault {
     /// load-balancer breakage QNAME minimisation meets (RFC 9156 §2.3).
     /// Every other answer is correct.
     BrokenNodata(NodataFault),
+    /// DNAME answers come without the synthesised CNAME (RFC 6672 §3.1
+    /// lets the resolver synthesise it).
+    DnameWithoutCname,
 }
 
 /// How [`Fault::BrokenNodata`] answers a NODATA question.
@@ -154,7 +157,7 @@ impl Fault {
 pub const FAULT_NAMES: &str = "none, drop, servfail, refused, garbage, slow:MS, unpublished-zsk, \
     ksk-without-ds, expired-rrsigs, bad-signatures, keytrap, nsec3-iterations:N, fan-out:N, \
     glueless-loop:N, deep-referral, cname-loop, cname-chain:N, oversize, spoof-id, spoof-question, spoof-source, poison, \
-    nodata-servfail, nodata-refused, nodata-formerr, nodata-notimp, nodata-drop, nodata-lame";
+    dname-without-cname, nodata-servfail, nodata-refused, nodata-formerr, nodata-notimp, nodata-drop, nodata-lame";
 
 /// Builds a fault that takes a count (`fan-out:N` and the like).
 type CountedFault = fn(u16) -> Fault;
@@ -227,6 +230,7 @@ impl FromStr for Fault {
             "spoof-question" => Fault::SpoofQuestion,
             "spoof-source" => Fault::SpoofSource,
             "poison" => Fault::Poison,
+            "dname-without-cname" => Fault::DnameWithoutCname,
             _ => return Err(FaultParseError::Unknown(text.to_owned())),
         })
     }
@@ -258,6 +262,7 @@ impl fmt::Display for Fault {
             Fault::SpoofSource => f.write_str("spoof-source"),
             Fault::Poison => f.write_str("poison"),
             Fault::BrokenNodata(kind) => write!(f, "nodata-{}", kind.name()),
+            Fault::DnameWithoutCname => f.write_str("dname-without-cname"),
         }
     }
 }
@@ -303,6 +308,7 @@ mod tests {
             Fault::BrokenNodata(NodataFault::NotImp),
             Fault::BrokenNodata(NodataFault::Drop),
             Fault::BrokenNodata(NodataFault::Lame),
+            Fault::DnameWithoutCname,
         ] {
             assert_eq!(fault.to_string().parse::<Fault>().unwrap(), fault);
         }

@@ -101,6 +101,8 @@ pub enum LabError {
         #[source]
         source: ParseError,
     },
+    #[error("zone file {file}: DNAME line {line:?}: expected OWNER [TTL] IN DNAME TARGET")]
+    Dname { file: PathBuf, line: String },
     #[error("zone file {file}:{line}: $INCLUDE is not supported")]
     Include { file: PathBuf, line: usize },
     #[error("zone file {file}: origin is {found}, expected {expected}")]

@@ -126,6 +126,11 @@ impl Shared {
                     None => return Reply::default(),
                 }
             }
+            Fault::DnameWithoutCname => {
+                let mut response = answer::answer(&query, &state.zone);
+                answer::strip_synthesised_cname(&mut response);
+                response
+            }
             Fault::Oversize => {
                 limit = None;
                 answer::answer(&query, &state.zone)

@@ -2,7 +2,8 @@
 //! answer, referral, or a failure that sends us to the next server.
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinDecodable;
 
 use crate::cache::StepKind;
 use crate::clock::Timestamp;
@@ -45,6 +46,14 @@ pub fn classify(
         });
         if let Some(target) = cname
             && !at_qname(qtype)
+        {
+            return Classified::Answer(StepKind::Cname { target });
+        }
+        // RFC 6672: a DNAME above qname redirects it, whether or not the
+        // server synthesised the CNAME (then it was found above).
+        if !at_qname(qtype)
+            && let Some((dname, target)) = dname_redirect(&resp.answers, qname)
+            && zone.zone_of(&dname.name)
         {
             return Classified::Answer(StepKind::Cname { target });
         }
@@ -92,6 +101,42 @@ pub fn classify(
         // Upward referral, or an empty non-authoritative answer.
         Classified::Failed("lame")
     }
+}
+
+/// The DNAME record owned by the closest proper ancestor of `qname` in
+/// `records`, and the name it redirects `qname` to (RFC 6672 §2.2: the
+/// owner's labels in `qname` replaced by the DNAME's target). `None` if
+/// there is none or the new name would be too long.
+pub fn dname_redirect<'a>(records: &'a [Record], qname: &Name) -> Option<(&'a Record, Name)> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::DNAME)
+        .filter(|r| r.name.num_labels() < qname.num_labels() && r.name.zone_of(qname))
+        .max_by_key(|r| r.name.num_labels())
+        .and_then(|r| {
+            // hickory has no DNAME type: its RDATA arrives as raw bytes (an
+            // uncompressed name, RFC 6672 §2.5).
+            let RData::Unknown { rdata, .. } = &r.data else {
+                return None;
+            };
+            let target = Name::from_bytes(&rdata.anything).ok()?;
+            let keep = usize::from(qname.num_labels() - r.name.num_labels());
+            let prefix: Vec<&[u8]> = qname.iter().take(keep).collect();
+            let new = Name::from_labels(prefix).ok()?.append_name(&target).ok()?;
+            Some((r, new))
+        })
+}
+
+/// The CNAME a DNAME implies for `qname` (RFC 6672 §3.1: the DNAME's
+/// TTL), for a response whose server did not synthesise it.
+pub fn synthesised_cname(dname: &Record, qname: &Name, target: &Name) -> Record {
+    let mut cname = Record::from_rdata(
+        qname.clone(),
+        dname.ttl,
+        RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
+    );
+    cname.dns_class = dname.dns_class;
+    cname
 }
 
 #[cfg(test)]

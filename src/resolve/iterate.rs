@@ -15,7 +15,7 @@ use crate::clock::Timestamp;
 use crate::dnssec::validate;
 use crate::dnssec::{KeyEntry, KeyMap, Security};
 use crate::limits;
-use crate::resolve::classify::{Classified, classify};
+use crate::resolve::classify::{self, Classified, classify};
 use crate::resolve::cut;
 use crate::resolve::servers::Delegation;
 use crate::resolve::upstream;
@@ -487,6 +487,8 @@ impl Resolver {
     ) -> Result<Entry, ResolveError> {
         let mut zone = deleg.zone.clone();
         let now = self.clock.now();
+        let redirected = with_dname_cname(resp, &kind, qname);
+        let resp = redirected.as_ref().unwrap_or(resp);
         let (security, ttl_cap) = if !validate {
             (
                 Security::Indeterminate(crate::ede::Ede::new(
@@ -675,12 +677,24 @@ pub fn step_entry(
         _ => qtype,
     };
     let answers: Vec<Record> = match owner {
-        Some(owner) => resp
-            .answers
-            .iter()
-            .filter(|r| r.name == *owner && covers(r, answer_type))
-            .cloned()
-            .collect(),
+        Some(owner) => {
+            // A DNAME that redirected qname comes first (RFC 6672 §3.1).
+            let dname = match &kind {
+                StepKind::Cname { target } => classify::dname_redirect(&resp.answers, owner)
+                    .filter(|(_, t)| t == target)
+                    .map(|(d, _)| d.name.clone()),
+                _ => None,
+            };
+            let dname = resp
+                .answers
+                .iter()
+                .filter(|r| dname.as_ref() == Some(&r.name) && covers(r, RecordType::DNAME));
+            let own = resp
+                .answers
+                .iter()
+                .filter(|r| r.name == *owner && covers(r, answer_type));
+            dname.chain(own).cloned().collect()
+        }
         None => Vec::new(),
     };
     // Authority records are kept for negative answers and for the
@@ -707,6 +721,27 @@ pub fn step_entry(
         stored_at: now,
         ttl,
     }
+}
+
+/// For a CNAME step redirected by a DNAME: the response with the CNAME
+/// the DNAME implies (TTL of the DNAME, RFC 6672 §3.1), in place of the
+/// server's own synthesis or where the server sent none; `None` when no
+/// DNAME applies or the server's CNAME points elsewhere (the validator
+/// then judges the mismatch).
+fn with_dname_cname(resp: &Message, kind: &StepKind, qname: &Name) -> Option<Message> {
+    let StepKind::Cname { target } = kind else {
+        return None;
+    };
+    let (dname, implied) = classify::dname_redirect(&resp.answers, qname)?;
+    if implied != *target {
+        return None;
+    }
+    let cname = classify::synthesised_cname(dname, qname, &implied);
+    let mut out = resp.clone();
+    out.answers
+        .retain(|r| !(r.name == *qname && r.record_type() == RecordType::CNAME));
+    out.answers.push(cname);
+    Some(out)
 }
 
 /// Whether `r` is part of the `rtype` RRset (the records or their RRSIGs).

@@ -402,7 +402,12 @@ impl Resolver {
                 .stored_at
                 .saturating_add(Duration::from_secs(u64::from(entry.ttl)));
             fresh_until = Some(fresh_until.map_or(until, |t| t.min(until)));
-            answers.extend(step.records(&entry.answers));
+            // No record twice (a DNAME met again further down the chain).
+            for r in step.records(&entry.answers) {
+                if !answers.iter().any(|a| same_record(a, &r)) {
+                    answers.push(r);
+                }
+            }
             let (rcode, authorities) = match &entry.kind {
                 StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
                     name = target.to_lowercase();
@@ -587,6 +592,14 @@ impl QueryHandler for Arc<Resolver> {
             now: self.clock.now(),
         })
     }
+}
+
+/// The same record whatever its TTL (owner, type, class, data).
+fn same_record(a: &Record, b: &Record) -> bool {
+    a.name == b.name
+        && a.record_type() == b.record_type()
+        && a.dns_class == b.dns_class
+        && a.data == b.data
 }
 
 /// Types that exist only to carry DNSSEC proofs; stripped when DO is clear.

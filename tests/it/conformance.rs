@@ -242,3 +242,146 @@ async fn forward_first_falls_back_to_iteration() {
         .await;
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
 }
+
+// --- 3. CNAME chains ---
+
+/// Every record of an answer, as (owner, type, data) text.
+fn records(r: &Message) -> Vec<String> {
+    r.answers
+        .iter()
+        .map(|rr| format!("{} {} {}", rr.name, rr.record_type(), rr.data))
+        .collect()
+}
+
+fn assert_no_duplicates(r: &Message) {
+    let mut all = records(r);
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "a record appears twice: {:#?}", records(r));
+}
+
+/// x.dname.example.lab. -> x.other.lab. -> y.dname.example.lab. ->
+/// y.other.lab.: the DNAME at dname.example.lab. redirects twice but is
+/// sent once.
+#[tokio::test]
+async fn cname_chain_has_no_record_twice() {
+    let tb = Testbed::start().await;
+    let r = tb.query("x.dname.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert_eq!(a_data(&r).len(), 1, "{:#?}", records(&r));
+    assert_eq!(answers_of(&r, RecordType::DNAME), 1, "{:#?}", records(&r));
+    assert_eq!(answers_of(&r, RecordType::CNAME), 3, "{:#?}", records(&r));
+    assert_no_duplicates(&r);
+    assert!(r.metadata.authentic_data, "{r:?}");
+}
+
+/// A CNAME whose target lies in a sibling zone is chased at the
+/// target's own servers (the CNAME's zone holds no data for it) and each
+/// link is validated with its own zone's keys: signed -> signed keeps AD,
+/// signed -> unsigned answers without AD (never Bogus).
+#[tokio::test]
+async fn cname_into_sibling_zones_validates_each_link() {
+    let tb = Testbed::start().await;
+    let r = tb.query("to-other.example.lab.", RecordType::A).await;
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(r.metadata.authentic_data, "signed -> signed {r:?}");
+    let r = tb.query("to-insecure.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(!r.metadata.authentic_data, "signed -> unsigned {r:?}");
+    assert_no_duplicates(&r);
+}
+
+/// Out-of-bailiwick target data sent with a CNAME is not used: under
+/// the `poison` fault every answer of other.lab. also carries an A
+/// record for host1.example.lab.; the chain to it is still answered with
+/// example.lab.'s own (validated) data.
+#[tokio::test]
+async fn cname_target_data_out_of_bailiwick_is_chased() {
+    let tb = Testbed::start().await;
+    tb.lab
+        .set_fault(&name("insecure.lab."), Fault::Poison)
+        .unwrap();
+    let r = tb.query("to-insecure.example.lab.", RecordType::A).await;
+    let poison = hickory_proto::rr::RData::A(lastgood::lab::fault::POISON_ADDR.into());
+    assert!(!a_data(&r).contains(&poison), "{r:?}");
+    let r = tb.query("host1.example.lab.", RecordType::A).await;
+    assert!(!a_data(&r).contains(&poison), "{r:?}");
+    assert!(r.metadata.authentic_data);
+}
+
+// --- 4. DNAME (RFC 6672) ---
+
+/// The answer: the DNAME (signed), the CNAME it implies with the
+/// DNAME's TTL, and the target's data; AD because the DNAME validated
+/// (the synthesised CNAME is covered by it, RFC 6672 §5.3.3).
+async fn dname_case(fault: Fault) {
+    let tb = Testbed::start().await;
+    tb.lab.set_fault(&name("example.lab."), fault).unwrap();
+    let r = tb.query("www.dname.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    let dname: Vec<_> = r
+        .answers
+        .iter()
+        .filter(|rr| rr.record_type() == RecordType::DNAME)
+        .collect();
+    assert_eq!(dname.len(), 1, "{:#?}", records(&r));
+    assert_eq!(dname[0].name, name("dname.example.lab."));
+    let cname: Vec<_> = r
+        .answers
+        .iter()
+        .filter(|rr| rr.record_type() == RecordType::CNAME)
+        .collect();
+    assert_eq!(cname.len(), 1, "{:#?}", records(&r));
+    assert_eq!(cname[0].name, name("www.dname.example.lab."));
+    assert_eq!(
+        cname[0].data,
+        hickory_proto::rr::RData::CNAME(hickory_proto::rr::rdata::CNAME(name("www.other.lab.")))
+    );
+    assert_eq!(cname[0].ttl, dname[0].ttl, "the CNAME has the DNAME's TTL");
+    assert_eq!(a_data(&r).len(), 1, "{:#?}", records(&r));
+    let dname_pos = r
+        .answers
+        .iter()
+        .position(|rr| rr.record_type() == RecordType::DNAME);
+    let cname_pos = r
+        .answers
+        .iter()
+        .position(|rr| rr.record_type() == RecordType::CNAME);
+    assert!(dname_pos < cname_pos, "DNAME first");
+    assert!(r.metadata.authentic_data, "the DNAME validated {r:?}");
+}
+
+#[tokio::test]
+async fn dname_redirects_with_synthesised_cname() {
+    dname_case(Fault::None).await;
+}
+
+#[tokio::test]
+async fn dname_redirects_when_the_authority_sends_no_cname() {
+    dname_case(Fault::DnameWithoutCname).await;
+}
+
+/// A DNAME into an unsigned zone: the DNAME link is Secure, the target
+/// Insecure, so no AD; the answer is still given.
+#[tokio::test]
+async fn dname_into_unsigned_zone_answers_without_ad() {
+    let tb = Testbed::start().await;
+    let r = tb.query("www.idname.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert_eq!(a_data(&r).len(), 1, "{:#?}", records(&r));
+    assert!(!r.metadata.authentic_data);
+}
+
+/// A DNAME whose signature does not verify: SERVFAIL, never the
+/// redirected data.
+#[tokio::test]
+async fn dname_with_bad_signature_is_bogus() {
+    let tb = Testbed::start().await;
+    tb.lab
+        .set_fault(&name("example.lab."), Fault::BadSignatures)
+        .unwrap();
+    let r = tb.query("www.dname.example.lab.", RecordType::A).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
+}
