@@ -114,6 +114,7 @@ pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
     rc.upstream_port = config.upstream_port;
     rc.dnssec = config.dnssec;
     rc.qname_minimisation = config.qname_minimisation;
+    rc.do_ip6 = config.do_ip6;
     rc.cache_bytes = config.cache_bytes;
     rc.max_stale = config.max_stale;
     rc.stale = config.stale;

@@ -63,6 +63,9 @@ struct RawConfig {
     upstream_port: Option<u16>,
     dnssec: Option<bool>,
     qname_minimisation: Option<bool>,
+    // Name server addresses (issue 15): `do-ip6`.
+    #[serde(alias = "do_ip6")]
+    do_ip6: Option<bool>,
     cache_size: Option<u64>,
     max_stale_ttl: Option<String>,
     serve_stale: Option<bool>,
@@ -98,6 +101,9 @@ pub struct Config {
     pub upstream_port: u16,
     pub dnssec: bool,
     pub qname_minimisation: bool,
+    /// `do-ip6` (default true): ask name servers over IPv6 too (off for
+    /// hosts without IPv6).
+    pub do_ip6: bool,
     /// Cache bound in bytes (`cache-size`).
     pub cache_bytes: u64,
     /// `max-stale-ttl`: how long past TTL entries stay usable (RFC 8767 §5).
@@ -158,6 +164,7 @@ impl Default for Config {
             upstream_port: 53,
             dnssec: true,
             qname_minimisation: true,
+            do_ip6: true,
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
             max_stale: Duration::from_secs(86_400),
             stale: StaleConfig::default(),
@@ -237,6 +244,7 @@ impl Config {
         }
         c.dnssec = raw.dnssec.unwrap_or(c.dnssec);
         c.qname_minimisation = raw.qname_minimisation.unwrap_or(c.qname_minimisation);
+        c.do_ip6 = raw.do_ip6.unwrap_or(c.do_ip6);
         if let Some(bytes) = raw.cache_size {
             if !(MIN_CACHE_BYTES..=MAX_CACHE_BYTES).contains(&bytes) {
                 return Err(invalid(

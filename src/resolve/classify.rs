@@ -64,6 +64,12 @@ pub fn classify(
     if at_qname(qtype) {
         return Classified::Answer(StepKind::Positive);
     }
+    if qtype != RecordType::ANY && resp.answers.iter().any(|r| r.name == *qname) {
+        // Records at qname, none of the type asked nor a CNAME: a broken
+        // server (BIND: FORMERR, next server); caching it as NODATA
+        // would hide the real data.
+        return Classified::Failed("lame");
+    }
     if !resp.metadata.authoritative {
         let cut = resp.authorities.iter().find_map(|r| match r.data {
             RData::NS(_) if r.name != *zone && zone.zone_of(&r.name) && r.name.zone_of(qname) => {
@@ -226,6 +232,110 @@ mod tests {
             ),
             Classified::Failed("lame")
         ));
+    }
+
+    fn classify_at(m: &Message, zone: &str) -> Classified {
+        classify(
+            m,
+            &n("www.example.lab."),
+            RecordType::A,
+            &n(zone),
+            Timestamp::default(),
+        )
+    }
+
+    /// Issue 15: an empty answer without AA and without SOA is lame, not
+    /// NODATA (it must never be cached as one).
+    #[test]
+    fn non_authoritative_empty_answer_is_lame() {
+        let m = msg(ResponseCode::NoError, false);
+        assert!(matches!(
+            classify_at(&m, "example.lab."),
+            Classified::Failed("lame")
+        ));
+    }
+
+    /// A referral to the zone asked itself or above it goes nowhere.
+    #[test]
+    fn referral_to_same_or_higher_zone_is_lame() {
+        for cut in ["example.lab.", "lab.", "."] {
+            let mut m = msg(ResponseCode::NoError, false);
+            m.authorities.push(Record::from_rdata(
+                n(cut),
+                60,
+                RData::NS(NS(n("ns1.example.lab."))),
+            ));
+            assert!(
+                matches!(classify_at(&m, "example.lab."), Classified::Failed("lame")),
+                "referral to {cut}"
+            );
+        }
+    }
+
+    /// An answer of a type not asked (and no CNAME) is a broken server.
+    #[test]
+    fn answer_of_unexpected_type_is_lame() {
+        let mut m = msg(ResponseCode::NoError, true);
+        m.answers.push(Record::from_rdata(
+            n("www.example.lab."),
+            60,
+            RData::NS(NS(n("ns1.example.lab."))),
+        ));
+        assert!(matches!(
+            classify_at(&m, "example.lab."),
+            Classified::Failed("lame")
+        ));
+    }
+
+    /// NODATA: from an authoritative server even without SOA (accepted as
+    /// Unbound does; without an SOA it gets TTL 0, RFC 2308 §5), and from
+    /// a non-authoritative one (a forwarder) only with the zone's SOA.
+    #[test]
+    fn nodata_with_aa_or_soa() {
+        let m = msg(ResponseCode::NoError, true);
+        assert!(matches!(
+            classify_at(&m, "example.lab."),
+            Classified::Answer(StepKind::NoData)
+        ));
+        let mut m = msg(ResponseCode::NoError, false);
+        m.authorities.push(Record::from_rdata(
+            n("example.lab."),
+            60,
+            RData::SOA(hickory_proto::rr::rdata::SOA::new(
+                n("ns1.example.lab."),
+                n("h.example.lab."),
+                1,
+                2,
+                3,
+                4,
+                5,
+            )),
+        ));
+        assert!(matches!(
+            classify_at(&m, "example.lab."),
+            Classified::Answer(StepKind::NoData)
+        ));
+    }
+
+    /// A DNAME above qname redirects it, with or without the CNAME.
+    #[test]
+    fn dname_without_cname_redirects() {
+        use hickory_proto::serialize::binary::BinEncodable;
+        let mut m = msg(ResponseCode::NoError, true);
+        m.answers.push(Record::from_rdata(
+            n("example.lab."),
+            60,
+            RData::Unknown {
+                code: RecordType::DNAME,
+                rdata: hickory_proto::rr::rdata::NULL::with(n("other.lab.").to_bytes().unwrap()),
+            },
+        ));
+        match classify_at(&m, "example.lab.") {
+            Classified::Answer(StepKind::Cname { target }) => {
+                assert_eq!(target, n("www.other.lab."));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl Resolver {
             } else {
                 (qname.trim_to(ask_labels), MINIMISED_QTYPE)
             };
-            let asked = match self.query_zone(&deleg, &ask_name, ask_type, ctx).await {
+            let asked = match self.ask_zone(&deleg, &ask_name, ask_type, ctx).await {
                 // A forwarder that refers instead of recursing is broken.
                 Ok((_, Classified::Referral(_))) if deleg.forward => {
                     Err(ResolveError::NetworkError {
@@ -118,7 +118,8 @@ impl Resolver {
                 Err(e) => return Err(e),
             };
             match classified {
-                Classified::Referral(next) => {
+                Classified::Referral(mut next) => {
+                    next.retain_addresses(self.address_policy());
                     let next = self.with_addresses(next, ctx).await?;
                     self.delegations
                         .insert(next.zone.clone(), Arc::new(next.clone()));
@@ -182,6 +183,68 @@ impl Resolver {
             .saturating_add(Duration::from_secs(u64::from(ttl)));
         self.inside_zone
             .insert(name.to_lowercase(), (deleg.zone.clone(), until));
+    }
+
+    /// Which learned name server addresses may be asked
+    /// ([`crate::resolve::servers::usable_server`]): loopback only when
+    /// the root hints are loopback, IPv6 only with `do-ip6`.
+    fn address_policy(&self) -> impl Fn(IpAddr) -> bool + use<> {
+        let config = self.config();
+        let loopback = config
+            .root_hints
+            .addresses()
+            .iter()
+            .any(IpAddr::is_loopback);
+        let ipv6 = config.do_ip6;
+        move |ip| crate::resolve::servers::usable_server(ip, loopback, ipv6)
+    }
+
+    /// Ask the zone's servers; when every IPv4 server failed and the
+    /// zone also has IPv6 servers (glue, or an AAAA lookup now for names
+    /// known only by IPv4), ask those (`do-ip6`).
+    async fn ask_zone(
+        self: &Arc<Self>,
+        deleg: &Delegation,
+        name: &Name,
+        qtype: RecordType,
+        ctx: &Arc<Ctx>,
+    ) -> Result<(Message, Classified), ResolveError> {
+        let first = self.query_zone(deleg, name, qtype, ctx).await;
+        // Only unreachable IPv4 servers (timeouts, network errors) send
+        // us to IPv6: a server that answered badly is no routing problem.
+        let Err(e @ ResolveError::NoReachableAuthority { .. }) = &first else {
+            return first;
+        };
+        if !self.config().do_ip6 || !deleg.has_family(false) {
+            return first;
+        }
+        let mut v6 = deleg.clone();
+        v6.retain_addresses(|a| a.is_ipv6());
+        if !v6.has_family(true) && !deleg.forward {
+            let keep = self.address_policy();
+            let mut looked_up = 0;
+            for ns in v6.servers.iter_mut() {
+                if deleg.zone.zone_of(&ns.name) || looked_up == limits::MAX_GLUELESS_NS_PER_REFERRAL
+                {
+                    continue;
+                }
+                looked_up += 1;
+                if let Ok(entry) = self.lookup(&ns.name, RecordType::AAAA, ctx).await
+                    && (!entry.security.is_bogus() || self.nta_for(&ns.name).is_some())
+                {
+                    ns.addrs = addresses_of(&entry.answers, &ns.name);
+                    ns.addrs.retain(|a| a.is_ipv6() && keep(*a));
+                }
+                if !ns.addrs.is_empty() {
+                    break;
+                }
+            }
+        }
+        if !v6.has_family(true) {
+            return first;
+        }
+        tracing::debug!(zone = %deleg.zone, error = %e, "IPv4 servers failed; asking over IPv6");
+        self.query_zone(&v6, name, qtype, ctx).await
     }
 
     /// Whether `zone` is a forward zone with `forward-first`.
@@ -263,6 +326,13 @@ impl Resolver {
         let mut last_err = None;
         let mut looked_up = 0;
         let mut cut_short = false;
+        let keep = self.address_policy();
+        let ipv6 = self.config().do_ip6;
+        let families: &[RecordType] = if ipv6 {
+            &[RecordType::A, RecordType::AAAA]
+        } else {
+            &[RecordType::A]
+        };
         for ns in deleg.servers.iter_mut() {
             if zone.zone_of(&ns.name) {
                 // A name at or below the cut, without glue: only the
@@ -270,8 +340,10 @@ impl Resolver {
                 // none (RFC 9471: such glue is required). Asking would
                 // meet the same referral again (glueless-loop); a cached
                 // address still serves.
-                if let Some((entry, _)) = self.fresh(&ns.name, RecordType::A, View::Validated) {
-                    ns.addrs = addresses_of(&entry.answers, &ns.name);
+                for &family in families {
+                    if let Some((entry, _)) = self.fresh(&ns.name, family, View::Validated) {
+                        ns.addrs.extend(addresses_of(&entry.answers, &ns.name));
+                    }
                 }
             } else {
                 if looked_up == limits::MAX_GLUELESS_NS_PER_REFERRAL {
@@ -279,15 +351,29 @@ impl Resolver {
                     break;
                 }
                 looked_up += 1;
-                match self.lookup(&ns.name, RecordType::A, ctx).await {
-                    // Bogus addresses are not used, unless an NTA covers them.
-                    Ok(entry) if !entry.security.is_bogus() || self.nta_for(&ns.name).is_some() => {
-                        ns.addrs = addresses_of(&entry.answers, &ns.name);
+                // IPv4 first; AAAA only for a name without a usable IPv4
+                // address (issue 15: zones served only over IPv6).
+                for &family in families {
+                    // Only a name that exists is asked for AAAA.
+                    let mut exists = false;
+                    match self.lookup(&ns.name, family, ctx).await {
+                        // Bogus addresses are not used, unless an NTA covers them.
+                        Ok(entry)
+                            if !entry.security.is_bogus() || self.nta_for(&ns.name).is_some() =>
+                        {
+                            ns.addrs = addresses_of(&entry.answers, &ns.name);
+                            exists = matches!(entry.kind, StepKind::Positive | StepKind::NoData);
+                        }
+                        Ok(_) => {}
+                        Err(e) => last_err = Some(e),
                     }
-                    Ok(_) => {}
-                    Err(e) => last_err = Some(e),
+                    ns.addrs.retain(|a| keep(*a));
+                    if !ns.addrs.is_empty() || !exists {
+                        break;
+                    }
                 }
             }
+            ns.addrs.retain(|a| keep(*a));
             if !ns.addrs.is_empty() {
                 break;
             }

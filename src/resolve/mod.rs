@@ -57,6 +57,9 @@ pub struct ResolverConfig {
     pub dnssec: bool,
     /// RFC 9156 QNAME minimisation, relaxed.
     pub qname_minimisation: bool,
+    /// Ask name servers over IPv6 too (`do-ip6`; off: IPv6 addresses of
+    /// name servers are ignored, configured forwarders included).
+    pub do_ip6: bool,
     pub cache_bytes: u64,
     /// How long past its TTL an entry is kept for the stale tier (RFC 8767).
     pub max_stale: Duration,
@@ -78,6 +81,7 @@ impl ResolverConfig {
             upstream_port: 53,
             dnssec: true,
             qname_minimisation: true,
+            do_ip6: true,
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
             max_stale: Duration::from_secs(86_400),
             stale: StaleConfig::default(),

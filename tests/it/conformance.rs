@@ -10,7 +10,9 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use lastgood::dnssec::TrustAnchors;
-use lastgood::lab::{Fault, Lab, LabConfig, NodataFault, default_zones_dir};
+use lastgood::lab::{
+    Fault, Lab, LabAlgorithm, LabConfig, NodataFault, StandaloneZone, default_zones_dir,
+};
 use lastgood::nta::NtaStore;
 use lastgood::resolve::ResolverConfig;
 use lastgood::resolve::private::{PrivateZone, PrivateZones, ZoneMode};
@@ -384,4 +386,58 @@ async fn dname_with_bad_signature_is_bogus() {
         .unwrap();
     let r = tb.query("www.dname.example.lab.", RecordType::A).await;
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
+}
+
+// --- 12. Name server addresses (IPv6) ---
+
+/// A lab whose `zone` (unsigned, zones/v6.zone) is served only on
+/// [::1], at the main lab's port.
+async fn v6_testbed(zone: &str, do_ip6: bool) -> (Testbed, Lab) {
+    let tb = Testbed::start_with(move |c| c.do_ip6 = do_ip6).await;
+    let v6 = Lab::start_standalone(StandaloneZone {
+        origin: name(zone),
+        file: default_zones_dir().join("v6.zone"),
+        servers: vec!["::1".parse().unwrap()],
+        denial: None,
+        algorithm: LabAlgorithm::EcdsaP256,
+        port: tb.lab.port(),
+    })
+    .await
+    .unwrap();
+    (tb, v6)
+}
+
+/// The zone's only name server has an AAAA record and no A: resolved
+/// without glue, asked over IPv6.
+#[tokio::test]
+async fn zone_served_only_over_ipv6_resolves() {
+    let (tb, v6) = v6_testbed("v6only.lab.", true).await;
+    let r = tb
+        .query_with("www.v6only.lab.", RecordType::A, patient())
+        .await;
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(v6.total_queries() > 0);
+}
+
+/// The name server's IPv4 address answers nothing: its IPv6 one is
+/// asked instead.
+#[tokio::test]
+async fn ipv6_server_used_when_ipv4_fails() {
+    let (tb, v6) = v6_testbed("dual.lab.", true).await;
+    let r = tb
+        .query_with("www.dual.lab.", RecordType::A, patient())
+        .await;
+    assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
+    assert!(v6.total_queries() > 0);
+}
+
+/// `do-ip6 = false`: IPv6 name server addresses are never used.
+#[tokio::test]
+async fn do_ip6_off_never_asks_over_ipv6() {
+    let (tb, v6) = v6_testbed("v6only.lab.", false).await;
+    let r = tb
+        .query_with("www.v6only.lab.", RecordType::A, patient())
+        .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
+    assert_eq!(v6.total_queries(), 0);
 }
