@@ -163,6 +163,7 @@ pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
     rc.upstream_port = config.upstream_port;
     rc.dnssec = config.dnssec;
     rc.qname_minimisation = config.qname_minimisation;
+    rc.do_ip6 = config.do_ip6;
     rc.cache_bytes = config.cache_bytes;
     rc.max_stale = config.max_stale;
     rc.stale = config.stale;
@@ -184,7 +185,8 @@ pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
             }
             None => None,
         };
-        let secure = z.validate && anchors.is_some();
+        // Forwarding the root validates from the resolver's own anchors.
+        let secure = z.validate && (anchors.is_some() || z.name.is_root());
         if secure && let Some(anchors) = anchors {
             rc.anchors.extend(anchors);
         }
@@ -193,6 +195,7 @@ pub fn resolver_config(config: &Config) -> Result<ResolverConfig, AppError> {
             mode: z.mode,
             servers: z.servers.clone(),
             secure,
+            forward_first: z.forward_first,
         });
     }
     rc.private_zones = PrivateZones::new(zones);

@@ -65,6 +65,9 @@ struct RawConfig {
     upstream_port: Option<u16>,
     dnssec: Option<bool>,
     qname_minimisation: Option<bool>,
+    // Name server addresses (issue 15): `do-ip6`.
+    #[serde(alias = "do_ip6")]
+    do_ip6: Option<bool>,
     cache_size: Option<u64>,
     max_stale_ttl: Option<String>,
     serve_stale: Option<bool>,
@@ -114,6 +117,9 @@ pub struct Config {
     pub upstream_port: u16,
     pub dnssec: bool,
     pub qname_minimisation: bool,
+    /// `do-ip6` (default true): ask name servers over IPv6 too (off for
+    /// hosts without IPv6).
+    pub do_ip6: bool,
     /// Cache bound in bytes (`cache-size`).
     pub cache_bytes: u64,
     /// `max-stale-ttl`: how long past TTL entries stay usable (RFC 8767 §5).
@@ -182,6 +188,7 @@ impl Default for Config {
             upstream_port: 53,
             dnssec: true,
             qname_minimisation: true,
+            do_ip6: true,
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
             max_stale: Duration::from_secs(86_400),
             stale: StaleConfig::default(),
@@ -292,6 +299,7 @@ impl Config {
         }
         c.dnssec = raw.dnssec.unwrap_or(c.dnssec);
         c.qname_minimisation = raw.qname_minimisation.unwrap_or(c.qname_minimisation);
+        c.do_ip6 = raw.do_ip6.unwrap_or(c.do_ip6);
         if let Some(bytes) = raw.cache_size {
             if !(MIN_CACHE_BYTES..=MAX_CACHE_BYTES).contains(&bytes) {
                 return Err(invalid(
@@ -775,7 +783,8 @@ impl RawOperations {
 /// One checked `[[forward-zone]]` or `[[stub-zone]]` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrivateZoneConfig {
-    /// Lowercased, fully qualified; never the root.
+    /// Lowercased, fully qualified; the root only for a forward zone
+    /// (forward everything).
     pub name: hickory_proto::rr::Name,
     pub mode: crate::resolve::private::ZoneMode,
     /// `addrs`: port 53 unless given.
@@ -784,6 +793,10 @@ pub struct PrivateZoneConfig {
     pub validate: bool,
     /// `trust-anchor`: DS/DNSKEY records for the zone (read by the loader).
     pub trust_anchor: Option<PathBuf>,
+    /// `forward-first` (forward zones only, default false): when every
+    /// forwarder fails, resolve by iteration instead (Unbound's
+    /// `forward-first`).
+    pub forward_first: bool,
 }
 
 /// One private zone table as written.
@@ -795,6 +808,8 @@ struct RawPrivateZone {
     validate: Option<bool>,
     #[serde(alias = "trust_anchor")]
     trust_anchor: Option<PathBuf>,
+    #[serde(alias = "forward_first")]
+    forward_first: Option<toml::Spanned<bool>>,
 }
 
 /// `private-address = true` (the default set) or a list of networks.
@@ -851,21 +866,38 @@ impl RawPrivate {
                 ZoneMode::Stub => ("stub-zone.name", "stub-zone.addrs"),
             };
             let name_text = raw.name.get_ref();
-            let name = crate::nta::parse_zone(name_text).map_err(|e| {
-                // parse_zone speaks of NTAs; say what it means here.
-                let why = match e {
-                    crate::nta::NtaError::RootZone => format!(
-                        "the root cannot be a [[{}]]: every name would leave the public \
-                         hierarchy (for a private root use root-hints)",
-                        mode.key()
-                    ),
-                    crate::nta::NtaError::WildcardZone { .. } => {
-                        "a wildcard name cannot be a zone".to_owned()
-                    }
-                    other => other.to_string(),
-                };
-                at(name_key, raw.name.span(), name_text, why)
-            })?;
+            // Forwarding the root sends every question to the forwarders
+            // (validated from the root trust anchor); a stub root is what
+            // `root-hints` is for.
+            let name = if mode == ZoneMode::Forward && name_text.trim() == "." {
+                hickory_proto::rr::Name::root()
+            } else {
+                crate::nta::parse_zone(name_text).map_err(|e| {
+                    // parse_zone speaks of NTAs; say what it means here.
+                    let why = match e {
+                        crate::nta::NtaError::RootZone => {
+                            "the root cannot be a stub zone; use root-hints".to_owned()
+                        }
+                        crate::nta::NtaError::WildcardZone { .. } => {
+                            "a wildcard name cannot be a zone".to_owned()
+                        }
+                        other => other.to_string(),
+                    };
+                    at(name_key, raw.name.span(), name_text, why)
+                })?
+            };
+            let forward_first = match (&raw.forward_first, mode) {
+                (None, _) => false,
+                (Some(first), ZoneMode::Forward) => *first.get_ref(),
+                (Some(first), ZoneMode::Stub) => {
+                    return Err(at(
+                        "stub-zone.forward-first",
+                        first.span(),
+                        &first.get_ref().to_string(),
+                        "only in a [[forward-zone]] table".to_owned(),
+                    ));
+                }
+            };
             if let Some(other) = zones.iter().find(|z| z.name == name) {
                 let what = if other.mode == mode {
                     format!("{name} is listed in another [[{}]] table", mode.key())
@@ -914,6 +946,7 @@ impl RawPrivate {
                 servers,
                 validate: raw.validate.unwrap_or(true),
                 trust_anchor: raw.trust_anchor,
+                forward_first,
             });
         }
         if zones.len() > limits::MAX_PRIVATE_ZONES {
@@ -1365,6 +1398,29 @@ trust-anchor = "/etc/lastgood/lab.key"
         assert!(off.private_address.is_empty());
     }
 
+    /// Issue 15: `[[forward-zone]] name = "."` forwards everything;
+    /// `forward-first` falls back to iteration.
+    #[test]
+    fn forward_root_and_forward_first() {
+        let c = Config::parse(
+            "[[forward-zone]]\nname = \".\"\naddrs = [\"127.0.0.1:5353\"]\nforward-first = true\n",
+            "x.toml",
+        )
+        .unwrap();
+        let root = &c.private_zones[0];
+        assert!(root.name.is_root());
+        assert!(root.forward_first && root.validate);
+        let c = Config::parse(
+            "[[forward-zone]]\nname = \"corp.\"\naddrs = [\"10.0.0.1\"]\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert!(
+            !c.private_zones[0].forward_first,
+            "forward-first defaults off"
+        );
+    }
+
     #[test]
     fn private_zone_errors_name_key_and_line() {
         let fwd = |body: &str| format!("dnssec = true\n\n[[forward-zone]]\n{body}\n");
@@ -1374,8 +1430,13 @@ trust-anchor = "/etc/lastgood/lab.key"
                 "x.toml:4: key `forward-zone.name`: value \"a..b\"",
             ),
             (
-                fwd("name = \".\"\naddrs = [\"10.0.0.1\"]"),
-                "x.toml:4: key `forward-zone.name`: value \".\" is invalid: the root cannot be a [[forward-zone]]",
+                "[[stub-zone]]\nname = \".\"\naddrs = [\"10.0.0.1\"]".to_owned(),
+                "x.toml:2: key `stub-zone.name`: value \".\" is invalid: the root cannot be a stub zone; use root-hints",
+            ),
+            (
+                "[[stub-zone]]\nname = \"corp.\"\naddrs = [\"10.0.0.1\"]\nforward-first = true"
+                    .to_owned(),
+                "x.toml:4: key `stub-zone.forward-first`: value \"true\" is invalid: only in a [[forward-zone]] table",
             ),
             (
                 fwd("name = \"corp.\"\naddrs = [\"10.0.0.1:70000\"]"),

@@ -142,6 +142,9 @@ pub fn answer(query: &Message, zone: &SignedZone) -> Message {
     };
     if let Some(cut) = find_cut(zone, qname, qtype) {
         ctx.referral(&cut);
+    } else if let Some(owner) = dname_above(zone, qname) {
+        response.metadata.authoritative = true;
+        ctx.dname(&owner);
     } else {
         response.metadata.authoritative = true;
         if let Some(node) = zone.nodes.get(qname) {
@@ -245,6 +248,36 @@ pub fn deep_referral(query: &Message, zone: &SignedZone, server: IpAddr) -> Opti
     Some(response)
 }
 
+/// [`Fault::BrokenNodata`]: `response` as a broken server sends it when
+/// it is NODATA (authoritative NOERROR, empty answer section); `None`:
+/// no answer at all. Other responses pass unchanged.
+pub fn broken_nodata(
+    query: &Message,
+    mut response: Message,
+    kind: super::fault::NodataFault,
+) -> Option<Message> {
+    use super::fault::NodataFault;
+    let nodata = response.metadata.authoritative
+        && response.metadata.response_code == ResponseCode::NoError
+        && response.answers.is_empty();
+    if !nodata {
+        return Some(response);
+    }
+    Some(match kind {
+        NodataFault::ServFail => error_response(query, ResponseCode::ServFail),
+        NodataFault::Refused => error_response(query, ResponseCode::Refused),
+        NodataFault::FormErr => error_response(query, ResponseCode::FormErr),
+        NodataFault::NotImp => error_response(query, ResponseCode::NotImp),
+        NodataFault::Drop => return None,
+        NodataFault::Lame => {
+            response.metadata.authoritative = false;
+            response.authorities.clear();
+            response.additionals.clear();
+            response
+        }
+    })
+}
+
 /// [`Fault::Poison`]: add out-of-bailiwick records to an answer: an A
 /// record of [`POISON_NAME`] (answer and additional sections) and an NS of
 /// its zone pointing to `ns.evil.`, with glue.
@@ -308,6 +341,31 @@ fn find_cut(zone: &SignedZone, qname: &Name, qtype: RecordType) -> Option<Name> 
         .filter(|cut| !(qtype == RecordType::DS && label_count(cut) == total))
 }
 
+/// The owner of a DNAME at a proper ancestor of `qname` in the zone.
+fn dname_above(zone: &SignedZone, qname: &Name) -> Option<Name> {
+    (label_count(&zone.origin)..label_count(qname))
+        .map(|n| qname.trim_to(n))
+        .find(|name| {
+            zone.nodes
+                .get(name)
+                .is_some_and(|node| node.contains_key(&RecordType::DNAME))
+        })
+}
+
+/// [`Fault::DnameWithoutCname`]: remove the CNAME a DNAME answer
+/// synthesised (an authority that leaves synthesis to the resolver).
+pub fn strip_synthesised_cname(response: &mut Message) {
+    if response
+        .answers
+        .iter()
+        .any(|r| r.record_type() == RecordType::DNAME)
+    {
+        response
+            .answers
+            .retain(|r| r.record_type() != RecordType::CNAME);
+    }
+}
+
 /// A name with no records but with names below it.
 fn is_ent(zone: &SignedZone, name: &Name) -> bool {
     zone.nodes
@@ -358,6 +416,26 @@ impl<'a> Ctx<'a> {
                 Some(ds) => ds.emit(None, None, true, &mut self.authorities),
                 None => self.prove_match(cut),
             }
+        }
+    }
+
+    /// RFC 6672 §3: the DNAME RRset at `owner` (signed) and the CNAME it
+    /// implies for qname (unsigned, TTL of the DNAME).
+    fn dname(&mut self, owner: &Name) {
+        let Some(set) = self
+            .zone
+            .nodes
+            .get(owner)
+            .and_then(|node| node.get(&RecordType::DNAME))
+        else {
+            return;
+        };
+        set.emit(None, None, self.dnssec, &mut self.answers);
+        if let Some((record, target)) =
+            crate::resolve::classify::dname_redirect(&self.answers, self.qname)
+        {
+            let cname = crate::resolve::classify::synthesised_cname(record, self.qname, &target);
+            self.answers.push(cname);
         }
     }
 

@@ -79,6 +79,46 @@ pub enum Fault {
     /// its zone pointing to `ns.evil.` with glue in the authority and
     /// additional sections.
     Poison,
+    // --- Odd authorities (issue 15).
+    /// A question whose correct answer is NODATA (an empty non-terminal
+    /// included) is answered the broken way given: the middlebox and
+    /// load-balancer breakage QNAME minimisation meets (RFC 9156 §2.3).
+    /// Every other answer is correct.
+    BrokenNodata(NodataFault),
+    /// DNAME answers come without the synthesised CNAME (RFC 6672 §3.1
+    /// lets the resolver synthesise it).
+    DnameWithoutCname,
+}
+
+/// How [`Fault::BrokenNodata`] answers a NODATA question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodataFault {
+    ServFail,
+    Refused,
+    FormErr,
+    NotImp,
+    /// No answer at all.
+    Drop,
+    /// An empty answer without AA and without SOA (a lame server).
+    Lame,
+}
+
+impl NodataFault {
+    const ALL: [(NodataFault, &'static str); 6] = [
+        (NodataFault::ServFail, "servfail"),
+        (NodataFault::Refused, "refused"),
+        (NodataFault::FormErr, "formerr"),
+        (NodataFault::NotImp, "notimp"),
+        (NodataFault::Drop, "drop"),
+        (NodataFault::Lame, "lame"),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map_or("servfail", |(_, n)| n)
+    }
 }
 
 /// Crafted DNSKEYs published under [`Fault::KeyTrap`] (half collide with
@@ -116,7 +156,8 @@ impl Fault {
 /// Every fault name, for `--help` and parse errors.
 pub const FAULT_NAMES: &str = "none, drop, servfail, refused, garbage, slow:MS, unpublished-zsk, \
     ksk-without-ds, expired-rrsigs, bad-signatures, keytrap, nsec3-iterations:N, fan-out:N, \
-    glueless-loop:N, deep-referral, cname-loop, cname-chain:N, oversize, spoof-id, spoof-question, spoof-source, poison";
+    glueless-loop:N, deep-referral, cname-loop, cname-chain:N, oversize, spoof-id, spoof-question, spoof-source, poison, \
+    dname-without-cname, nodata-servfail, nodata-refused, nodata-formerr, nodata-notimp, nodata-drop, nodata-lame";
 
 /// Builds a fault that takes a count (`fan-out:N` and the like).
 type CountedFault = fn(u16) -> Fault;
@@ -164,6 +205,13 @@ impl FromStr for Fault {
                 return Ok(make(n));
             }
         }
+        if let Some(kind) = lower.strip_prefix("nodata-") {
+            return NodataFault::ALL
+                .iter()
+                .find(|(_, n)| *n == kind)
+                .map(|(f, _)| Fault::BrokenNodata(*f))
+                .ok_or_else(|| FaultParseError::Unknown(text.to_owned()));
+        }
         Ok(match lower.as_str() {
             "none" => Fault::None,
             "drop" => Fault::Drop,
@@ -182,6 +230,7 @@ impl FromStr for Fault {
             "spoof-question" => Fault::SpoofQuestion,
             "spoof-source" => Fault::SpoofSource,
             "poison" => Fault::Poison,
+            "dname-without-cname" => Fault::DnameWithoutCname,
             _ => return Err(FaultParseError::Unknown(text.to_owned())),
         })
     }
@@ -212,6 +261,8 @@ impl fmt::Display for Fault {
             Fault::SpoofQuestion => f.write_str("spoof-question"),
             Fault::SpoofSource => f.write_str("spoof-source"),
             Fault::Poison => f.write_str("poison"),
+            Fault::BrokenNodata(kind) => write!(f, "nodata-{}", kind.name()),
+            Fault::DnameWithoutCname => f.write_str("dname-without-cname"),
         }
     }
 }
@@ -251,6 +302,13 @@ mod tests {
             Fault::SpoofQuestion,
             Fault::SpoofSource,
             Fault::Poison,
+            Fault::BrokenNodata(NodataFault::ServFail),
+            Fault::BrokenNodata(NodataFault::Refused),
+            Fault::BrokenNodata(NodataFault::FormErr),
+            Fault::BrokenNodata(NodataFault::NotImp),
+            Fault::BrokenNodata(NodataFault::Drop),
+            Fault::BrokenNodata(NodataFault::Lame),
+            Fault::DnameWithoutCname,
         ] {
             assert_eq!(fault.to_string().parse::<Fault>().unwrap(), fault);
         }

@@ -30,7 +30,7 @@ pub mod standalone;
 pub mod zone;
 
 pub use cli::{LabArgs, run};
-pub use fault::Fault;
+pub use fault::{Fault, NodataFault};
 pub use standalone::StandaloneZone;
 
 use sign::{Denial, SignedZone, ZoneKeys};
@@ -101,6 +101,8 @@ pub enum LabError {
         #[source]
         source: ParseError,
     },
+    #[error("zone file {file}: DNAME line {line:?}: expected OWNER [TTL] IN DNAME TARGET")]
+    Dname { file: PathBuf, line: String },
     #[error("zone file {file}:{line}: $INCLUDE is not supported")]
     Include { file: PathBuf, line: usize },
     #[error("zone file {file}: origin is {found}, expected {expected}")]

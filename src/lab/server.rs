@@ -119,6 +119,18 @@ impl Shared {
                 answer::poison(&mut response);
                 response
             }
+            Fault::BrokenNodata(kind) => {
+                let response = answer::answer(&query, &state.zone);
+                match answer::broken_nodata(&query, response, *kind) {
+                    Some(response) => response,
+                    None => return Reply::default(),
+                }
+            }
+            Fault::DnameWithoutCname => {
+                let mut response = answer::answer(&query, &state.zone);
+                answer::strip_synthesised_cname(&mut response);
+                response
+            }
             Fault::Oversize => {
                 limit = None;
                 answer::answer(&query, &state.zone)

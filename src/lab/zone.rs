@@ -110,7 +110,8 @@ pub fn parse(
             line,
         });
     }
-    let parser = Parser::new(text, Some(file.to_owned()), Some(origin.clone()));
+    let (text, dnames) = take_dnames(text, origin, file)?;
+    let parser = Parser::new(&text, Some(file.to_owned()), Some(origin.clone()));
     let (found, sets) = parser.parse().map_err(|source| LabError::ParseZone {
         file: file.to_owned(),
         source,
@@ -143,6 +144,21 @@ pub fn parse(
         }
         nodes.entry(name).or_default().insert(rrset.rtype, rrset);
     }
+    for (owner, set_ttl, target) in dnames {
+        if !origin.zone_of(&owner) {
+            return Err(LabError::OutOfZone {
+                file: file.to_owned(),
+                name: owner.to_string(),
+                origin: origin.to_string(),
+            });
+        }
+        let mut rrset = RrSet::new(owner.clone(), RecordType::DNAME, ttl.unwrap_or(set_ttl));
+        rrset.push(dname_rdata(&target));
+        nodes
+            .entry(owner)
+            .or_default()
+            .insert(RecordType::DNAME, rrset);
+    }
     let (soa_ttl, minimum) = nodes
         .get(origin)
         .and_then(|node| node.get(&RecordType::SOA))
@@ -160,6 +176,77 @@ pub fn parse(
         soa_ttl,
         negative_ttl: soa_ttl.min(minimum),
     })
+}
+
+/// DNAME RDATA as hickory carries it (it has no DNAME type): the
+/// target's uncompressed wire form (RFC 6672 §2.5).
+pub fn dname_rdata(target: &Name) -> RData {
+    use hickory_proto::serialize::binary::BinEncodable;
+    let bytes = target.to_lowercase().to_bytes().unwrap_or_default();
+    RData::Unknown {
+        code: RecordType::DNAME,
+        rdata: hickory_proto::rr::rdata::NULL::with(bytes),
+    }
+}
+
+/// hickory's zone parser refuses DNAME: take the lines
+/// `OWNER [TTL] IN DNAME TARGET` (one line each, owner `@`, relative or
+/// absolute) out of `text` (blank lines keep the line numbers) and
+/// return them as (owner, TTL, target); the TTL defaults to `$TTL`.
+#[allow(clippy::type_complexity)]
+fn take_dnames(
+    text: &str,
+    origin: &Name,
+    file: &Path,
+) -> Result<(String, Vec<(Name, u32, Name)>), LabError> {
+    let mut out = String::with_capacity(text.len());
+    let mut dnames = Vec::new();
+    let mut default_ttl = 3600;
+    let bad = |line: &str| LabError::Dname {
+        file: file.to_owned(),
+        line: line.to_owned(),
+    };
+    let name = |s: &str| -> Option<Name> {
+        if s == "@" {
+            return Some(origin.clone());
+        }
+        let n = Name::from_ascii(s).ok()?;
+        if n.is_fqdn() {
+            Some(n)
+        } else {
+            n.append_domain(origin).ok()
+        }
+    };
+    for line in text.lines() {
+        let code = line.split(';').next().unwrap_or_default();
+        let words: Vec<&str> = code.split_whitespace().collect();
+        if let ["$TTL", t] = words.as_slice() {
+            default_ttl = t.parse().unwrap_or(default_ttl);
+        }
+        // The type is never the first word (that is the owner).
+        let Some(pos) = words
+            .iter()
+            .skip(1)
+            .position(|w| w.eq_ignore_ascii_case("DNAME"))
+            .map(|p| p + 1)
+        else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let (owner, ttl) = match words.get(..pos) {
+            Some([owner, "IN"]) => (*owner, default_ttl),
+            Some([owner, ttl, "IN"]) => (*owner, ttl.parse().map_err(|_| bad(line))?),
+            _ => return Err(bad(line)),
+        };
+        let target = match words.get(pos + 1..) {
+            Some([target]) => name(target).ok_or_else(|| bad(line))?,
+            _ => return Err(bad(line)),
+        };
+        dnames.push((name(owner).ok_or_else(|| bad(line))?, ttl, target));
+        out.push('\n');
+    }
+    Ok((out, dnames))
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! answer, referral, or a failure that sends us to the next server.
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinDecodable;
 
 use crate::cache::StepKind;
 use crate::clock::Timestamp;
@@ -49,12 +50,26 @@ pub fn classify(
         {
             return Classified::Answer(StepKind::Cname { target });
         }
+        // RFC 6672: a DNAME above qname redirects it, whether or not the
+        // server synthesised the CNAME (then it was found above).
+        if !at_qname(qtype)
+            && let Some((dname, target)) = dname_redirect(&resp.answers, qname)
+            && zone.zone_of(&dname.name)
+        {
+            return Classified::Answer(StepKind::Cname { target });
+        }
     }
     if resp.metadata.response_code == ResponseCode::NXDomain {
         return Classified::Answer(StepKind::NxDomain);
     }
     if at_qname(qtype) {
         return Classified::Answer(StepKind::Positive);
+    }
+    if qtype != RecordType::ANY && resp.answers.iter().any(|r| r.name == *qname) {
+        // Records at qname, none of the type asked nor a CNAME: a broken
+        // server (BIND: FORMERR, next server); caching it as NODATA
+        // would hide the real data.
+        return Classified::Failed(UpstreamOutcome::Lame);
     }
     if !resp.metadata.authoritative {
         let cut = resp.authorities.iter().find_map(|r| match r.data {
@@ -93,6 +108,42 @@ pub fn classify(
         // Upward referral, or an empty non-authoritative answer.
         Classified::Failed(UpstreamOutcome::Lame)
     }
+}
+
+/// The DNAME record owned by the closest proper ancestor of `qname` in
+/// `records`, and the name it redirects `qname` to (RFC 6672 §2.2: the
+/// owner's labels in `qname` replaced by the DNAME's target). `None` if
+/// there is none or the new name would be too long.
+pub fn dname_redirect<'a>(records: &'a [Record], qname: &Name) -> Option<(&'a Record, Name)> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::DNAME)
+        .filter(|r| r.name.num_labels() < qname.num_labels() && r.name.zone_of(qname))
+        .max_by_key(|r| r.name.num_labels())
+        .and_then(|r| {
+            // hickory has no DNAME type: its RDATA arrives as raw bytes (an
+            // uncompressed name, RFC 6672 §2.5).
+            let RData::Unknown { rdata, .. } = &r.data else {
+                return None;
+            };
+            let target = Name::from_bytes(&rdata.anything).ok()?;
+            let keep = usize::from(qname.num_labels() - r.name.num_labels());
+            let prefix: Vec<&[u8]> = qname.iter().take(keep).collect();
+            let new = Name::from_labels(prefix).ok()?.append_name(&target).ok()?;
+            Some((r, new))
+        })
+}
+
+/// The CNAME a DNAME implies for `qname` (RFC 6672 §3.1: the DNAME's
+/// TTL), for a response whose server did not synthesise it.
+pub fn synthesised_cname(dname: &Record, qname: &Name, target: &Name) -> Record {
+    let mut cname = Record::from_rdata(
+        qname.clone(),
+        dname.ttl,
+        RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
+    );
+    cname.dns_class = dname.dns_class;
+    cname
 }
 
 #[cfg(test)]
@@ -182,6 +233,113 @@ mod tests {
             ),
             Classified::Failed(UpstreamOutcome::Lame)
         ));
+    }
+
+    fn classify_at(m: &Message, zone: &str) -> Classified {
+        classify(
+            m,
+            &n("www.example.lab."),
+            RecordType::A,
+            &n(zone),
+            Timestamp::default(),
+        )
+    }
+
+    /// Issue 15: an empty answer without AA and without SOA is lame, not
+    /// NODATA (it must never be cached as one).
+    #[test]
+    fn non_authoritative_empty_answer_is_lame() {
+        let m = msg(ResponseCode::NoError, false);
+        assert!(matches!(
+            classify_at(&m, "example.lab."),
+            Classified::Failed(UpstreamOutcome::Lame)
+        ));
+    }
+
+    /// A referral to the zone asked itself or above it goes nowhere.
+    #[test]
+    fn referral_to_same_or_higher_zone_is_lame() {
+        for cut in ["example.lab.", "lab.", "."] {
+            let mut m = msg(ResponseCode::NoError, false);
+            m.authorities.push(Record::from_rdata(
+                n(cut),
+                60,
+                RData::NS(NS(n("ns1.example.lab."))),
+            ));
+            assert!(
+                matches!(
+                    classify_at(&m, "example.lab."),
+                    Classified::Failed(UpstreamOutcome::Lame)
+                ),
+                "referral to {cut}"
+            );
+        }
+    }
+
+    /// An answer of a type not asked (and no CNAME) is a broken server.
+    #[test]
+    fn answer_of_unexpected_type_is_lame() {
+        let mut m = msg(ResponseCode::NoError, true);
+        m.answers.push(Record::from_rdata(
+            n("www.example.lab."),
+            60,
+            RData::NS(NS(n("ns1.example.lab."))),
+        ));
+        assert!(matches!(
+            classify_at(&m, "example.lab."),
+            Classified::Failed(UpstreamOutcome::Lame)
+        ));
+    }
+
+    /// NODATA: from an authoritative server even without SOA (accepted as
+    /// Unbound does; without an SOA it gets TTL 0, RFC 2308 §5), and from
+    /// a non-authoritative one (a forwarder) only with the zone's SOA.
+    #[test]
+    fn nodata_with_aa_or_soa() {
+        let m = msg(ResponseCode::NoError, true);
+        assert!(matches!(
+            classify_at(&m, "example.lab."),
+            Classified::Answer(StepKind::NoData)
+        ));
+        let mut m = msg(ResponseCode::NoError, false);
+        m.authorities.push(Record::from_rdata(
+            n("example.lab."),
+            60,
+            RData::SOA(hickory_proto::rr::rdata::SOA::new(
+                n("ns1.example.lab."),
+                n("h.example.lab."),
+                1,
+                2,
+                3,
+                4,
+                5,
+            )),
+        ));
+        assert!(matches!(
+            classify_at(&m, "example.lab."),
+            Classified::Answer(StepKind::NoData)
+        ));
+    }
+
+    /// A DNAME above qname redirects it, with or without the CNAME.
+    #[test]
+    fn dname_without_cname_redirects() {
+        use hickory_proto::serialize::binary::BinEncodable;
+        let mut m = msg(ResponseCode::NoError, true);
+        m.answers.push(Record::from_rdata(
+            n("example.lab."),
+            60,
+            RData::Unknown {
+                code: RecordType::DNAME,
+                rdata: hickory_proto::rr::rdata::NULL::with(n("other.lab.").to_bytes().unwrap()),
+            },
+        ));
+        match classify_at(&m, "example.lab.") {
+            Classified::Answer(StepKind::Cname { target }) => {
+                assert_eq!(target, n("www.other.lab."));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -65,6 +65,16 @@ impl ResolveError {
         Ede::new(code, self.to_string())
     }
 
+    /// Whether no server could be reached at all (timeouts, network
+    /// errors): a routing problem, as opposed to servers answering badly.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            ResolveError::NoReachableAuthority { .. } => true,
+            ResolveError::ZoneDown { tries, .. } => tries.iter().all(|(_, o)| o.is_unreachable()),
+            _ => false,
+        }
+    }
+
     /// The zone every server of which failed: zone-level evidence for its
     /// failure-recheck window. Failures of some servers, of one question's
     /// budget or of its validation are not (fail small).

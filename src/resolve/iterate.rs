@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
@@ -14,11 +15,29 @@ use crate::clock::Timestamp;
 use crate::dnssec::validate;
 use crate::dnssec::{KeyEntry, KeyMap, Security};
 use crate::limits;
-use crate::resolve::classify::{Classified, classify};
+use crate::resolve::classify::{self, Classified, classify};
+use crate::resolve::cut;
 use crate::resolve::outcome::UpstreamOutcome;
 use crate::resolve::servers::Delegation;
 use crate::resolve::upstream;
 use crate::resolve::{Ctx, ResolveError, Resolver};
+
+/// The type asked for a minimised name (RFC 9156 §3 recommends A: some
+/// middleboxes mishandle NS questions; measured in issue 15, both send
+/// the same number of queries on the lab).
+const MINIMISED_QTYPE: RecordType = RecordType::A;
+
+/// Whether a failed minimised question should be asked again with the
+/// full name (relaxed mode): every upstream failure, but not a limit of
+/// the client query's budget nor a failure remembered for the zone.
+fn relaxes_minimisation(e: &ResolveError) -> bool {
+    matches!(
+        e,
+        ResolveError::NoReachableAuthority { .. }
+            | ResolveError::NetworkError { .. }
+            | ResolveError::ZoneDown { .. }
+    )
+}
 
 impl Resolver {
     /// Resolve (`qname`, `qtype`) from the closest known delegation.
@@ -33,6 +52,21 @@ impl Resolver {
         validate: bool,
     ) -> Result<Entry, ResolveError> {
         let mut deleg = self.closest_delegation(qname, qtype);
+        let _probe;
+        if deleg.forward && self.forward_first(&deleg.zone) {
+            // forward-first while the forwarders are down: iterate at once,
+            // except for one question at a time that tries them again.
+            let addrs = deleg.addresses();
+            let down = addrs.iter().all(|a| self.stats.is_failing(*a));
+            _probe = if down {
+                addrs.first().and_then(|a| self.stats.probe(*a))
+            } else {
+                None
+            };
+            if ctx.forwarders_failed.load(Ordering::Relaxed) || (down && _probe.is_none()) {
+                deleg = self.closest_delegation_via(qname, qtype, false);
+            }
+        }
         // A forwarder is asked the full question: it recurses for us.
         let mut minimise = self.config().qname_minimisation && !deleg.forward;
         // Labels of the name asked when minimising: one below the zone,
@@ -46,18 +80,49 @@ impl Resolver {
             let (ask_name, ask_type) = if full {
                 (qname.clone(), qtype)
             } else {
-                (qname.trim_to(ask_labels), RecordType::A)
+                (qname.trim_to(ask_labels), MINIMISED_QTYPE)
             };
-            let (resp, classified) = self.query_zone(&deleg, &ask_name, ask_type, ctx).await?;
-            match classified {
-                Classified::Referral(_) if deleg.forward => {
-                    // A forwarder that refers instead of recursing is broken.
-                    return Err(ResolveError::NetworkError {
+            let asked = match self.ask_zone(&deleg, &ask_name, ask_type, ctx).await {
+                // A forwarder that refers instead of recursing is broken.
+                Ok((_, Classified::Referral(_))) if deleg.forward => {
+                    Err(ResolveError::NetworkError {
                         zone: deleg.zone.clone(),
                         detail: "forwarder answered with a referral".into(),
-                    });
+                    })
                 }
-                Classified::Referral(next) => {
+                other => other,
+            };
+            let (resp, classified) = match asked {
+                Ok(answered) => answered,
+                Err(e)
+                    if deleg.forward
+                        && self.forward_first(&deleg.zone)
+                        && relaxes_minimisation(&e) =>
+                {
+                    // `forward-first`: every forwarder failed; resolve by
+                    // iteration from the closest delegation outside the
+                    // forward zones (Unbound's forward-first).
+                    tracing::debug!(zone = %deleg.zone, error = %e, "forwarders failed; iterating (forward-first)");
+                    ctx.forwarders_failed.store(true, Ordering::Relaxed);
+                    deleg = self.closest_delegation_via(qname, qtype, false);
+                    minimise = self.config().qname_minimisation;
+                    ask_labels = usize::from(deleg.zone.num_labels()) + 1;
+                    continue;
+                }
+                Err(e) if !full && relaxes_minimisation(&e) => {
+                    // RFC 9156 §2.3, relaxed (as Unbound): whatever broke
+                    // the minimised question (SERVFAIL, REFUSED, FORMERR,
+                    // NOTIMP, lame or empty non-AA answers, silence from
+                    // every server), the full name is asked of this zone.
+                    tracing::debug!(%ask_name, zone = %deleg.zone, error = %e, "minimised query failed; asking the full name");
+                    minimise = false;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match classified {
+                Classified::Referral(mut next) => {
+                    next.retain_addresses(self.address_policy());
                     let next = self.with_addresses(next, ctx).await?;
                     self.delegations
                         .insert(next.zone.clone(), Arc::new(next.clone()));
@@ -77,9 +142,10 @@ impl Resolver {
                 }
                 Classified::Answer(kind) => {
                     return self
-                        .finish_step(&resp, kind, qname, qtype, &deleg.zone, ctx, validate)
+                        .finish_step(&resp, kind, qname, qtype, &deleg, ctx, validate)
                         .await;
                 }
+                Classified::Failed(_) if !full => minimise = false,
                 Classified::Failed(_) => {
                     return Err(ResolveError::Internal("query_zone returned a failure"));
                 }
@@ -122,12 +188,96 @@ impl Resolver {
             .insert(name.to_lowercase(), (deleg.zone.clone(), until));
     }
 
+    /// Which learned name server addresses may be asked
+    /// ([`crate::resolve::servers::usable_server`]): loopback only when
+    /// the root hints are loopback, IPv6 only with `do-ip6`.
+    fn address_policy(&self) -> impl Fn(IpAddr) -> bool + use<> {
+        let config = self.config();
+        let loopback = config
+            .root_hints
+            .addresses()
+            .iter()
+            .any(IpAddr::is_loopback);
+        let ipv6 = config.do_ip6;
+        move |ip| crate::resolve::servers::usable_server(ip, loopback, ipv6)
+    }
+
+    /// Ask the zone's servers; when every IPv4 server failed and the
+    /// zone also has IPv6 servers (glue, or an AAAA lookup now for names
+    /// known only by IPv4), ask those (`do-ip6`).
+    async fn ask_zone(
+        self: &Arc<Self>,
+        deleg: &Delegation,
+        name: &Name,
+        qtype: RecordType,
+        ctx: &Arc<Ctx>,
+    ) -> Result<(Message, Classified), ResolveError> {
+        let first = self.query_zone(deleg, name, qtype, ctx).await;
+        // Only unreachable IPv4 servers (timeouts, network errors) send
+        // us to IPv6: a server that answered badly is no routing problem.
+        let e = match &first {
+            Err(e) if e.is_unreachable() => e,
+            _ => return first,
+        };
+        if !self.config().do_ip6 || !deleg.has_family(false) {
+            return first;
+        }
+        let mut v6 = deleg.clone();
+        v6.retain_addresses(|a| a.is_ipv6());
+        if !v6.has_family(true) && !deleg.forward {
+            let keep = self.address_policy();
+            let mut looked_up = 0;
+            for ns in v6.servers.iter_mut() {
+                if deleg.zone.zone_of(&ns.name) || looked_up == limits::MAX_GLUELESS_NS_PER_REFERRAL
+                {
+                    continue;
+                }
+                looked_up += 1;
+                if let Ok(entry) = self.lookup(&ns.name, RecordType::AAAA, ctx).await
+                    && (!entry.security.is_bogus() || self.nta_for(&ns.name).is_some())
+                {
+                    ns.addrs = addresses_of(&entry.answers, &ns.name);
+                    ns.addrs.retain(|a| a.is_ipv6() && keep(*a));
+                }
+                if !ns.addrs.is_empty() {
+                    break;
+                }
+            }
+        }
+        if !v6.has_family(true) {
+            return first;
+        }
+        tracing::debug!(zone = %deleg.zone, error = %e, "IPv4 servers failed; asking over IPv6");
+        self.query_zone(&v6, name, qtype, ctx).await
+    }
+
+    /// Whether `zone` is a forward zone with `forward-first`.
+    fn forward_first(&self, zone: &Name) -> bool {
+        self.config()
+            .private_zones
+            .get(zone)
+            .is_some_and(|z| z.forward_first)
+    }
+
     /// The deepest cached delegation at or above `qname` (for DS: strictly
     /// above, because DS lives in the parent), else the root hints. A
-    /// configured forward/stub zone on the way up wins over any cached
-    /// delegation at its own name or above (longest suffix decides); below
-    /// a forward zone nothing is cached, so its forwarders are always used.
+    /// configured forward zone covering the name wins over everything
+    /// (longest suffix among private zones decides: a deeper stub zone
+    /// wins over it); a stub zone wins over any cached delegation at its
+    /// own name or above.
     pub(crate) fn closest_delegation(&self, qname: &Name, qtype: RecordType) -> Delegation {
+        self.closest_delegation_via(qname, qtype, true)
+    }
+
+    /// As [`Self::closest_delegation`]; without `forwarders`, forward
+    /// zones are passed over (`forward-first` fallback to iteration).
+    fn closest_delegation_via(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        forwarders: bool,
+    ) -> Delegation {
+        use crate::resolve::private::ZoneMode;
         let now = self.clock.now();
         let config = self.config();
         let mut name = if qtype == RecordType::DS && !qname.is_root() {
@@ -135,8 +285,18 @@ impl Resolver {
         } else {
             qname.to_lowercase()
         };
+        if forwarders
+            && let Some(private) = config.private_zones.covering(&name)
+            && private.mode == ZoneMode::Forward
+        {
+            // Delegations cached below a forward zone (learned while
+            // iterating under forward-first) never bypass its forwarders.
+            return private.delegation();
+        }
         loop {
-            if let Some(private) = config.private_zones.get(&name) {
+            if let Some(private) = config.private_zones.get(&name)
+                && private.mode == ZoneMode::Stub
+            {
                 return private.delegation();
             }
             if let Some(d) = self.delegations.get(&name) {
@@ -170,6 +330,13 @@ impl Resolver {
         let mut last_err = None;
         let mut looked_up = 0;
         let mut cut_short = false;
+        let keep = self.address_policy();
+        let ipv6 = self.config().do_ip6;
+        let families: &[RecordType] = if ipv6 {
+            &[RecordType::A, RecordType::AAAA]
+        } else {
+            &[RecordType::A]
+        };
         for ns in deleg.servers.iter_mut() {
             if zone.zone_of(&ns.name) {
                 // A name at or below the cut, without glue: only the
@@ -177,8 +344,10 @@ impl Resolver {
                 // none (RFC 9471: such glue is required). Asking would
                 // meet the same referral again (glueless-loop); a cached
                 // address still serves.
-                if let Some((entry, _)) = self.fresh(&ns.name, RecordType::A, View::Validated) {
-                    ns.addrs = addresses_of(&entry.answers, &ns.name);
+                for &family in families {
+                    if let Some((entry, _)) = self.fresh(&ns.name, family, View::Validated) {
+                        ns.addrs.extend(addresses_of(&entry.answers, &ns.name));
+                    }
                 }
             } else {
                 if looked_up == limits::MAX_GLUELESS_NS_PER_REFERRAL {
@@ -186,15 +355,29 @@ impl Resolver {
                     break;
                 }
                 looked_up += 1;
-                match self.lookup(&ns.name, RecordType::A, ctx).await {
-                    // Bogus addresses are not used, unless an NTA covers them.
-                    Ok(entry) if !entry.security.is_bogus() || self.nta_for(&ns.name).is_some() => {
-                        ns.addrs = addresses_of(&entry.answers, &ns.name);
+                // IPv4 first; AAAA only for a name without a usable IPv4
+                // address (issue 15: zones served only over IPv6).
+                for &family in families {
+                    // Only a name that exists is asked for AAAA.
+                    let mut exists = false;
+                    match self.lookup(&ns.name, family, ctx).await {
+                        // Bogus addresses are not used, unless an NTA covers them.
+                        Ok(entry)
+                            if !entry.security.is_bogus() || self.nta_for(&ns.name).is_some() =>
+                        {
+                            ns.addrs = addresses_of(&entry.answers, &ns.name);
+                            exists = matches!(entry.kind, StepKind::Positive | StepKind::NoData);
+                        }
+                        Ok(_) => {}
+                        Err(e) => last_err = Some(e),
                     }
-                    Ok(_) => {}
-                    Err(e) => last_err = Some(e),
+                    ns.addrs.retain(|a| keep(*a));
+                    if !ns.addrs.is_empty() || !exists {
+                        break;
+                    }
                 }
             }
+            ns.addrs.retain(|a| keep(*a));
             if !ns.addrs.is_empty() {
                 break;
             }
@@ -403,11 +586,14 @@ impl Resolver {
         kind: StepKind,
         qname: &Name,
         qtype: RecordType,
-        zone: &Name,
+        deleg: &Delegation,
         ctx: &Arc<Ctx>,
         validate: bool,
     ) -> Result<Entry, ResolveError> {
+        let mut zone = deleg.zone.clone();
         let now = self.clock.now();
+        let redirected = with_dname_cname(resp, &kind, qname);
+        let resp = redirected.as_ref().unwrap_or(resp);
         let (security, ttl_cap) = if !validate {
             (
                 Security::Indeterminate(crate::ede::Ede::new(
@@ -416,7 +602,7 @@ impl Resolver {
                 )),
                 None,
             )
-        } else if !self.config().dnssec || !self.private_zone_secure(zone) {
+        } else if !self.config().dnssec || !self.private_zone_secure(&zone) {
             (Security::INSECURE, None)
         } else if qtype == RecordType::RRSIG {
             // RRSIGs are answered as the authority sends them: no signature
@@ -424,7 +610,10 @@ impl Resolver {
             // 13: asking for one made the zone fail). Never AD.
             (Security::INSECURE, None)
         } else {
-            let verdict = self.validate_response(resp, qname, qtype, zone, ctx).await;
+            zone = self
+                .answer_zone(resp, &kind, qname, qtype, deleg, ctx)
+                .await?;
+            let verdict = self.validate_response(resp, qname, qtype, &zone, ctx).await;
             // `cache-min-ttl` may keep signed data past the RRSIG's
             // original TTL (as Unbound does), never past its expiration.
             let min = self.config().ttl.min;
@@ -439,12 +628,94 @@ impl Resolver {
             kind,
             qname,
             qtype,
-            zone,
+            &zone,
             security,
             ttl_cap,
             &self.config().ttl,
             now,
         ))
+    }
+
+    /// The zone an answer from `deleg`'s servers belongs to. Usually
+    /// `deleg.zone`; but a forwarder answers for every zone below its
+    /// own, and an authority may also serve a child zone (then an unsigned
+    /// child answer carries no signer to tell). Then the DS chain is
+    /// walked down from `deleg.zone`, as Unbound's validator does: a
+    /// secure DS makes the name the zone so far, a NODATA DS whose proof
+    /// shows a delegation ends the walk at an insecure cut
+    /// ([`cut::delegation_shown`]), any other NODATA is no cut. The walk
+    /// ends at the signer of a signed answer, at the SOA owner of an
+    /// unsigned negative one, else at the name the data lives at.
+    async fn answer_zone(
+        self: &Arc<Self>,
+        resp: &Message,
+        kind: &StepKind,
+        qname: &Name,
+        qtype: RecordType,
+        deleg: &Delegation,
+        ctx: &Arc<Ctx>,
+    ) -> Result<Name, ResolveError> {
+        let zone = deleg.zone.to_lowercase();
+        // The deepest name the data can belong to.
+        let mut bound = if qtype == RecordType::DS && !qname.is_root() {
+            qname.base_name()
+        } else {
+            qname.to_lowercase()
+        };
+        if matches!(kind, StepKind::NxDomain | StepKind::NoData) {
+            let soa = resp.authorities.iter().find_map(|r| match r.data {
+                RData::SOA(_) if r.name.zone_of(qname) && zone.zone_of(&r.name) => {
+                    Some(r.name.to_lowercase())
+                }
+                _ => None,
+            });
+            match soa {
+                Some(owner) if owner.zone_of(&bound) => bound = owner,
+                Some(_) => {}
+                None if *kind == StepKind::NxDomain => bound = zone.clone(),
+                None => {}
+            }
+        }
+        let signer = validate::signer_names(&resp.answers, &resp.authorities)
+            .into_iter()
+            .filter(|s| s.zone_of(&bound) && zone.zone_of(s))
+            .max_by_key(Name::num_labels);
+        match signer {
+            // A signed answer from an authority: its signer is checked
+            // against the zone by the validator.
+            Some(_) if !deleg.forward => return Ok(zone),
+            Some(signer) => bound = signer,
+            // Unsigned, from the zone's own servers, for the zone itself.
+            None if !deleg.forward && bound == zone => return Ok(zone),
+            None => {}
+        }
+        if !deleg.forward && !matches!(self.keys_for(&zone, ctx).await, KeyEntry::Secure(_)) {
+            // Below an insecure zone everything is insecure: no walk.
+            return Ok(zone);
+        }
+        let mut found = zone.clone();
+        for labels in zone.num_labels().saturating_add(1)..=bound.num_labels() {
+            let name = bound.trim_to(usize::from(labels));
+            let ds = self.lookup(&name, RecordType::DS, ctx).await?;
+            match (&ds.security, &ds.kind) {
+                (Security::Secure, StepKind::Positive) => found = name,
+                (Security::Secure, StepKind::NoData) => {
+                    if cut::delegation_shown(&ds.authorities, &name) {
+                        return Ok(name);
+                    }
+                }
+                (Security::Secure, StepKind::NxDomain | StepKind::Cname { .. }) => break,
+                // Insecure above, or a failed chain: the keys for this name
+                // give the same verdict when the answer is validated.
+                (
+                    Security::Insecure { .. } | Security::Bogus(_) | Security::Indeterminate(_),
+                    _,
+                ) => {
+                    return Ok(name);
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn validate_response(
@@ -544,12 +815,24 @@ pub fn step_entry(
         _ => qtype,
     };
     let mut answers: Vec<Record> = match owner {
-        Some(owner) => resp
-            .answers
-            .iter()
-            .filter(|r| r.name == *owner && covers(r, answer_type))
-            .cloned()
-            .collect(),
+        Some(owner) => {
+            // A DNAME that redirected qname comes first (RFC 6672 §3.1).
+            let dname = match &kind {
+                StepKind::Cname { target } => classify::dname_redirect(&resp.answers, owner)
+                    .filter(|(_, t)| t == target)
+                    .map(|(d, _)| d.name.clone()),
+                _ => None,
+            };
+            let dname = resp
+                .answers
+                .iter()
+                .filter(|r| dname.as_ref() == Some(&r.name) && covers(r, RecordType::DNAME));
+            let own = resp
+                .answers
+                .iter()
+                .filter(|r| r.name == *owner && covers(r, answer_type));
+            dname.chain(own).cloned().collect()
+        }
         None => Vec::new(),
     };
     // Authority records are kept for negative answers (SOA, NSEC/NSEC3
@@ -611,6 +894,27 @@ fn expanded_from_wildcard(answers: &[Record], owner: &Name) -> bool {
         }
         _ => false,
     })
+}
+
+/// For a CNAME step redirected by a DNAME: the response with the CNAME
+/// the DNAME implies (TTL of the DNAME, RFC 6672 §3.1), in place of the
+/// server's own synthesis or where the server sent none; `None` when no
+/// DNAME applies or the server's CNAME points elsewhere (the validator
+/// then judges the mismatch).
+fn with_dname_cname(resp: &Message, kind: &StepKind, qname: &Name) -> Option<Message> {
+    let StepKind::Cname { target } = kind else {
+        return None;
+    };
+    let (dname, implied) = classify::dname_redirect(&resp.answers, qname)?;
+    if implied != *target {
+        return None;
+    }
+    let cname = classify::synthesised_cname(dname, qname, &implied);
+    let mut out = resp.clone();
+    out.answers
+        .retain(|r| !(r.name == *qname && r.record_type() == RecordType::CNAME));
+    out.answers.push(cname);
+    Some(out)
 }
 
 /// Whether `r` is part of the `rtype` RRset (the records or their RRSIGs).

@@ -28,6 +28,7 @@ use crate::query::{Answer, CacheState, ClientQuery, QueryHandler, Tier};
 
 pub mod classify;
 pub mod coalesce;
+pub mod cut;
 pub mod error;
 pub mod health;
 pub mod iterate;
@@ -59,6 +60,9 @@ pub struct ResolverConfig {
     pub dnssec: bool,
     /// RFC 9156 QNAME minimisation, relaxed.
     pub qname_minimisation: bool,
+    /// Ask name servers over IPv6 too (`do-ip6`; off: IPv6 addresses of
+    /// name servers are ignored, configured forwarders included).
+    pub do_ip6: bool,
     pub cache_bytes: u64,
     /// How long past its TTL an entry is kept for the stale tier (RFC 8767).
     pub max_stale: Duration,
@@ -84,6 +88,7 @@ impl ResolverConfig {
             upstream_port: 53,
             dnssec: true,
             qname_minimisation: true,
+            do_ip6: true,
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
             max_stale: Duration::from_secs(86_400),
             stale: StaleConfig::default(),
@@ -113,6 +118,9 @@ pub struct Ctx {
     budget_cuts: AtomicU32,
     /// A failing zone's background probe: failure windows do not stop it.
     pub(crate) probe: bool,
+    /// Every forwarder of a `forward-first` zone failed for this query:
+    /// its nested lookups iterate at once (issue 15).
+    forwarders_failed: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx {
@@ -440,8 +448,10 @@ impl Resolver {
                 .stored_at
                 .saturating_add(Duration::from_secs(u64::from(entry.ttl)));
             fresh_until = Some(fresh_until.map_or(until, |t| t.min(until)));
-            answers.extend(step.records(&entry.answers));
-            // Each step's proofs (wildcard, NXDOMAIN, NODATA) go to AUTHORITY.
+            // No record twice (a DNAME met again further down the chain),
+            // and each step's proofs (wildcard, NXDOMAIN, NODATA) go to
+            // AUTHORITY.
+            extend_unique(&mut answers, step.records(&entry.answers));
             extend_unique(&mut proofs, step.records(&entry.authorities));
             let (rcode, authorities) = match &entry.kind {
                 StepKind::Cname { target } if query.qtype != RecordType::CNAME => {
@@ -732,14 +742,22 @@ pub(crate) fn is_meta_type(t: RecordType) -> bool {
     ) || (128..=255).contains(&u16::from(t))
 }
 
-/// Append the records of `more` not already in `to` (two CNAME steps
-/// from one zone may carry the same NSEC).
+/// Append the records of `more` not already in `to`, whatever their TTL
+/// (two CNAME steps from one zone may carry the same NSEC).
 fn extend_unique(to: &mut Vec<Record>, more: Vec<Record>) {
     for r in more {
-        if !to.contains(&r) {
+        if !to.iter().any(|a| same_record(a, &r)) {
             to.push(r);
         }
     }
+}
+
+/// The same record whatever its TTL (owner, type, class, data).
+fn same_record(a: &Record, b: &Record) -> bool {
+    a.name == b.name
+        && a.record_type() == b.record_type()
+        && a.dns_class == b.dns_class
+        && a.data == b.data
 }
 
 /// Types that exist only to carry DNSSEC proofs; stripped when DO is clear.

@@ -50,6 +50,8 @@ pub struct PrivateZone {
     /// `validate = true` and a trust anchor given: names under the zone
     /// can be Secure. Otherwise they are Insecure.
     pub secure: bool,
+    /// `forward-first`: when every forwarder fails, iterate instead.
+    pub forward_first: bool,
 }
 
 impl PrivateZone {
@@ -202,6 +204,7 @@ mod tests {
             mode,
             servers: vec!["127.0.0.1:53".parse().unwrap()],
             secure: false,
+            forward_first: false,
         }
     }
 

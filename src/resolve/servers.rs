@@ -65,6 +65,22 @@ impl Delegation {
         out
     }
 
+    /// Drop every address `keep` refuses (unusable glue, IPv6 when
+    /// `do-ip6` is off); NS names left without one need a lookup.
+    pub fn retain_addresses(&mut self, keep: impl Fn(IpAddr) -> bool) {
+        for s in &mut self.servers {
+            s.addrs.retain(|a| keep(*a));
+        }
+    }
+
+    /// Whether any address is IPv4 / IPv6.
+    pub fn has_family(&self, v6: bool) -> bool {
+        self.servers
+            .iter()
+            .flat_map(|s| s.addrs.iter())
+            .any(|a| a.is_ipv6() == v6)
+    }
+
     /// NS names that have no address yet (need a glueless lookup).
     pub fn unresolved(&self) -> impl Iterator<Item = &Name> {
         self.servers
@@ -119,6 +135,19 @@ impl Delegation {
             forward: false,
         })
     }
+}
+
+/// Whether a name server address learned from DNS (glue or a lookup)
+/// can be asked: never unspecified (0.0.0.0/8, ::), multicast or
+/// broadcast; loopback only when `loopback` (the root hints themselves
+/// are loopback: a testbed), as Unbound's `do-not-query-localhost`;
+/// IPv6 only when `ipv6` (`do-ip6`). Configured servers are not checked.
+pub fn usable_server(ip: IpAddr, loopback: bool, ipv6: bool) -> bool {
+    let bad = match ip {
+        IpAddr::V4(v4) => v4.octets().first() == Some(&0) || v4.is_broadcast() || v4.is_multicast(),
+        IpAddr::V6(v6) => !ipv6 || v6.is_unspecified() || v6.is_multicast(),
+    };
+    !bad && (loopback || !ip.is_loopback())
 }
 
 /// Errors reading a root hints file.
@@ -338,6 +367,24 @@ mod tests {
             parse_hints(". IN NS", "f"),
             Err(HintsError::Parse { .. })
         ));
+    }
+
+    /// Issue 15: glue that cannot be a name server is never asked.
+    #[test]
+    fn unusable_glue_is_refused() {
+        let ok = |s: &str, lo: bool, v6: bool| usable_server(s.parse().unwrap(), lo, v6);
+        assert!(ok("192.0.2.1", false, true));
+        assert!(!ok("0.0.0.0", true, true), "unspecified");
+        assert!(!ok("0.1.2.3", true, true), "this network");
+        assert!(!ok("255.255.255.255", true, true), "broadcast");
+        assert!(!ok("224.0.0.1", true, true), "multicast");
+        assert!(!ok("::", true, true));
+        assert!(!ok("ff02::1", true, true));
+        assert!(!ok("127.0.0.1", false, true), "loopback outside a testbed");
+        assert!(ok("127.0.0.1", true, true), "loopback in a testbed");
+        assert!(!ok("::1", false, true));
+        assert!(!ok("2001:db8::1", true, false), "do-ip6 off");
+        assert!(ok("2001:db8::1", false, true));
     }
 
     #[test]

@@ -11,7 +11,12 @@
 # the data but is missing from the DNSKEY set (the .de 2026 case) and a KSK
 # that replaced the one the parent's DS names.
 #
-# Environment: NSD_PORT, RESOLVER_PORT, CONTROL_PORT (must be free);
+# Issue 15 adds a DNAME (NSD synthesises the CNAME) into the signed lab.
+# and the unsigned insecure.lab., and a forward-all setup: a second lastgood
+# forwarding "." to the first, validating from the same root anchor.
+#
+# Environment: NSD_PORT, RESOLVER_PORT, CONTROL_PORT, FORWARD_PORT,
+# FORWARD_CONTROL_PORT (must be free);
 # LASTGOOD=path skips `cargo build --release` and uses that binary;
 # KEEP_WORKDIR=1 keeps the temp dir (zones, keys, logs) for inspection;
 # VERBOSE=1 prints every answer.
@@ -20,6 +25,8 @@ set -euo pipefail
 NSD_PORT=${NSD_PORT:-53540}
 RESOLVER_PORT=${RESOLVER_PORT:-53541}
 CONTROL_PORT=${CONTROL_PORT:-53542}
+FORWARD_PORT=${FORWARD_PORT:-53543}
+FORWARD_CONTROL_PORT=${FORWARD_CONTROL_PORT:-53544}
 ROOT_IP=127.54.0.1
 LAB_IP=127.54.0.2
 LEAF_IP=127.54.0.3
@@ -40,6 +47,7 @@ die() {
 WORK=""
 declare -A NSD_PID=()
 RESOLVER_PID=""
+FORWARD_PID=""
 
 stop_pid() { # PID: TERM, wait up to 5 s, then KILL
     local pid=$1 i
@@ -56,6 +64,7 @@ cleanup() {
     local rc=$? name
     trap - EXIT INT TERM
     if [[ -n $RESOLVER_PID ]]; then stop_pid "$RESOLVER_PID"; fi
+    if [[ -n $FORWARD_PID ]]; then stop_pid "$FORWARD_PID"; fi
     for name in "${!NSD_PID[@]}"; do stop_pid "${NSD_PID[$name]}"; done
     if [[ -n $WORK && -d $WORK ]]; then
         if [[ ${KEEP_WORKDIR:-0} == 1 || $rc -ne 0 ]]; then
@@ -96,7 +105,7 @@ port_free() { # PORT: nothing listens on it over UDP or TCP
 }
 
 install_tools
-for p in "$NSD_PORT" "$RESOLVER_PORT" "$CONTROL_PORT"; do
+for p in "$NSD_PORT" "$RESOLVER_PORT" "$CONTROL_PORT" "$FORWARD_PORT" "$FORWARD_CONTROL_PORT"; do
     port_free "$p" || die "port $p is in use (set NSD_PORT/RESOLVER_PORT/CONTROL_PORT)"
 done
 
@@ -183,6 +192,15 @@ EOF
     done
 }
 
+# Issue 15: DNAMEs in example.lab. (RFC 6672), into the signed lab. and
+# the unsigned insecure.lab.; NSD synthesises the CNAME.
+add_dnames() {
+    cat >>zones/example.lab.zone <<EOF
+sdname.example.lab.     IN DNAME lab.
+dname.example.lab.      IN DNAME insecure.lab.
+EOF
+}
+
 keygen() { # ZONE ALG [KSK]: prints the key's base name (keys/K...)
     local zone=$1 alg=$2 ksk=${3:-} bits=()
     [[ $alg == RSASHA256 || $alg == RSASHA1 ]] && { [[ -n $ksk ]] && bits=(-b 2048) || bits=(-b 1024); }
@@ -226,6 +244,7 @@ sign() {
 
 log "signing zones with dnssec-signzone (children first)"
 write_zones
+add_dnames
 LEAF_KSK=$(keygen example.lab. ECDSAP256SHA256 ksk)
 LEAF_ZSK=$(keygen example.lab. ECDSAP256SHA256)
 LAB_KSK=$(keygen lab. RSASHA256 ksk)
@@ -435,6 +454,41 @@ wait_fresh() {
     done
 }
 
+# Issue 15: forward everything. A second lastgood forwards "." to the first
+# (RD=1, CD=1) and validates from the same root anchor: AD for signed data,
+# none for the unsigned zone, NXDOMAIN proofs, DNAME.
+forward_all_checks() {
+    cat >forward.toml <<EOF
+control-listen = "127.0.0.1:$FORWARD_CONTROL_PORT"
+
+[[forward-zone]]
+name = "."
+addrs = ["127.0.0.1:$RESOLVER_PORT"]
+EOF
+    log "starting a forward-all lastgood on 127.0.0.1:$FORWARD_PORT"
+    "$LG" serve -c forward.toml --listen "127.0.0.1:$FORWARD_PORT" \
+        --trust-anchor root.ds >forward.log 2>&1 &
+    FORWARD_PID=$!
+    local i up=0 saved=$RESOLVER_PORT
+    for ((i = 0; i < 50; i++)); do
+        if "$LG" query -s "127.0.0.1:$FORWARD_PORT" lab. SOA 2>/dev/null | grep -q '^;; status:'; then
+            up=1 && break
+        fi
+        sleep 0.2
+    done
+    ((up)) || { cat forward.log >&2; die "forward-all lastgood did not answer"; }
+    RESOLVER_PORT=$FORWARD_PORT
+    expect "forward-all: secure answer with ad" www.example.lab. A NOERROR ad none 127.54.2.1
+    expect "forward-all: secure answer in the NSEC3 zone" www.lab. A NOERROR ad none 127.54.1.1
+    expect "forward-all: NSEC3 NXDOMAIN with ad" nope.lab. A NXDOMAIN ad none
+    expect "forward-all: NSEC NODATA with ad" www.example.lab. AAAA NOERROR ad none
+    expect "forward-all: insecure zone without ad" www.insecure.lab. A NOERROR noad none 127.54.3.1
+    expect "forward-all: DNAME into lab. with ad" www.sdname.example.lab. A NOERROR ad none 127.54.1.1
+    RESOLVER_PORT=$saved
+    stop_pid "$FORWARD_PID"
+    FORWARD_PID=""
+}
+
 log "healthy hierarchy"
 expect "secure answer in example.lab. (ECDSA, NSEC)" www.example.lab. A NOERROR ad none 127.54.2.1
 expect "secure answer in lab. (RSASHA256, NSEC3)" www.lab. A NOERROR ad none 127.54.1.1
@@ -445,10 +499,17 @@ expect "NSEC3 NODATA in lab." www.lab. TXT NOERROR ad none
 expect "NSEC NXDOMAIN in example.lab." nope.example.lab. A NXDOMAIN ad none
 expect "NSEC NODATA in example.lab." www.example.lab. AAAA NOERROR ad none
 expect "insecure delegation: no ad" www.insecure.lab. A NOERROR noad none 127.54.3.1
+expect "DNAME into the signed lab.: ad" www.sdname.example.lab. A NOERROR ad none 127.54.1.1
+expect "DNAME answer carries the DNAME" www.sdname.example.lab. A NOERROR ad none DNAME
+expect "DNAME into the unsigned insecure.lab.: no ad" www.dname.example.lab. A NOERROR noad none 127.54.3.1
 CLIENT=dig
+expect "dig: DNAME, synthesised CNAME and target" www.sdname.example.lab. A NOERROR ad none $'IN\tCNAME\twww.lab.'
+expect "dig: the DNAME itself" www.sdname.example.lab. A NOERROR ad none $'IN\tDNAME\tlab.'
+
 expect "dig: secure answer with ad" www.lab. A NOERROR ad none 127.54.1.1
 expect "dig: insecure answer without ad" www.insecure.lab. A NOERROR noad none 127.54.3.1
 CLIENT=lastgood
+forward_all_checks
 
 # Issue 15: algorithms, proofs for downstream validators.
 log "algorithms and downstream validation (issue 15)"

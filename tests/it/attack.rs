@@ -601,8 +601,10 @@ async fn deep_referrals_stop_at_the_referral_depth_limit() {
     .await;
     all_servfail_with(&answers, EDE_OTHER);
     // The first query of each name reaches other.lab. through the cached
-    // delegation, then one query per referral followed.
-    let bound = u64::from(ROUNDS) * limits::MAX_REFERRAL_DEPTH as u64;
+    // delegation, then one query per referral followed; plus, per name,
+    // one full-name retry should a minimised question time out on a
+    // loaded machine (relaxed minimisation, issue 15).
+    let bound = u64::from(ROUNDS) * (limits::MAX_REFERRAL_DEPTH as u64 + 1);
     assert!(work.sent <= bound, "{} queries, bound {bound}", work.sent);
 }
 

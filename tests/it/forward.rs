@@ -70,6 +70,7 @@ pub(crate) async fn testbed(corp: &Lab, mode: ZoneMode, anchor: Option<TrustAnch
             mode,
             servers,
             secure,
+            forward_first: false,
         }]);
     })
     .await
@@ -242,6 +243,7 @@ async fn private_address_strips_public_answers_only() {
             mode: ZoneMode::Forward,
             servers,
             secure: false,
+            forward_first: false,
         }]);
         c.private_addresses = PrivateAddresses {
             nets: DEFAULT_PRIVATE_NETS

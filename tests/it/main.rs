@@ -15,6 +15,7 @@ mod control;
 mod failsmall;
 mod forward;
 mod harness;
+mod iterator;
 mod nta;
 mod resolve;
 mod server;
