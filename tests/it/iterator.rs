@@ -179,8 +179,14 @@ async fn forward_all_validates_from_the_root_anchor() {
     let r = b.query("host1.example.lab.", RecordType::A).await;
     assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
     assert!(r.metadata.authentic_data, "signed: AD {r:?}");
-    // (A wildcard answer through the forwarder needs the forwarder to
-    // send the NSEC proving no closer match: item 5, part A.)
+    // A wildcard answer: the forwarder sends the NSEC proving no closer
+    // match (item 5), so it validates here too.
+    let r = b.query("anything.wild.example.lab.", RecordType::A).await;
+    assert_wildcard_answer(&r);
+    assert!(
+        r.metadata.authentic_data,
+        "wildcard through the forwarder: AD {r:?}"
+    );
     let r = b.query("nope.lab.", RecordType::A).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
     assert!(r.metadata.authentic_data, "NSEC3 NXDOMAIN: AD {r:?}");
