@@ -340,6 +340,7 @@ start_nsd leaf "$LEAF_IP" example.lab.
 
 cat >lastgood.toml <<EOF
 control-listen = "127.0.0.1:$CONTROL_PORT"
+control-socket = "$(pwd)/control.sock"
 failure-recheck = "2s"
 EOF
 log "starting lastgood on 127.0.0.1:$RESOLVER_PORT"
@@ -460,6 +461,7 @@ wait_fresh() {
 forward_all_checks() {
     cat >forward.toml <<EOF
 control-listen = "127.0.0.1:$FORWARD_CONTROL_PORT"
+control-socket = "$(pwd)/forward.sock"
 
 [[forward-zone]]
 name = "."
