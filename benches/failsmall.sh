@@ -4,6 +4,7 @@
 # the closing note and benches/README.md.
 #
 #   benches/failsmall.sh [BINARY ...]     (default: target/release/lastgood)
+#   LAB_ZONES=DIR benches/failsmall.sh OLD  (an older binary needs its own zones/)
 #
 # For each binary it prints:
 # - the denial of service: a meta question, then a never-cached name;
@@ -27,7 +28,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 fault() { printf 'fault %s %s\n' "$1" "$2" >"/dev/udp/127.0.0.1/$LAB_CTL"; sleep 0.2; }
-q() { dig @"$RES" -p "$RES_PORT" +dnssec +tries=1 +time=5 "$@"; }
+q() { dig @"$RES" -p "$RES_PORT" +dnssec +tries=1 +time=5 "$@" || true; }
 rcode() { q "$@" | sed -n 's/.*status: \([A-Z]*\).*/\1/p'; }
 flags() { q "$@" | sed -n 's/.*flags: \([a-z ]*\);.*/\1/p' | head -1; }
 is_stale() { q "$@" | grep -q 'EDE: 3 '; }
@@ -35,7 +36,7 @@ now() { date +%s.%N; }
 
 start() { # BINARY
     local bin=$1
-    "$bin" lab --port "$LAB_PORT" --ttl 2 --out "$work/lab" --control "127.0.0.1:$LAB_CTL" \
+    "$bin" lab --zones "${LAB_ZONES:-zones}" --port "$LAB_PORT" --ttl 2 --out "$work/lab" --control "127.0.0.1:$LAB_CTL" \
         >"$work/lab.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 50); do [ -s "$work/lab/root.key" ] && break; sleep 0.1; done
