@@ -249,16 +249,22 @@ impl Resolver {
                 .inc()
         };
         let mut failures: Vec<&'static str> = Vec::new();
-        let mut exchange =
-            match upstream::Exchange::with_recursion(name, qtype, ipv6, deleg.forward).await {
-                Ok(ex) => ex,
-                Err(e) => {
-                    return Err(ResolveError::NetworkError {
-                        zone,
-                        detail: e.to_string(),
-                    });
-                }
-            };
+        let mut exchange = match self
+            .upstream
+            .exchange_with_recursion(name, qtype, ipv6, deleg.forward)
+            .await
+        {
+            Ok(ex) => ex,
+            Err(upstream::UpstreamError::Exhausted { limit, value }) => {
+                return Err(ctx.limit(limit, value));
+            }
+            Err(e) => {
+                return Err(ResolveError::NetworkError {
+                    zone,
+                    detail: e.to_string(),
+                });
+            }
+        };
         let mut failed: Vec<SocketAddr> = Vec::new();
         let mut probes = Vec::new();
         let mut sent_at: Vec<(SocketAddr, Instant)> = Vec::new();
