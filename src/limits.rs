@@ -120,6 +120,11 @@ pub const UDP_BATCH: usize = 32;
 /// RFC 6891 padding rarely pads queries past 468 bytes, RFC 8467).
 pub const MAX_UDP_QUERY_SIZE: usize = 4096;
 
+/// Longest TCP query read; a longer length prefix closes the connection
+/// (counted). Same reasoning as `MAX_UDP_QUERY_SIZE`; it also bounds what
+/// the `MAX_TCP_QUERIES_PER_CONNECTION` queries of a connection hold.
+pub const MAX_TCP_QUERY_SIZE: usize = 4096;
+
 /// UDP sockets bound to one listen address with SO_REUSEPORT, one per
 /// worker thread up to this many: the kernel spreads clients over them
 /// so every core answers cache hits (Unbound `so-reuseport`, one socket

@@ -261,7 +261,13 @@ async fn read_message<H: QueryHandler>(
             return None;
         }
     }
-    let mut message = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    let len = usize::from(u16::from_be_bytes(prefix));
+    if len > limits::MAX_TCP_QUERY_SIZE {
+        shared.metrics.limit_hit("MAX_TCP_QUERY_SIZE");
+        debug!(client = %peer, len, "TCP query too long, closing (MAX_TCP_QUERY_SIZE)");
+        return None;
+    }
+    let mut message = vec![0u8; len];
     match timeout(idle, reader.read_exact(&mut message)).await {
         Ok(Ok(_)) => Some(message),
         Ok(Err(error)) => {
