@@ -115,7 +115,10 @@ cleanup() {
     trap - EXIT INT TERM
     stop_pid "$RES_PID"
     stop_pid "$LAB_PID"
-    [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+    if [[ -n $WORK && -d $WORK ]]; then
+        [[ -n $OUT && -d $OUT ]] && cp "$WORK"/*.log "$OUT/" 2>/dev/null
+        rm -rf "$WORK"
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
