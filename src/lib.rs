@@ -21,4 +21,5 @@ pub mod metrics;
 pub mod nta;
 pub mod query;
 pub mod resolve;
+pub mod rlimit;
 pub mod server;

@@ -120,6 +120,11 @@ pub const UDP_BATCH: usize = 32;
 /// RFC 6891 padding rarely pads queries past 468 bytes, RFC 8467).
 pub const MAX_UDP_QUERY_SIZE: usize = 4096;
 
+/// Longest TCP query read; a longer length prefix closes the connection
+/// (counted). Same reasoning as `MAX_UDP_QUERY_SIZE`; it also bounds what
+/// the `MAX_TCP_QUERIES_PER_CONNECTION` queries of a connection hold.
+pub const MAX_TCP_QUERY_SIZE: usize = 4096;
+
 /// UDP sockets bound to one listen address with SO_REUSEPORT, one per
 /// worker thread up to this many: the kernel spreads clients over them
 /// so every core answers cache hits (Unbound `so-reuseport`, one socket
@@ -130,9 +135,51 @@ pub const MAX_UDP_SOCKETS_PER_LISTEN_ADDRESS: usize = 16;
 /// BIND `tcp-clients` 150).
 pub const MAX_TCP_CLIENTS: usize = 256;
 
+/// TCP client connections one client address may hold at once; past it
+/// the new connection is closed at once (Unbound's `tcp-connection-limit`
+/// per netblock, which has no default; ours: an eighth of
+/// `MAX_TCP_CLIENTS`, so one client cannot hold the TCP service alone,
+/// while a stub resolver or a proxy keeps room to pipeline).
+pub const MAX_TCP_CLIENTS_PER_IP: usize = 32;
+
+/// Queries of one TCP connection answered at once (RFC 7766 §6.2.1.1:
+/// pipelined queries are processed concurrently and answered out of
+/// order). Past it the connection is not read until an answer is sent.
+/// Our own bound: Unbound answers a connection's queries one at a time
+/// per worker; 16 lets a pipelining client fill a round trip with
+/// questions, and one client address holds at most
+/// `MAX_TCP_CLIENTS_PER_IP` x 16 = 512 queries in progress over TCP.
+pub const MAX_TCP_QUERIES_PER_CONNECTION: usize = 16;
+
+/// Idle timeout of a TCP connection while more than half of the TCP
+/// connection slots are in use (Unbound: `TCP_QUERY_TIMEOUT_MINIMUM`
+/// 200 ms once half of `incoming-num-tcp` is busy), so idle clients make
+/// room for new ones.
+pub const TCP_IDLE_TIMEOUT_UNDER_PRESSURE: Duration = Duration::from_millis(200);
+
 /// Idle TCP client connection timeout (RFC 7766 §6.2.3: a few seconds;
 /// Unbound `tcp-idle-timeout` 30 s).
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Descriptors kept out of every pool: listeners (a UDP socket per core
+/// and a TCP listener per address), the control API
+/// (`MAX_CONTROL_CONNECTIONS`), state and zone files, the runtime's own
+/// (epoll, eventfd, signal pipe), and the in-process lab in tests. The
+/// rest of RLIMIT_NOFILE is shared out by `rlimit::split`.
+pub const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// Upstream descriptors open at once: one UDP socket per outstanding
+/// question (each on its own OS-random source port, RFC 5452 §9.2) plus
+/// one per TCP refetch. Also bounded by the descriptor limit
+/// (`rlimit::split`). Unbound's `outgoing-range` is 4096 with libevent;
+/// past it a new question fails at once with this limit's error (a
+/// SERVFAIL + EDE for the client, the stale tier where it has data).
+pub const MAX_UPSTREAM_SOCKETS: usize = 4096;
+
+/// Receive buffers kept for reuse by the upstream pool once their
+/// question is done. Each is `EDNS_UDP_PAYLOAD` + 1 bytes (the answer we
+/// asked for, and one byte to tell a larger one), so 1024 is ~1.2 MiB.
+pub const UPSTREAM_BUFFERS_KEPT: usize = 1024;
 
 /// Questions accepted in one query (RFC 9619: QDCOUNT must be 1).
 pub const MAX_QUESTIONS: u16 = 1;
@@ -140,13 +187,6 @@ pub const MAX_QUESTIONS: u16 = 1;
 /// Nested lookups (NS addresses, DS/DNSKEY chain) open at once for one
 /// client query; deeper means a dependency loop or an attack.
 pub const MAX_NESTED_LOOKUPS: usize = 16;
-
-/// Zone delegations (NS sets) remembered; also the bound on names that QNAME
-/// minimisation found inside a zone (`Resolver::inside_zone`).
-pub const MAX_DELEGATIONS_CACHED: u64 = 100_000;
-
-/// Zones whose key verdicts (Secure keys, Insecure, Bogus) are remembered.
-pub const MAX_KEY_ENTRIES_CACHED: u64 = 100_000;
 
 /// Attempts to find a port free for both UDP and TCP when a listen address
 /// asks for port 0: UDP takes an OS-chosen port, TCP binds the same number

@@ -126,6 +126,68 @@ fn wire_len(record: &Record) -> usize {
     }
 }
 
+/// `cache-size` shared out among the resolver's caches, each bounded by
+/// bytes of memory held (estimated per entry, as [`Entry::weight`]):
+/// the answer cache, and the side caches of the iterator: delegations
+/// (NS sets with their addresses), names QNAME minimisation found inside
+/// a zone, and key verdicts per zone. Fixed shares, not one pool: a flood
+/// of one kind (every name its own delegation, `deep-referral`) evicts
+/// its own kind, never the answers the stale tier lives on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// The answer cache: what `cache-size` leaves after the side caches.
+    pub answers: u64,
+    /// One eighth: delegations (`Resolver::delegations`).
+    pub delegations: u64,
+    /// One sixteenth: names inside a zone (`Resolver::inside_zone`).
+    pub inside_zone: u64,
+    /// One sixteenth: key verdicts per zone (`Resolver::keys`).
+    pub keys: u64,
+}
+
+impl MemoryBudget {
+    /// Share `cache_bytes` out; the shares add up to it exactly.
+    pub fn split(cache_bytes: u64) -> Self {
+        let delegations = cache_bytes / 8;
+        let inside_zone = cache_bytes / 16;
+        let keys = cache_bytes / 16;
+        Self {
+            answers: cache_bytes - delegations - inside_zone - keys,
+            delegations,
+            inside_zone,
+            keys,
+        }
+    }
+}
+
+/// Memory per side-cache entry (a delegation, a name inside a zone, a
+/// key verdict) besides what its own weigher counts: moka's node and key
+/// `Arc`, the value's `Arc` or tuple and allocator rounding. Calibrated
+/// like [`ENTRY_OVERHEAD`], with the `deep-referral` flood (one delegation
+/// and one inside-zone name per query) into a 16 MiB `cache-size`.
+pub const SIDE_ENTRY_OVERHEAD: usize = 512;
+
+/// A side cache of at most `max_bytes` whose entries weigh `weigh(key,
+/// value)` + [`SIDE_ENTRY_OVERHEAD`].
+pub fn side_cache<K, V>(max_bytes: u64, weigh: fn(&K, &V) -> usize) -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(max_bytes)
+        .weigher(move |k: &K, v: &V| {
+            u32::try_from(weigh(k, v).saturating_add(SIDE_ENTRY_OVERHEAD)).unwrap_or(u32::MAX)
+        })
+        .build()
+}
+
+/// Memory held by a name: the `Name` and, past its inline storage, its
+/// labels (charged in full: an estimate, not a measure).
+pub fn name_weight(name: &Name) -> usize {
+    std::mem::size_of::<Name>() + name.len()
+}
+
 /// How usable an entry is at `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freshness {
@@ -402,6 +464,29 @@ mod tests {
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn memory_budget_adds_up_to_cache_size() {
+        for bytes in [1 << 20, 16 << 20, 64 << 20, (64 << 30) + 7] {
+            let b = MemoryBudget::split(bytes);
+            assert_eq!(b.answers + b.delegations + b.inside_zone + b.keys, bytes);
+            assert!(b.answers >= bytes / 4 * 3);
+        }
+    }
+
+    #[test]
+    fn side_caches_are_bounded_by_bytes() {
+        let budget = 64 * 1024;
+        let cache = side_cache(budget, |k: &Name, _v: &u32| name_weight(k));
+        for i in 0..10_000u32 {
+            let name = Name::from_ascii(format!("n{i}.deep.example.")).unwrap();
+            cache.insert(name, i);
+        }
+        cache.run_pending_tasks();
+        assert!(cache.weighted_size() <= budget, "{}", cache.weighted_size());
+        let per_entry = (SIDE_ENTRY_OVERHEAD + name_weight(&Name::root())) as u64;
+        assert!(cache.entry_count() <= budget / per_entry);
+    }
 
     #[test]
     fn freshness_table() {

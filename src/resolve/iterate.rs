@@ -441,16 +441,22 @@ impl Resolver {
         };
         let spoof = || self.count_upstream(UpstreamOutcome::MismatchIgnored);
         let mut tries = Tries::default();
-        let mut exchange =
-            match upstream::Exchange::with_recursion(name, qtype, ipv6, deleg.forward).await {
-                Ok(ex) => ex,
-                Err(e) => {
-                    return Err(ResolveError::NetworkError {
-                        zone,
-                        detail: e.to_string(),
-                    });
-                }
-            };
+        let mut exchange = match self
+            .upstream
+            .exchange_with_recursion(name, qtype, ipv6, deleg.forward)
+            .await
+        {
+            Ok(ex) => ex,
+            Err(upstream::UpstreamError::Exhausted { limit, value }) => {
+                return Err(ctx.limit(limit, value));
+            }
+            Err(e) => {
+                return Err(ResolveError::NetworkError {
+                    zone,
+                    detail: e.to_string(),
+                });
+            }
+        };
         let mut probes = Vec::new();
         let mut sent_at: Vec<(SocketAddr, Instant)> = Vec::new();
         let mut wait = Duration::ZERO;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
-use crate::cache::{Cache, CacheKey, Entry, Freshness, StepKind, View};
+use crate::cache::{self, Cache, CacheKey, Entry, Freshness, MemoryBudget, StepKind, View};
 use crate::clock::{SharedClock, Timestamp};
 use crate::config::StaleConfig;
 use crate::dnssec::{AlgorithmPolicy, KeyEntry, Security, TrustAnchors, VerifiedSignatures};
@@ -242,6 +242,11 @@ pub struct Resolver {
     clock: SharedClock,
     metrics: Metrics,
     stats: ServerStats,
+    /// Upstream sockets and receive buffers, sized from the descriptor
+    /// limit (see `upstream`).
+    upstream: Arc<upstream::Pool>,
+    /// Delegations by zone, bounded by their share of `cache-size`
+    /// ([`MemoryBudget`]), like `inside_zone` and `keys`.
     delegations: moka::sync::Cache<Name, Arc<Delegation>>,
     /// Names a minimised query found inside a zone (no cut there): the
     /// zone and until when (QNAME minimisation asks them once per zone,
@@ -288,16 +293,42 @@ impl Resolver {
         metrics: Metrics,
         ntas: Arc<NtaStore>,
     ) -> Arc<Self> {
+        Self::with_pool(
+            config,
+            clock,
+            metrics,
+            ntas,
+            upstream::Pool::from_descriptor_limit(),
+        )
+    }
+
+    /// As [`Resolver::with_ntas`], with the upstream socket pool given
+    /// (tests give a small one).
+    pub fn with_pool(
+        config: ResolverConfig,
+        clock: SharedClock,
+        metrics: Metrics,
+        ntas: Arc<NtaStore>,
+        upstream: Arc<upstream::Pool>,
+    ) -> Arc<Self> {
+        let budget = MemoryBudget::split(config.cache_bytes);
         Arc::new(Self {
             ntas,
-            cache: Cache::new(config.cache_bytes, config.max_stale),
+            cache: Cache::new(budget.answers, config.max_stale),
             config: std::sync::RwLock::new(Arc::new(config)),
             clock,
             metrics,
             stats: ServerStats::default(),
-            delegations: moka::sync::Cache::new(limits::MAX_DELEGATIONS_CACHED),
-            inside_zone: moka::sync::Cache::new(limits::MAX_DELEGATIONS_CACHED),
-            keys: moka::sync::Cache::new(limits::MAX_KEY_ENTRIES_CACHED),
+            upstream,
+            delegations: cache::side_cache(budget.delegations, |zone, d| {
+                cache::name_weight(zone) + delegation_weight(d)
+            }),
+            inside_zone: cache::side_cache(budget.inside_zone, |name, (zone, _)| {
+                cache::name_weight(name) + cache::name_weight(zone)
+            }),
+            keys: cache::side_cache(budget.keys, |zone, (entry, _)| {
+                cache::name_weight(zone) + key_entry_weight(entry)
+            }),
             verified: VerifiedSignatures::new(limits::MAX_VERIFIED_SIGNATURES_CACHED),
             steps_inflight: Coalescer::default(),
             keys_inflight: Coalescer::default(),
@@ -758,6 +789,34 @@ fn same_record(a: &Record, b: &Record) -> bool {
         && a.record_type() == b.record_type()
         && a.dns_class == b.dns_class
         && a.data == b.data
+}
+
+/// Memory a delegation holds besides its zone name (the cache key).
+fn delegation_weight(d: &Delegation) -> usize {
+    let servers = d.servers.iter().map(|ns| {
+        std::mem::size_of_val(ns)
+            + cache::name_weight(&ns.name)
+            + ns.addrs.len() * std::mem::size_of::<std::net::IpAddr>()
+    });
+    std::mem::size_of::<Delegation>() + cache::name_weight(&d.zone) + servers.sum::<usize>()
+}
+
+/// Memory a key verdict holds: the DNSKEYs with their public keys, or
+/// the reason with its text.
+fn key_entry_weight(entry: &KeyEntry) -> usize {
+    let held = match entry {
+        KeyEntry::Secure(keys) => keys
+            .iter()
+            .map(|k| {
+                use hickory_proto::dnssec::PublicKey;
+                std::mem::size_of_val(k) + k.public_key().public_bytes().len()
+            })
+            .sum(),
+        KeyEntry::Insecure { note } => note.as_ref().map_or(0, |e| e.text.len()),
+        KeyEntry::Bogus(r) => cache::name_weight(&r.zone) + r.detail.len(),
+        KeyEntry::Indeterminate(e) => e.text.len(),
+    };
+    std::mem::size_of::<KeyEntry>() + held
 }
 
 /// Types that exist only to carry DNSSEC proofs; stripped when DO is clear.

@@ -26,10 +26,12 @@ pub enum UpstreamOutcome {
     MismatchIgnored,
     /// A UDP answer larger than the payload we advertised (refetched over TCP).
     OversizedUdp,
+    /// No upstream socket was free (`MAX_UPSTREAM_SOCKETS`): never sent.
+    PoolExhausted,
 }
 
 impl UpstreamOutcome {
-    pub const ALL: [UpstreamOutcome; 11] = [
+    pub const ALL: [UpstreamOutcome; 12] = [
         UpstreamOutcome::Answer,
         UpstreamOutcome::Timeout,
         UpstreamOutcome::NetworkError,
@@ -41,6 +43,7 @@ impl UpstreamOutcome {
         UpstreamOutcome::Malformed,
         UpstreamOutcome::MismatchIgnored,
         UpstreamOutcome::OversizedUdp,
+        UpstreamOutcome::PoolExhausted,
     ];
 
     /// The metric label.
@@ -57,6 +60,7 @@ impl UpstreamOutcome {
             UpstreamOutcome::Malformed => "malformed",
             UpstreamOutcome::MismatchIgnored => "mismatch_ignored",
             UpstreamOutcome::OversizedUdp => "oversized_udp",
+            UpstreamOutcome::PoolExhausted => "pool_exhausted",
         }
     }
 

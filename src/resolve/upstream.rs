@@ -4,14 +4,40 @@
 //! already asked is accepted (a late answer is still the answer). Answers
 //! are checked against the ID, the set of servers asked and the question;
 //! a truncated answer is fetched again over TCP.
+//!
+//! # The pool
+//!
+//! Every socket comes from one [`Pool`]: a budget of descriptors sized
+//! from the open-file limit (`rlimit::split`, at most
+//! [`limits::MAX_UPSTREAM_SOCKETS`]) and a free list of receive buffers.
+//! A question holds one permit for its UDP socket and, while it refetches
+//! over TCP, a second one; a question that finds the pool empty fails at
+//! once with [`UpstreamError::Exhausted`] (logged once, counted as
+//! `MAX_UPSTREAM_SOCKETS` in `lastgood_limit_hits_total`), a TCP refetch
+//! waits for a permit within its deadline. Receive buffers are
+//! `EDNS_UDP_PAYLOAD` + 1 bytes, enough for the answer we asked for and
+//! to tell a larger one, not 64 KiB, and go back to the pool's free list
+//! (at most [`limits::UPSTREAM_BUFFERS_KEPT`]) when the question ends.
+//!
+//! Sockets are per question, not shared: a socket bound once to a random
+//! port and reused for many questions would show its port to anyone who
+//! sees one of its queries, leaving only the 16-bit ID to guess for the
+//! next ones (RFC 5452 §9.2 asks for the port to be unpredictable per
+//! query). This is Unbound's model too (`outgoing-range` sockets, each
+//! query a fresh random port); the bound on descriptors comes from the
+//! permits, not from sharing.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::limits;
 use crate::resolve::outcome::UpstreamOutcome;
@@ -30,6 +56,9 @@ pub enum UpstreamError {
     Encode(String),
     #[error("TCP response longer than {} bytes", limits::MAX_MESSAGE_SIZE)]
     TooLong,
+    /// The socket pool is empty: `limit` (its size `value`) reached.
+    #[error("{limit} ({value}) reached: no upstream socket free")]
+    Exhausted { limit: &'static str, value: u64 },
 }
 
 impl UpstreamError {
@@ -41,6 +70,7 @@ impl UpstreamError {
                 UpstreamOutcome::NetworkError
             }
             UpstreamError::Malformed(_) => UpstreamOutcome::Malformed,
+            UpstreamError::Exhausted { .. } => UpstreamOutcome::PoolExhausted,
         }
     }
 }
@@ -98,32 +128,74 @@ pub enum Arrival {
     Timeout,
 }
 
-/// One outstanding question: a socket, an ID, the servers asked so far.
-pub struct Exchange {
-    sock: UdpSocket,
-    query: Message,
-    bytes: Vec<u8>,
-    asked: Vec<SocketAddr>,
-    /// Receive buffer, allocated once per question, not per wait.
-    buf: Vec<u8>,
-    /// How long a TCP refetch (after TC or an oversized UDP answer) may
-    /// take: the question's deadline, not what is left of one try's wait.
-    tcp_deadline: Option<Instant>,
+/// Receive buffer size: the payload we advertise, and one byte more to
+/// tell an answer larger than that (which is refetched over TCP).
+const RECV_BUFFER: usize = limits::EDNS_UDP_PAYLOAD as usize + 1;
+
+/// The upstream descriptor budget and the receive buffers; see the
+/// module doc. Shared by every question of a resolver.
+#[derive(Debug)]
+pub struct Pool {
+    permits: Arc<Semaphore>,
+    size: usize,
+    buffers: Mutex<Vec<Box<[u8]>>>,
+    /// Whether exhaustion was logged at warn already (once per pool).
+    warned: AtomicBool,
 }
 
-impl Exchange {
-    pub async fn new(name: &Name, qtype: RecordType, ipv6: bool) -> Result<Self, UpstreamError> {
-        Self::with_recursion(name, qtype, ipv6, false).await
+impl Pool {
+    /// A pool of `size` descriptors (at least one).
+    pub fn new(size: usize) -> Arc<Self> {
+        let size = size.clamp(1, Semaphore::MAX_PERMITS);
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+            buffers: Mutex::new(Vec::new()),
+            warned: AtomicBool::new(false),
+        })
     }
 
-    /// As [`Exchange::new`], with RD set when `recursion_desired` (questions
-    /// to a `forward-zone`'s recursive servers).
-    pub async fn with_recursion(
+    /// A pool sized from the process's descriptor limit (raised first).
+    pub fn from_descriptor_limit() -> Arc<Self> {
+        Self::new(crate::rlimit::descriptors().upstream_sockets)
+    }
+
+    /// Descriptors this pool may hold at once.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Descriptors held now.
+    pub fn in_use(&self) -> usize {
+        self.size.saturating_sub(self.permits.available_permits())
+    }
+
+    /// Receive buffers kept for reuse.
+    pub fn buffers_kept(&self) -> usize {
+        self.buffers.lock().map_or(0, |b| b.len())
+    }
+
+    /// A new question (RD clear), on a socket of this pool.
+    pub async fn exchange(
+        self: &Arc<Self>,
+        name: &Name,
+        qtype: RecordType,
+        ipv6: bool,
+    ) -> Result<Exchange, UpstreamError> {
+        self.exchange_with_recursion(name, qtype, ipv6, false).await
+    }
+
+    /// As [`Pool::exchange`], with RD set when `recursion_desired`
+    /// (questions to a `forward-zone`'s recursive servers). Fails at once
+    /// with [`UpstreamError::Exhausted`] when no descriptor is free.
+    pub async fn exchange_with_recursion(
+        self: &Arc<Self>,
         name: &Name,
         qtype: RecordType,
         ipv6: bool,
         recursion_desired: bool,
-    ) -> Result<Self, UpstreamError> {
+    ) -> Result<Exchange, UpstreamError> {
+        let permit = self.try_permit()?;
         let mut query = build_query(rand::random(), name, qtype);
         query.metadata.recursion_desired = recursion_desired;
         let bytes = query
@@ -135,16 +207,76 @@ impl Exchange {
             SocketAddr::from(([0, 0, 0, 0], 0))
         };
         let sock = UdpSocket::bind(bind).await?;
-        Ok(Self {
+        Ok(Exchange {
             sock,
             query,
             bytes,
             asked: Vec::new(),
-            buf: vec![0u8; limits::MAX_MESSAGE_SIZE],
+            buf: Some(self.take_buffer()),
             tcp_deadline: None,
+            pool: Arc::clone(self),
+            _permit: permit,
         })
     }
 
+    fn try_permit(&self) -> Result<OwnedSemaphorePermit, UpstreamError> {
+        Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    size = self.size,
+                    "upstream socket pool exhausted (MAX_UPSTREAM_SOCKETS or the open-file limit); \
+                     new questions fail until sockets are free (logged once)"
+                );
+            }
+            UpstreamError::Exhausted {
+                limit: "MAX_UPSTREAM_SOCKETS",
+                value: self.size as u64,
+            }
+        })
+    }
+
+    fn take_buffer(&self) -> Box<[u8]> {
+        self.buffers
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_else(|| vec![0u8; RECV_BUFFER].into_boxed_slice())
+    }
+
+    fn return_buffer(&self, buf: Box<[u8]>) {
+        if let Ok(mut kept) = self.buffers.lock()
+            && kept.len() < limits::UPSTREAM_BUFFERS_KEPT
+        {
+            kept.push(buf);
+        }
+    }
+}
+
+/// One outstanding question: a socket, an ID, the servers asked so far.
+/// Holds one descriptor of its [`Pool`] until dropped.
+pub struct Exchange {
+    sock: UdpSocket,
+    query: Message,
+    bytes: Vec<u8>,
+    asked: Vec<SocketAddr>,
+    /// Receive buffer from the pool, returned on drop.
+    buf: Option<Box<[u8]>>,
+    /// How long a TCP refetch (after TC or an oversized UDP answer) may
+    /// take: the question's deadline, not what is left of one try's wait.
+    tcp_deadline: Option<Instant>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            self.pool.return_buffer(buf);
+        }
+    }
+}
+
+impl Exchange {
     /// Let a TCP refetch run until `deadline` (the question's), even past
     /// the wait of the try whose UDP answer sent us to TCP: that server is
     /// alive, and TCP needs two round trips more than the UDP wait allowed
@@ -170,9 +302,9 @@ impl Exchange {
         deadline: Instant,
         spoof_ignored: &(dyn Fn() + Sync),
     ) -> Arrival {
-        let mut buf = std::mem::take(&mut self.buf);
+        let mut buf = self.buf.take().unwrap_or_else(|| self.pool.take_buffer());
         let arrival = self.recv_into(&mut buf, deadline, spoof_ignored).await;
-        self.buf = buf;
+        self.buf = Some(buf);
         arrival
     }
 
@@ -199,38 +331,28 @@ impl Exchange {
                 continue;
             }
             let Some(data) = buf.get(..n) else { continue };
+            // Larger than the payload we advertised (`EDNS_UDP_PAYLOAD`):
+            // it would arrive fragmented on a real network, where a forged
+            // fragment carries no ID or port to check, so it is not used
+            // but fetched again over TCP like a truncated one. Only its
+            // head was read; it must still be ours.
+            if n > usize::from(limits::EDNS_UDP_PAYLOAD) {
+                if head_matches(&self.query, data) {
+                    return self.refetch(from, deadline, true).await;
+                }
+                spoof_ignored();
+                continue;
+            }
             match Message::from_vec(data) {
                 Ok(resp) if matches(&self.query, &resp) => {
-                    // A UDP answer larger than the payload we advertised
-                    // (`EDNS_UDP_PAYLOAD`) would arrive fragmented on a real
-                    // network, where a forged fragment carries no ID or
-                    // port to check: it is not used, but fetched again
-                    // over TCP like a truncated one.
-                    let oversized = n > usize::from(limits::EDNS_UDP_PAYLOAD);
-                    if !resp.metadata.truncation && !oversized {
+                    if !resp.metadata.truncation {
                         return Arrival::Answer {
                             from,
                             message: resp,
-                            oversized,
+                            oversized: false,
                         };
                     }
-                    let left = self
-                        .tcp_deadline
-                        .map_or(deadline, |d| d.max(deadline))
-                        .saturating_duration_since(Instant::now())
-                        .max(limits::UPSTREAM_TIMEOUT_MIN);
-                    return match tokio::time::timeout(left, self.tcp(from)).await {
-                        Ok(Ok(message)) => Arrival::Answer {
-                            from,
-                            message,
-                            oversized,
-                        },
-                        Ok(Err(error)) => Arrival::Failed { from, error },
-                        Err(_) => Arrival::Failed {
-                            from,
-                            error: UpstreamError::Timeout(left),
-                        },
-                    };
+                    return self.refetch(from, deadline, false).await;
                 }
                 Ok(_) => spoof_ignored(),
                 Err(e) => {
@@ -247,7 +369,37 @@ impl Exchange {
         }
     }
 
+    /// Fetch the answer from `from` again over TCP, within the question's
+    /// deadline (the descriptor for it is waited for within it too).
+    async fn refetch(&self, from: SocketAddr, deadline: Instant, oversized: bool) -> Arrival {
+        let left = self
+            .tcp_deadline
+            .map_or(deadline, |d| d.max(deadline))
+            .saturating_duration_since(Instant::now())
+            .max(limits::UPSTREAM_TIMEOUT_MIN);
+        match tokio::time::timeout(left, self.tcp(from)).await {
+            Ok(Ok(message)) => Arrival::Answer {
+                from,
+                message,
+                oversized,
+            },
+            Ok(Err(error)) => Arrival::Failed { from, error },
+            Err(_) => Arrival::Failed {
+                from,
+                error: UpstreamError::Timeout(left),
+            },
+        }
+    }
+
     async fn tcp(&self, server: SocketAddr) -> Result<Message, UpstreamError> {
+        // The connection's descriptor comes from the pool too.
+        let _permit = Arc::clone(&self.pool.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| UpstreamError::Exhausted {
+                limit: "MAX_UPSTREAM_SOCKETS",
+                value: self.pool.size as u64,
+            })?;
         let mut stream = TcpStream::connect(server).await?;
         let len = u16::try_from(self.bytes.len()).map_err(|_| UpstreamError::TooLong)?;
         let mut framed = Vec::with_capacity(self.bytes.len() + 2);
@@ -267,6 +419,25 @@ impl Exchange {
             ))
         }
     }
+}
+
+/// Whether the head of a datagram (header and question, the rest maybe
+/// cut off by our buffer) answers `query`.
+fn head_matches(query: &Message, data: &[u8]) -> bool {
+    let mut decoder = BinDecoder::new(data);
+    let (Ok(header), Ok(question)) = (Header::read(&mut decoder), Query::read(&mut decoder)) else {
+        return false;
+    };
+    if header.counts.queries != 1 {
+        return false;
+    }
+    let mut head = Message::new(
+        header.metadata.id,
+        header.metadata.message_type,
+        header.metadata.op_code,
+    );
+    head.add_query(question);
+    matches(query, &head)
 }
 
 #[cfg(test)]
@@ -304,7 +475,9 @@ mod tests {
     async fn answers_only_from_servers_asked() {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let mut ex = Exchange::new(&Name::from_str("a.example.").unwrap(), RecordType::A, false)
+        let pool = Pool::new(4);
+        let mut ex = pool
+            .exchange(&Name::from_str("a.example.").unwrap(), RecordType::A, false)
             .await
             .unwrap();
         ex.send(server.local_addr().unwrap()).await.unwrap();
@@ -336,8 +509,10 @@ mod tests {
     async fn forwarders_are_asked_with_rd() {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let name = Name::from_str("www.corp.internal.").unwrap();
+        let pool = Pool::new(4);
         for rd in [false, true] {
-            let mut ex = Exchange::with_recursion(&name, RecordType::A, false, rd)
+            let mut ex = pool
+                .exchange_with_recursion(&name, RecordType::A, false, rd)
                 .await
                 .unwrap();
             ex.send(server.local_addr().unwrap()).await.unwrap();
@@ -347,5 +522,45 @@ mod tests {
             assert_eq!(q.metadata.recursion_desired, rd);
             assert!(q.metadata.checking_disabled, "we validate ourselves");
         }
+    }
+
+    #[tokio::test]
+    async fn exhausted_pool_refuses_new_questions() {
+        let pool = Pool::new(2);
+        let name = Name::from_str("a.example.").unwrap();
+        let first = pool.exchange(&name, RecordType::A, false).await.unwrap();
+        let second = pool.exchange(&name, RecordType::A, false).await.unwrap();
+        assert_eq!(pool.in_use(), 2);
+        match pool.exchange(&name, RecordType::A, false).await {
+            Err(UpstreamError::Exhausted { limit, value }) => {
+                assert_eq!(limit, "MAX_UPSTREAM_SOCKETS");
+                assert_eq!(value, 2);
+            }
+            Err(other) => panic!("not exhaustion: {other}"),
+            Ok(_) => panic!("a third socket from a pool of two"),
+        }
+        // A finished question gives its socket and its buffer back.
+        drop(first);
+        assert_eq!(pool.in_use(), 1);
+        assert_eq!(pool.buffers_kept(), 1);
+        let third = pool.exchange(&name, RecordType::A, false).await.unwrap();
+        assert_eq!(pool.buffers_kept(), 0, "the kept buffer is reused");
+        drop((second, third));
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn oversized_answers_are_recognised_by_their_head() {
+        let name = Name::from_str("big.example.").unwrap();
+        let q = build_query(9, &name, RecordType::TXT);
+        let mut r = q.clone();
+        r.metadata.message_type = MessageType::Response;
+        let bytes = r.to_vec().unwrap();
+        // Cut after the question, as our receive buffer cuts a large answer.
+        assert!(head_matches(&q, &bytes));
+        let mut other = bytes.clone();
+        other[1] ^= 1;
+        assert!(!head_matches(&q, &other), "another ID");
+        assert!(!head_matches(&q, &bytes[..14]), "no whole question");
     }
 }

@@ -9,8 +9,11 @@
 //!
 //! Bounds: UDP queries in progress share one budget of
 //! [`limits::MAX_IN_FLIGHT_CLIENT_QUERIES`] (past it: SERVFAIL + EDE 14);
-//! TCP connections share `max_tcp_clients` and answer one query at a time
-//! each, so they are not counted against the UDP budget.
+//! TCP connections share `max_tcp_clients` (sized from the descriptor
+//! limit, `rlimit`), at most `max_tcp_clients_per_ip` per client address,
+//! and each answers up to [`limits::MAX_TCP_QUERIES_PER_CONNECTION`]
+//! pipelined queries at once, out of order; they are not counted against
+//! the UDP budget.
 
 mod acl;
 mod batch;
@@ -50,18 +53,24 @@ pub struct ServerConfig {
     pub acl: Acl,
     /// Concurrent TCP connections, over all listeners.
     pub max_tcp_clients: usize,
-    /// A TCP connection with no complete query for this long is closed.
+    /// Concurrent TCP connections from one client address.
+    pub max_tcp_clients_per_ip: usize,
+    /// A TCP connection with no complete query for this long is closed
+    /// (sooner while more than half of `max_tcp_clients` are in use).
     pub tcp_idle_timeout: Duration,
 }
 
 impl ServerConfig {
     /// The private-network ACL and the bounds of `limits.rs`
-    /// ([`limits::MAX_TCP_CLIENTS`], [`limits::TCP_IDLE_TIMEOUT`]).
+    /// ([`limits::MAX_TCP_CLIENTS`] or less, as the descriptor limit
+    /// allows; [`limits::MAX_TCP_CLIENTS_PER_IP`],
+    /// [`limits::TCP_IDLE_TIMEOUT`]).
     pub fn new(listen: Vec<SocketAddr>) -> Self {
         Self {
             listen,
             acl: Acl::private_default(),
-            max_tcp_clients: limits::MAX_TCP_CLIENTS,
+            max_tcp_clients: crate::rlimit::descriptors().tcp_clients,
+            max_tcp_clients_per_ip: limits::MAX_TCP_CLIENTS_PER_IP,
             tcp_idle_timeout: limits::TCP_IDLE_TIMEOUT,
         }
     }
@@ -90,6 +99,7 @@ pub struct Server<H> {
     listeners: Vec<Listener>,
     shared: Arc<Shared<H>>,
     max_tcp_clients: usize,
+    max_tcp_clients_per_ip: usize,
     tcp_idle_timeout: Duration,
 }
 
@@ -124,6 +134,7 @@ impl<H: QueryHandler> Server<H> {
             listeners,
             shared: Arc::new(shared),
             max_tcp_clients: config.max_tcp_clients,
+            max_tcp_clients_per_ip: config.max_tcp_clients_per_ip,
             tcp_idle_timeout: config.tcp_idle_timeout,
         })
     }
@@ -139,9 +150,13 @@ impl<H: QueryHandler> Server<H> {
         let addrs = self.local_addrs();
         let (shutdown, watch_rx) = watch::channel(false);
         // One budget of TCP connections for all listeners.
-        let tcp_clients = Arc::new(Semaphore::new(
-            self.max_tcp_clients.min(Semaphore::MAX_PERMITS),
-        ));
+        let max_clients = self.max_tcp_clients.clamp(1, Semaphore::MAX_PERMITS);
+        let tcp = Arc::new(tcp::Settings {
+            clients: Arc::new(Semaphore::new(max_clients)),
+            max_clients,
+            per_ip: tcp::PerIp::new(self.max_tcp_clients_per_ip),
+            idle_timeout: self.tcp_idle_timeout,
+        });
         let mut tasks = JoinSet::new();
         for listener in self.listeners {
             for udp in listener.udp {
@@ -154,10 +169,7 @@ impl<H: QueryHandler> Server<H> {
             tasks.spawn(tcp::serve(
                 listener.tcp,
                 Arc::clone(&self.shared),
-                tcp::Settings {
-                    clients: Arc::clone(&tcp_clients),
-                    idle_timeout: self.tcp_idle_timeout,
-                },
+                Arc::clone(&tcp),
                 watch_rx.clone(),
             ));
         }
@@ -269,21 +281,6 @@ impl<H: QueryHandler> Shared<H> {
             acl,
             in_flight: Arc::new(Semaphore::new(limits::MAX_IN_FLIGHT_CLIENT_QUERIES)),
             templates: AnswerTemplates::default(),
-        }
-    }
-
-    /// The response to one client message, `None` to send nothing.
-    async fn respond(
-        &self,
-        bytes: &[u8],
-        peer: SocketAddr,
-        transport: Transport,
-    ) -> Option<Vec<u8>> {
-        match self.triage(bytes, peer, transport) {
-            Triage::Done(reply) => reply,
-            Triage::Resolve(query, info) => {
-                Some(self.answer(query, info, bytes, peer, transport).await)
-            }
         }
     }
 

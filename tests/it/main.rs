@@ -10,6 +10,7 @@
 
 mod app;
 mod attack;
+mod bounds;
 mod conformance;
 mod control;
 mod failsmall;

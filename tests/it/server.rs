@@ -395,6 +395,68 @@ async fn tcp_connection_lifecycle() {
     server.handle.shutdown().await;
 }
 
+/// Issue 17: one client address holds at most `max_tcp_clients_per_ip`
+/// connections; past it a new one is closed at once and counted, and a
+/// closed connection gives its place back.
+#[tokio::test]
+async fn issue17_tcp_connections_capped_per_client_address() {
+    let server = start_with(Mode::A, |config| {
+        config.max_tcp_clients_per_ip = 2;
+    })
+    .await;
+    let addr = server.addr;
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    for (id, stream) in [(1u16, &mut first), (2, &mut second)] {
+        tcp_send(stream, &query(id, "a.example.", None)).await;
+        assert_eq!(tcp_read(stream).await.metadata.id, id);
+    }
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed(&mut third, REPLY_WAIT).await,
+        "over the per-address cap"
+    );
+    let hits = server
+        .metrics
+        .limit_hits
+        .with_label_values(&["MAX_TCP_CLIENTS_PER_IP"]);
+    assert_eq!(hits.get(), 1);
+    // The others still work, and a closed one frees its place.
+    tcp_send(&mut second, &query(3, "a.example.", None)).await;
+    assert_eq!(tcp_read(&mut second).await.metadata.id, 3);
+    drop(first);
+    let _again = connect_retry(addr).await;
+    server.handle.shutdown().await;
+}
+
+/// Issue 17: once more than half of the TCP slots are in use, a new
+/// connection waiting for a query is closed after the short idle timeout
+/// (Unbound's behaviour), not the configured one.
+#[tokio::test]
+async fn issue17_tcp_idle_timeout_shortened_under_pressure() {
+    let server = start_with(Mode::A, |config| {
+        config.max_tcp_clients = 4;
+        config.tcp_idle_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let addr = server.addr;
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    tcp_send(&mut first, &query(1, "a.example.", None)).await;
+    assert_eq!(tcp_read(&mut first).await.metadata.id, 1);
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    tcp_send(&mut second, &query(2, "a.example.", None)).await;
+    assert_eq!(tcp_read(&mut second).await.metadata.id, 2);
+    // Three of four slots: the third connection gets the short timeout.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    assert!(closed(&mut third, REPLY_WAIT).await, "idle under pressure");
+    let idle = server
+        .metrics
+        .limit_hits
+        .with_label_values(&["TCP_IDLE_TIMEOUT"]);
+    assert_eq!(idle.get(), 1);
+    server.handle.shutdown().await;
+}
+
 /// Connect once the previous connection's slot is free again.
 async fn connect_retry(addr: SocketAddr) -> TcpStream {
     for _ in 0..50 {
