@@ -56,11 +56,7 @@ impl Resolver {
     /// or below `zone`. Validated data stays: it validated.
     pub fn forget_zone(&self, zone: &Name) {
         let zone = zone.to_lowercase();
-        for (k, _) in self.keys.iter() {
-            if zone.zone_of(&k) {
-                self.keys.invalidate(&*k);
-            }
-        }
+        invalidate_under(&self.keys, &zone);
         self.health.clear_under(&zone);
         self.cache.flush_view_under(&zone, View::CheckingDisabled);
     }
@@ -73,21 +69,9 @@ impl Resolver {
     pub fn flush(&self, zone: Option<&Name>, drop_stale: bool) {
         let root = Name::root();
         let under = zone.map_or(root, Name::to_lowercase);
-        for (k, _) in self.keys.iter() {
-            if under.zone_of(&k) {
-                self.keys.invalidate(&*k);
-            }
-        }
-        for (k, _) in self.delegations.iter() {
-            if under.zone_of(&k) {
-                self.delegations.invalidate(&*k);
-            }
-        }
-        for (k, _) in self.inside_zone.iter() {
-            if under.zone_of(&k) {
-                self.inside_zone.invalidate(&*k);
-            }
-        }
+        invalidate_under(&self.keys, &under);
+        invalidate_under(&self.delegations, &under);
+        invalidate_under(&self.inside_zone, &under);
         self.health.clear_under(&under);
         match (zone, drop_stale) {
             (None, true) => self.cache.flush_all(),
@@ -97,6 +81,19 @@ impl Resolver {
                 }
             }
             (zone, false) => self.cache.expire_under(zone, self.clock.now()),
+        }
+    }
+}
+
+/// Drop every entry of a per-zone side cache keyed at or below `zone`
+/// (lowercased).
+fn invalidate_under<V>(cache: &moka::sync::Cache<Name, V>, zone: &Name)
+where
+    V: Clone + Send + Sync + 'static,
+{
+    for (k, _) in cache.iter() {
+        if zone.zone_of(&k) {
+            cache.invalidate(&*k);
         }
     }
 }
