@@ -20,10 +20,10 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 
-use lastgood::cache::{Cache, CacheKey, Entry, StepKind, View};
-use lastgood::clock::Timestamp;
-use lastgood::dnssec::Security;
-use lastgood::limits;
+use lastgood_resolver::cache::{Cache, CacheKey, Entry, StepKind, View};
+use lastgood_resolver::clock::Timestamp;
+use lastgood_resolver::dnssec::Security;
+use lastgood_resolver::limits;
 
 /// Distinct keys the benches cycle through (`cargo bench`).
 const KEYS: usize = 100_000;

@@ -23,8 +23,8 @@ use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 
-use lastgood::dnssec::validate::{AnswerKind, Budget, validate_answer};
-use lastgood::dnssec::{KeyEntry, KeyMap, Security};
+use lastgood_resolver::dnssec::validate::{AnswerKind, Budget, validate_answer};
+use lastgood_resolver::dnssec::{KeyEntry, KeyMap, Security};
 
 /// A 2048-bit RSA key, PKCS#8 DER (`openssl genpkey -algorithm RSA -pkeyopt
 /// rsa_keygen_bits:2048 | openssl pkcs8 -topk8 -nocrypt -outform DER`):

@@ -25,12 +25,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use lastgood::limits;
-use lastgood::metrics::Metrics;
-use lastgood::query::QueryHandler;
-use lastgood::resolve::Resolver;
-use lastgood::server::templates::{AnswerTemplates, TemplateKey};
-use lastgood::server::wire::{self, Parsed, RequestInfo};
+use lastgood_resolver::limits;
+use lastgood_resolver::metrics::Metrics;
+use lastgood_resolver::query::QueryHandler;
+use lastgood_resolver::resolve::Resolver;
+use lastgood_resolver::server::templates::{AnswerTemplates, TemplateKey};
+use lastgood_resolver::server::wire::{self, Parsed, RequestInfo};
 
 use common::{Bed, client_query, query_bytes, wild};
 

@@ -15,7 +15,7 @@ mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-use lastgood::query::Tier;
+use lastgood_resolver::query::Tier;
 
 use common::{Bed, client_query, wild};
 

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use lastgood::app::{App, AppOptions, Overrides};
-use lastgood::clock::{SharedClock, SystemClock};
-use lastgood::config::{Config, LogFormat};
+use lastgood_resolver::app::{App, AppOptions, Overrides};
+use lastgood_resolver::clock::{SharedClock, SystemClock};
+use lastgood_resolver::config::{Config, LogFormat};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,26 +32,26 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// The offline demo: lab hierarchy + resolver, a broken TLD rollover, the ladder.
-    Demo(lastgood::demo::DemoArgs),
+    Demo(lastgood_lab::demo::DemoArgs),
     /// Run the resolver.
     Serve(ServeArgs),
     /// Run the testbed authoritative servers (signed root, lab., example.lab.).
-    Lab(lastgood::lab::LabArgs),
+    Lab(lastgood_lab::LabArgs),
     /// Send one control line to a running `lastgood lab --control ADDR`.
-    LabCtl(lastgood::lab::cli::LabCtlArgs),
+    LabCtl(lastgood_lab::cli::LabCtlArgs),
     /// Ask a resolver one question and print the answer like dig.
     Query(QueryArgs),
     /// Negative trust anchors: add, remove, list (via the control API: the
     /// local socket unless --control says otherwise).
-    Nta(lastgood::cli::NtaArgs),
+    Nta(lastgood_resolver::cli::NtaArgs),
     /// Flush cache entries (via the control API).
-    Cache(lastgood::cli::CacheArgs),
+    Cache(lastgood_resolver::cli::CacheArgs),
     /// Failing zones: `zone retry ZONE` probes one now (via the control API).
-    Zone(lastgood::cli::ZoneArgs),
+    Zone(lastgood_resolver::cli::ZoneArgs),
     /// Ask the running resolver to reload its configuration.
-    Reload(lastgood::cli::ControlOpts),
+    Reload(lastgood_resolver::cli::ControlOpts),
     /// Show the running resolver's status.
-    Status(lastgood::cli::ControlOpts),
+    Status(lastgood_resolver::cli::ControlOpts),
     /// Check a configuration file (and the files it names) without starting.
     CheckConfig {
         /// The TOML configuration file.
@@ -110,14 +110,19 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
         .with_context(|| format!("name {:?}", args.name))?;
     let qtype = hickory_proto::rr::RecordType::from_str(&args.qtype.to_uppercase())
         .with_context(|| format!("record type {:?}", args.qtype))?;
-    let flags = lastgood::client::Flags {
+    let flags = lastgood_resolver::client::Flags {
         dnssec_ok: !args.no_dnssec,
         checking_disabled: args.cd,
         tcp: args.tcp,
-        ..lastgood::client::Flags::default()
+        ..lastgood_resolver::client::Flags::default()
     };
-    let resp = runtime()?.block_on(lastgood::client::query(args.server, &name, qtype, flags))?;
-    print!("{}", lastgood::client::render(&resp));
+    let resp = runtime()?.block_on(lastgood_resolver::client::query(
+        args.server,
+        &name,
+        qtype,
+        flags,
+    ))?;
+    print!("{}", lastgood_resolver::client::render(&resp));
     Ok(())
 }
 
@@ -136,21 +141,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo(args) => {
-            let ok = runtime()?.block_on(lastgood::demo::run(args))?;
+            let ok = runtime()?.block_on(lastgood_lab::demo::run(args))?;
             anyhow::ensure!(ok, "demo: some steps did not behave as expected");
             Ok(())
         }
         Command::Lab(args) => {
             init_logging(LogFormat::Text);
-            runtime()?.block_on(lastgood::lab::run(args)).context("lab")
+            runtime()?.block_on(lastgood_lab::run(args)).context("lab")
         }
-        Command::LabCtl(args) => Ok(runtime()?.block_on(lastgood::lab::cli::lab_ctl(args))?),
+        Command::LabCtl(args) => Ok(runtime()?.block_on(lastgood_lab::cli::lab_ctl(args))?),
         Command::Query(args) => query(args),
-        Command::Nta(args) => Ok(lastgood::cli::run_nta(args)?),
-        Command::Cache(args) => Ok(lastgood::cli::run_cache(args)?),
-        Command::Zone(args) => Ok(lastgood::cli::run_zone(args)?),
-        Command::Reload(args) => Ok(lastgood::cli::run_reload(args)?),
-        Command::Status(args) => Ok(lastgood::cli::run_status(args)?),
+        Command::Nta(args) => Ok(lastgood_resolver::cli::run_nta(args)?),
+        Command::Cache(args) => Ok(lastgood_resolver::cli::run_cache(args)?),
+        Command::Zone(args) => Ok(lastgood_resolver::cli::run_zone(args)?),
+        Command::Reload(args) => Ok(lastgood_resolver::cli::run_reload(args)?),
+        Command::Status(args) => Ok(lastgood_resolver::cli::run_status(args)?),
         Command::CheckConfig { file } => {
             let options = AppOptions {
                 config_path: Some(file.clone()),
@@ -158,7 +163,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let clock: SharedClock = Arc::new(SystemClock);
             // The very check `serve` and reload make, writing nothing.
-            let loaded = lastgood::app::load(&options, &clock, lastgood::control::Purpose::Check)?;
+            let loaded = lastgood_resolver::app::load(
+                &options,
+                &clock,
+                lastgood_resolver::control::Purpose::Check,
+            )?;
             for w in &loaded.warnings {
                 eprintln!("lastgood: warning: {w}");
             }

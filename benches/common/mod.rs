@@ -13,13 +13,13 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
-use lastgood::clock::SystemClock;
-use lastgood::dnssec::TrustAnchors;
-use lastgood::lab::{Lab, LabConfig, default_zones_dir};
-use lastgood::limits;
-use lastgood::metrics::Metrics;
-use lastgood::query::{ClientQuery, Tier};
-use lastgood::resolve::{Resolver, ResolverConfig, servers};
+use lastgood_lab::{Lab, LabConfig, default_zones_dir};
+use lastgood_resolver::clock::SystemClock;
+use lastgood_resolver::dnssec::TrustAnchors;
+use lastgood_resolver::limits;
+use lastgood_resolver::metrics::Metrics;
+use lastgood_resolver::query::{ClientQuery, Tier};
+use lastgood_resolver::resolve::{Resolver, ResolverConfig, servers};
 
 /// Warm-up resolutions in flight at once.
 const WARM_CONCURRENCY: usize = 32;

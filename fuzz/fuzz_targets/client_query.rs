@@ -26,13 +26,13 @@ use std::sync::OnceLock;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record};
-use lastgood::clock::Timestamp;
-use lastgood::ede::{Ede, EdeCode};
-use lastgood::limits;
-use lastgood::metrics::Metrics;
-use lastgood::query::{Answer, CacheState, Tier};
-use lastgood::server::templates::{AnswerTemplates, TemplateKey};
-use lastgood::server::{Parsed, RequestInfo, encode_response, parse_request, udp_limit};
+use lastgood_resolver::clock::Timestamp;
+use lastgood_resolver::ede::{Ede, EdeCode};
+use lastgood_resolver::limits;
+use lastgood_resolver::metrics::Metrics;
+use lastgood_resolver::query::{Answer, CacheState, Tier};
+use lastgood_resolver::server::templates::{AnswerTemplates, TemplateKey};
+use lastgood_resolver::server::{Parsed, RequestInfo, encode_response, parse_request, udp_limit};
 use libfuzzer_sys::fuzz_target;
 
 fn metrics() -> &'static Metrics {

@@ -6,8 +6,8 @@
 
 #![no_main]
 
-use lastgood::config::{Config, parse_duration, parse_server_addr};
-use lastgood::nta;
+use lastgood_resolver::config::{Config, parse_duration, parse_server_addr};
+use lastgood_resolver::nta;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -25,14 +25,14 @@ use hickory_proto::dnssec::crypto::Ed25519SigningKey;
 use hickory_proto::dnssec::rdata::DNSKEY;
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use lastgood::cache::StepKind;
-use lastgood::clock::Timestamp;
-use lastgood::dnssec::validate::{self, AnswerKind, Budget};
-use lastgood::dnssec::{BogusKind, BogusReason, KeyEntry, KeyMap, Security};
-use lastgood::limits;
-use lastgood::resolve::classify::{Classified, classify};
-use lastgood::resolve::iterate::step_entry;
-use lastgood::resolve::upstream;
+use lastgood_resolver::cache::StepKind;
+use lastgood_resolver::clock::Timestamp;
+use lastgood_resolver::dnssec::validate::{self, AnswerKind, Budget};
+use lastgood_resolver::dnssec::{BogusKind, BogusReason, KeyEntry, KeyMap, Security};
+use lastgood_resolver::limits;
+use lastgood_resolver::resolve::classify::{Classified, classify};
+use lastgood_resolver::resolve::iterate::step_entry;
+use lastgood_resolver::resolve::upstream;
 use libfuzzer_sys::fuzz_target;
 
 /// "Now": 2025-06-15.
@@ -98,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check_referral(
-    deleg: &lastgood::resolve::Delegation,
+    deleg: &lastgood_resolver::resolve::Delegation,
     qname: &Name,
     qtype: RecordType,
     zone: &Name,

@@ -25,9 +25,9 @@ use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, RRSIG, SigInput};
 use hickory_proto::dnssec::{DigestType, SigningKey, TBS, Verifier};
 use hickory_proto::op::Message;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
-use lastgood::dnssec::validate::{self, Budget};
-use lastgood::dnssec::{KeyEntry, KeyMap};
-use lastgood::limits;
+use lastgood_resolver::dnssec::validate::{self, Budget};
+use lastgood_resolver::dnssec::{KeyEntry, KeyMap};
+use lastgood_resolver::limits;
 use libfuzzer_sys::fuzz_target;
 
 /// "Now": 2025-06-15.

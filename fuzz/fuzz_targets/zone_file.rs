@@ -14,12 +14,12 @@
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::Name;
-use lastgood::clock::Timestamp;
-use lastgood::dnssec::TrustAnchors;
-use lastgood::lab::zone;
-use lastgood::limits;
-use lastgood::nta::NtaStore;
-use lastgood::resolve::servers::parse_hints;
+use lastgood_resolver::clock::Timestamp;
+use lastgood_resolver::dnssec::TrustAnchors;
+use lastgood_lab::zone;
+use lastgood_resolver::limits;
+use lastgood_resolver::nta::NtaStore;
+use lastgood_resolver::resolve::servers::parse_hints;
 use libfuzzer_sys::fuzz_target;
 
 /// "Now": 2025-06-15.

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use lastgood::app::{App, AppOptions, Overrides};
-use lastgood::cli::{ControlOpts, NtaArgs, NtaCommand};
-use lastgood::clock::{Clock, ManualClock};
-use lastgood::lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_resolver::app::{App, AppOptions, Overrides};
+use lastgood_resolver::cli::{ControlOpts, NtaArgs, NtaCommand};
+use lastgood_resolver::clock::{Clock, ManualClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Flags, ede_codes, name, query};
@@ -202,13 +202,13 @@ async fn metrics_move_for_every_tier_and_nta_cli_works() {
             reason: Some("test".into()),
         },
     };
-    lastgood::cli::nta(&args).await.unwrap();
+    lastgood_resolver::cli::nta(&args).await.unwrap();
     let list = NtaArgs {
         control: args.control.clone(),
         command: NtaCommand::List,
     };
     assert!(
-        lastgood::cli::nta(&list)
+        lastgood_resolver::cli::nta(&list)
             .await
             .unwrap()
             .contains("insecure.lab.")
@@ -334,7 +334,7 @@ async fn non_loopback_control_without_token_refuses_to_start() {
 
 /// One state-file entry valid for an hour from now.
 fn entry(zone: &str, extra: &str) -> String {
-    let now = lastgood::clock::SystemClock.now().as_millis();
+    let now = lastgood_resolver::clock::SystemClock.now().as_millis();
     format!(
         "    {{\"zone\": \"{zone}\", \"reason\": \"kept\", \"source\": \"api\", \"added_at_ms\": {}, \"expires_at_ms\": {}{extra}}}",
         now - 1000,
@@ -434,7 +434,8 @@ async fn issue16_bad_nta_state_file_starts_serves_and_keeps_good_ntas() {
         );
         // And the good entries were written back.
         let again =
-            lastgood::nta::NtaStore::restore(r.dir.join("nta.json"), r.clock.now()).unwrap();
+            lastgood_resolver::nta::NtaStore::restore(r.dir.join("nta.json"), r.clock.now())
+                .unwrap();
         assert_eq!(again.list(r.clock.now()).len(), kept.len(), "{case}");
         let _ = std::fs::remove_dir_all(&r.dir);
     }
@@ -682,14 +683,14 @@ async fn check_config_refuses_what_serve_refuses() {
 #[tokio::test]
 async fn refused_clients_can_be_dropped() {
     let allow = "allow = [\"10.0.0.0/8\"]\n";
-    let quick = |tcp| lastgood::client::Flags {
+    let quick = |tcp| lastgood_resolver::client::Flags {
         timeout: Duration::from_millis(300),
         tcp,
-        ..lastgood::client::Flags::default()
+        ..lastgood_resolver::client::Flags::default()
     };
     let refuse = start("refuse", allow).await;
     let dns = refuse.app.dns_addrs()[0];
-    let a = lastgood::client::query(
+    let a = lastgood_resolver::client::query(
         dns,
         &name("host1.example.lab."),
         RecordType::A,
@@ -703,9 +704,13 @@ async fn refused_clients_can_be_dropped() {
     let drop = start("drop", &format!("{allow}refused-clients = \"drop\"\n")).await;
     let dns = drop.app.dns_addrs()[0];
     for tcp in [false, true] {
-        let r =
-            lastgood::client::query(dns, &name("host1.example.lab."), RecordType::A, quick(tcp))
-                .await;
+        let r = lastgood_resolver::client::query(
+            dns,
+            &name("host1.example.lab."),
+            RecordType::A,
+            quick(tcp),
+        )
+        .await;
         assert!(r.is_err(), "tcp={tcp}: answered {r:?}");
     }
     let text = drop.app.metrics().render();
@@ -721,7 +726,7 @@ async fn refused_clients_can_be_dropped() {
 /// ends the window and keeps stale answers, `--drop-stale` drops them.
 #[tokio::test]
 async fn issue13_status_zone_retry_and_flush_keep_stale() {
-    use lastgood::cli::{CacheArgs, CacheCommand, FlushArgs, ZoneArgs, ZoneCommand};
+    use lastgood_resolver::cli::{CacheArgs, CacheCommand, FlushArgs, ZoneArgs, ZoneCommand};
     let r = start("failing", "").await;
     let dns = r.app.dns_addrs()[0];
     let control = ControlOpts {
@@ -748,7 +753,7 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
     };
     let host1 = || query(dns, "host1.example.lab.", RecordType::A, Flags::default());
     assert!(host1().await.metadata.authentic_data);
-    let said = lastgood::cli::zone(&retry()).await.unwrap();
+    let said = lastgood_resolver::cli::zone(&retry()).await.unwrap();
     assert!(said.contains("was not failing"), "{said}");
 
     r.lab.set_fault(&name("example.lab."), Fault::Drop).unwrap();
@@ -756,7 +761,7 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
     assert_eq!(ede_codes(&host1().await).first(), Some(&3));
     let mut status = String::new();
     for _ in 0..200 {
-        status = lastgood::cli::status(&control).await.unwrap();
+        status = lastgood_resolver::cli::status(&control).await.unwrap();
         if status.contains("\"next_probe_in_s\"") {
             break;
         }
@@ -769,10 +774,10 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
     ] {
         assert!(status.contains(want), "{want} in {status}");
     }
-    let said = lastgood::cli::zone(&retry()).await.unwrap();
+    let said = lastgood_resolver::cli::zone(&retry()).await.unwrap();
     assert!(said.contains("still failing"), "{said}");
 
-    let said = lastgood::cli::cache(&flush(false)).await.unwrap();
+    let said = lastgood_resolver::cli::cache(&flush(false)).await.unwrap();
     assert!(said.contains("zone example.lab."), "{said}");
     let a = host1().await;
     assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{a:?}");
@@ -784,7 +789,7 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
 
     r.lab.set_fault(&name("example.lab."), Fault::None).unwrap();
     for _ in 0..200 {
-        if !lastgood::cli::status(&control)
+        if !lastgood_resolver::cli::status(&control)
             .await
             .unwrap()
             .contains("\"next_probe_in_s\"")
@@ -793,13 +798,13 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let said = lastgood::cli::zone(&retry()).await.unwrap();
+    let said = lastgood_resolver::cli::zone(&retry()).await.unwrap();
     assert!(
         said.contains("was not failing") || said.contains("answers again"),
         "{said}"
     );
     r.lab.set_fault(&name("example.lab."), Fault::Drop).unwrap();
-    lastgood::cli::cache(&flush(true)).await.unwrap();
+    lastgood_resolver::cli::cache(&flush(true)).await.unwrap();
     let a = host1().await;
     assert_eq!(
         a.metadata.response_code,

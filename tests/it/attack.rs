@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
-use lastgood::cache::{CacheKey, View};
-use lastgood::clock::Clock;
-use lastgood::lab::fault::{POISON_ADDR, POISON_NAME};
-use lastgood::lab::{Fault, Lab, LabConfig, default_zones_dir};
-use lastgood::limits;
-use lastgood::nta::NtaStore;
+use lastgood_lab::fault::{POISON_ADDR, POISON_NAME};
+use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_resolver::cache::{CacheKey, View};
+use lastgood_resolver::clock::Clock;
+use lastgood_resolver::limits;
+use lastgood_resolver::nta::NtaStore;
 
 use crate::harness::{Testbed, answers_of, ede_codes, name, query};
 
@@ -319,7 +319,7 @@ async fn referral_fan_out_resolves_a_bounded_number_of_ns_names() {
     let sent = tb.lab.total_queries() - sent;
     assert_servfail_with(&r, EDE_OTHER);
     assert!(
-        lastgood::client::edes(&r)
+        lastgood_resolver::client::edes(&r)
             .iter()
             .any(|(_, text)| text.contains("MAX_GLUELESS_NS_PER_REFERRAL")),
         "{r:?}"
@@ -359,7 +359,7 @@ async fn cname_loop_and_long_chain_fail_in_bounded_steps() {
     let r = while_healthy_asks(&tb, "loop-a.other.lab.", RecordType::A).await;
     assert_servfail_with(&r, EDE_OTHER);
     assert!(
-        lastgood::client::edes(&r)
+        lastgood_resolver::client::edes(&r)
             .iter()
             .any(|(_, text)| text.contains("CNAME loop")),
         "{r:?}"
@@ -411,7 +411,7 @@ async fn oversized_udp_answers_are_refetched_over_tcp() {
     assert!(r.metadata.authentic_data);
     assert_eq!(
         answers_of(&r, RecordType::TXT),
-        lastgood::lab::fault::OVERSIZE_TXT_RECORDS
+        lastgood_lab::fault::OVERSIZE_TXT_RECORDS
     );
     let size = r.to_vec().unwrap().len();
     eprintln!("attack oversize: answer of {size} bytes served (client fell back to TCP)");
@@ -429,7 +429,7 @@ async fn oversized_udp_answers_are_refetched_over_tcp() {
     for r in &answers {
         assert_eq!(
             answers_of(r, RecordType::TXT),
-            lastgood::lab::fault::OVERSIZE_TXT_RECORDS
+            lastgood_lab::fault::OVERSIZE_TXT_RECORDS
         );
     }
 }
@@ -540,7 +540,7 @@ async fn keytrap_dnskey_set_fails_within_the_budget() {
     let verified = tb.metrics.signature_verifications.get() - verified;
     assert_servfail_with(&r, EDE_DNSSEC_BOGUS);
     assert!(
-        lastgood::client::edes(&r)
+        lastgood_resolver::client::edes(&r)
             .iter()
             .any(|(_, text)| text.contains("DNSKEY other.lab.")),
         "{r:?}"
@@ -576,7 +576,7 @@ async fn deep_referrals_stop_at_the_referral_depth_limit() {
     let r = while_healthy_asks(&tb, &qname, RecordType::A).await;
     assert_servfail_with(&r, EDE_OTHER);
     assert!(
-        lastgood::client::edes(&r)
+        lastgood_resolver::client::edes(&r)
             .iter()
             .any(|(_, text)| text.contains("MAX_REFERRAL_DEPTH")),
         "{r:?}"
@@ -620,11 +620,11 @@ async fn nsec3_proof_of_a_very_long_name_stops_at_the_hash_budget() {
     eprintln!(
         "nsec3 long name: {:?} {:?}",
         r.metadata.response_code,
-        lastgood::client::edes(&r)
+        lastgood_resolver::client::edes(&r)
     );
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail, "{r:?}");
     assert!(
-        lastgood::client::edes(&r)
+        lastgood_resolver::client::edes(&r)
             .iter()
             .any(|(_, text)| text.contains("MAX_NSEC3_HASHES_PER_RESPONSE")),
         "{r:?}"
@@ -670,7 +670,7 @@ async fn in_zone_name_servers_without_glue_are_not_chased() {
     let sent = tb.lab.total_queries() - sent;
     assert_servfail_with(&r, EDE_NO_REACHABLE_AUTHORITY);
     assert!(
-        lastgood::client::edes(&r)
+        lastgood_resolver::client::edes(&r)
             .iter()
             .any(|(_, text)| text.contains("without glue")),
         "{r:?}"

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
-use lastgood::clock::ManualClock;
-use lastgood::dnssec::TrustAnchors;
-use lastgood::lab::{Fault, Lab, LabConfig, default_zones_dir};
-use lastgood::metrics::Metrics;
-use lastgood::nta::NtaStore;
-use lastgood::query::ClientQuery;
-use lastgood::resolve::upstream::Pool;
-use lastgood::resolve::{Resolver, ResolverConfig, servers};
+use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_resolver::clock::ManualClock;
+use lastgood_resolver::dnssec::TrustAnchors;
+use lastgood_resolver::metrics::Metrics;
+use lastgood_resolver::nta::NtaStore;
+use lastgood_resolver::query::ClientQuery;
+use lastgood_resolver::resolve::upstream::Pool;
+use lastgood_resolver::resolve::{Resolver, ResolverConfig, servers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

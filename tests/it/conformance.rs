@@ -8,8 +8,8 @@ use std::time::Duration;
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use lastgood::lab::{Lab, LabConfig, default_zones_dir};
-use lastgood::nta::NtaStore;
+use lastgood_lab::{Lab, LabConfig, default_zones_dir};
+use lastgood_resolver::nta::NtaStore;
 
 use crate::harness::{Flags, Testbed, answers_of, name};
 
@@ -346,7 +346,7 @@ async fn ttl_knobs_never_change_stale_ttl() {
     let fresh = tb.query("host9.example.lab.", RecordType::A).await;
     assert!(fresh.metadata.authentic_data);
     tb.lab
-        .set_fault(&name("example.lab."), lastgood::lab::Fault::ServFail)
+        .set_fault(&name("example.lab."), lastgood_lab::Fault::ServFail)
         .unwrap();
     tb.advance(Duration::from_secs(3601));
     let r = tb.query("host9.example.lab.", RecordType::A).await;

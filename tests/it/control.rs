@@ -15,11 +15,15 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use lastgood::cli::{self, CacheArgs, CacheCommand, CliError, ControlOpts, FlushArgs, NtaArgs};
-use lastgood::clock::{Clock, ManualClock};
-use lastgood::control::{self, Control, ControlConfig, ControlError, ControlHandle, Flush};
-use lastgood::metrics::Metrics;
-use lastgood::nta::{NtaSource, NtaStore, NtaView};
+use lastgood_resolver::cli::{
+    self, CacheArgs, CacheCommand, CliError, ControlOpts, FlushArgs, NtaArgs,
+};
+use lastgood_resolver::clock::{Clock, ManualClock};
+use lastgood_resolver::control::{
+    self, Control, ControlConfig, ControlError, ControlHandle, Flush,
+};
+use lastgood_resolver::metrics::Metrics;
+use lastgood_resolver::nta::{NtaSource, NtaStore, NtaView};
 
 use crate::harness::name;
 

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use lastgood::lab::Fault;
-use lastgood::limits;
-use lastgood::resolve::private::ZoneMode;
+use lastgood_lab::Fault;
+use lastgood_resolver::limits;
+use lastgood_resolver::resolve::private::ZoneMode;
 
 use crate::forward::{ZONE, corp_lab, corp_servers, testbed};
 use crate::harness::{Flags, Testbed, a_data, answers_of, ede_codes, name};
@@ -167,7 +167,7 @@ async fn de_pattern_still_opens_the_window() {
     let r = tb.query("host250.example.lab.", RecordType::A).await;
     let took = t.elapsed();
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
-    let texts = lastgood::client::edes(&r);
+    let texts = lastgood_resolver::client::edes(&r);
     assert!(
         texts.iter().any(|(_, t)| t.starts_with("lab. failing")),
         "the fault is in lab.: {texts:?}"
@@ -375,8 +375,8 @@ async fn nta_answers_carry_ede_33() {
             &name("example.lab."),
             Some(Duration::from_secs(600)),
             "test",
-            lastgood::nta::NtaSource::Api,
-            lastgood::clock::Clock::now(&tb.clock),
+            lastgood_resolver::nta::NtaSource::Api,
+            lastgood_resolver::clock::Clock::now(&tb.clock),
         )
         .unwrap();
     let r = tb.query("host1.example.lab.", RecordType::A).await;

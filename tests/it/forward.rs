@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
-use lastgood::dnssec::TrustAnchors;
-use lastgood::lab::sign::Denial;
-use lastgood::lab::{Fault, Lab, LabAlgorithm, StandaloneZone, default_zones_dir};
-use lastgood::resolve::ResolverConfig;
-use lastgood::resolve::private::{
+use lastgood_lab::sign::Denial;
+use lastgood_lab::{Fault, Lab, LabAlgorithm, StandaloneZone, default_zones_dir};
+use lastgood_resolver::dnssec::TrustAnchors;
+use lastgood_resolver::resolve::ResolverConfig;
+use lastgood_resolver::resolve::private::{
     DEFAULT_PRIVATE_NETS, PrivateAddresses, PrivateZone, PrivateZones, ZoneMode,
 };
 
@@ -276,9 +276,9 @@ async fn private_address_strips_public_answers_only() {
 /// config refused while the running one keeps answering.
 #[tokio::test]
 async fn config_file_forward_zone_and_reload() {
-    use lastgood::app::{App, AppOptions, Overrides};
-    use lastgood::clock::ManualClock;
-    use lastgood::lab::LabConfig;
+    use lastgood_lab::LabConfig;
+    use lastgood_resolver::app::{App, AppOptions, Overrides};
+    use lastgood_resolver::clock::ManualClock;
     use std::sync::Arc;
 
     let lab = Lab::start(LabConfig::new(default_zones_dir()))

@@ -9,13 +9,13 @@ use std::time::Duration;
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
 
-use lastgood::clock::ManualClock;
-use lastgood::dnssec::TrustAnchors;
-use lastgood::lab::{Lab, LabConfig, default_zones_dir};
-use lastgood::metrics::Metrics;
-use lastgood::nta::NtaStore;
-use lastgood::resolve::{Resolver, ResolverConfig, servers};
-use lastgood::server::{Server, ServerConfig, ServerHandle};
+use lastgood_lab::{Lab, LabConfig, default_zones_dir};
+use lastgood_resolver::clock::ManualClock;
+use lastgood_resolver::dnssec::TrustAnchors;
+use lastgood_resolver::metrics::Metrics;
+use lastgood_resolver::nta::NtaStore;
+use lastgood_resolver::resolve::{Resolver, ResolverConfig, servers};
+use lastgood_resolver::server::{Server, ServerConfig, ServerHandle};
 
 pub fn name(s: &str) -> Name {
     Name::from_str(s).unwrap()
@@ -101,18 +101,18 @@ impl Testbed {
     }
 }
 
-pub use lastgood::client::Flags;
+pub use lastgood_resolver::client::Flags;
 
 /// Ask `server` (DO set unless `flags` say otherwise); panics on no answer.
 pub async fn query(server: SocketAddr, qname: &str, qtype: RecordType, flags: Flags) -> Message {
-    lastgood::client::query(server, &name(qname), qtype, flags)
+    lastgood_resolver::client::query(server, &name(qname), qtype, flags)
         .await
         .unwrap()
 }
 
 /// EDE codes in a response.
 pub fn ede_codes(msg: &Message) -> Vec<u16> {
-    lastgood::client::edes(msg)
+    lastgood_resolver::client::edes(msg)
         .into_iter()
         .map(|(c, _)| c)
         .collect()

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
-use lastgood::dnssec::TrustAnchors;
-use lastgood::lab::{
+use lastgood_lab::{
     Fault, Lab, LabAlgorithm, LabConfig, NodataFault, StandaloneZone, default_zones_dir,
 };
-use lastgood::nta::NtaStore;
-use lastgood::resolve::ResolverConfig;
-use lastgood::resolve::private::{PrivateZone, PrivateZones, ZoneMode};
+use lastgood_resolver::dnssec::TrustAnchors;
+use lastgood_resolver::nta::NtaStore;
+use lastgood_resolver::resolve::ResolverConfig;
+use lastgood_resolver::resolve::private::{PrivateZone, PrivateZones, ZoneMode};
 
 use crate::harness::{Flags, Testbed, a_data, answers_of, ede_codes, name};
 
@@ -110,7 +110,7 @@ async fn relaxed_minimisation_costs_nothing_when_servers_behave() {
 /// lacking the root's signatures) and the signed one Secure.
 async fn one_server_for_parent_and_child(minimise: bool) {
     let lab = Lab::start(LabConfig {
-        listen: Some(IpAddr::V4(lastgood::lab::ROOT_SERVER)),
+        listen: Some(IpAddr::V4(lastgood_lab::ROOT_SERVER)),
         ..LabConfig::new(default_zones_dir())
     })
     .await
@@ -312,7 +312,7 @@ async fn cname_target_data_out_of_bailiwick_is_chased() {
         .set_fault(&name("insecure.lab."), Fault::Poison)
         .unwrap();
     let r = tb.query("to-insecure.example.lab.", RecordType::A).await;
-    let poison = hickory_proto::rr::RData::A(lastgood::lab::fault::POISON_ADDR.into());
+    let poison = hickory_proto::rr::RData::A(lastgood_lab::fault::POISON_ADDR.into());
     assert!(!a_data(&r).contains(&poison), "{r:?}");
     let r = tb.query("host1.example.lab.", RecordType::A).await;
     assert!(!a_data(&r).contains(&poison), "{r:?}");

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use lastgood::clock::Clock;
-use lastgood::lab::Fault;
-use lastgood::nta::{NtaSource, NtaStore};
+use lastgood_lab::Fault;
+use lastgood_resolver::clock::Clock;
+use lastgood_resolver::nta::{NtaSource, NtaStore};
 
 use crate::harness::{Testbed, ede_codes, name};
 
@@ -121,7 +121,8 @@ async fn nta_survives_a_restart() {
             .unwrap();
     }
     // A new process: restore the state file, then resolve through the NTA.
-    let restored = NtaStore::restore(file.clone(), lastgood::clock::SystemClock.now()).unwrap();
+    let restored =
+        NtaStore::restore(file.clone(), lastgood_resolver::clock::SystemClock.now()).unwrap();
     let tb = Testbed::start_with_ntas(Arc::new(restored)).await;
     tb.lab
         .set_fault(&name("lab."), Fault::UnpublishedZsk)
@@ -190,7 +191,7 @@ async fn reused_answers_count_down_and_expire() {
     assert!(later.metadata.authentic_data);
 
     tb.lab
-        .set_fault(&name("example.lab."), lastgood::lab::Fault::ServFail)
+        .set_fault(&name("example.lab."), lastgood_lab::Fault::ServFail)
         .unwrap();
     tb.advance(Duration::from_secs(u64::from(t0)));
     let r = tb.query(q, RecordType::A).await;

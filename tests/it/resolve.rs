@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
-use lastgood::lab::Fault;
+use lastgood_lab::Fault;
 
 use crate::harness::{Flags, Testbed, answers_of, ede_codes, name};
 

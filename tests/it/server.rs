@@ -10,10 +10,10 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use lastgood::ede::{Ede, EdeCode};
-use lastgood::metrics::Metrics;
-use lastgood::query::{Answer, ClientQuery, QueryHandler, Tier};
-use lastgood::server::{
+use lastgood_resolver::ede::{Ede, EdeCode};
+use lastgood_resolver::metrics::Metrics;
+use lastgood_resolver::query::{Answer, ClientQuery, QueryHandler, Tier};
+use lastgood_resolver::server::{
     Acl, Parsed, Server, ServerConfig, ServerHandle, encode_response, parse_request,
 };
 use rand::rngs::StdRng;
@@ -561,7 +561,7 @@ async fn bind_errors() {
     .await;
     assert!(matches!(
         empty,
-        Err(lastgood::server::ServerError::NoListenAddress)
+        Err(lastgood_resolver::server::ServerError::NoListenAddress)
     ));
     // A fixed port already held by another server.
     let first = start(Mode::A).await;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use lastgood::lab::Fault;
+use lastgood_lab::Fault;
 
 use crate::harness::{Testbed, a_data, ede_codes, name};
 
@@ -38,7 +38,7 @@ async fn stale_case(fault: Fault, cause: u16) {
     // More names, so that a fault in the zone's signatures is seen on
     // several RRsets: one Bogus RRset is that RRset's failure, not the
     // zone's (fail small, issue 13; `ZONE_EVIDENCE_RRSETS`).
-    for i in 2..=lastgood::limits::ZONE_EVIDENCE_RRSETS {
+    for i in 2..=lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS {
         tb.query(&format!("host{i}.example.lab."), RecordType::A)
             .await;
     }
@@ -67,7 +67,7 @@ async fn stale_case(fault: Fault, cause: u16) {
         "{fault:?}: {:?}",
         ede_codes(&r)
     );
-    for i in 2..=lastgood::limits::ZONE_EVIDENCE_RRSETS {
+    for i in 2..=lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS {
         let r = tb
             .query(&format!("host{i}.example.lab."), RecordType::A)
             .await;
@@ -255,16 +255,16 @@ async fn client_response_timer_answers_stale_then_refresh_lands() {
     let mut fresh = false;
     for _ in 0..80 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let key = lastgood::cache::CacheKey::new(
+        let key = lastgood_resolver::cache::CacheKey::new(
             &name("host6.example.lab."),
             RecordType::A,
             hickory_proto::rr::DNSClass::IN,
-            lastgood::cache::View::Validated,
+            lastgood_resolver::cache::View::Validated,
         );
-        if let Some((_, lastgood::cache::Freshness::Fresh { .. })) = tb
+        if let Some((_, lastgood_resolver::cache::Freshness::Fresh { .. })) = tb
             .resolver
             .cache()
-            .get(&key, lastgood::clock::Clock::now(&tb.clock))
+            .get(&key, lastgood_resolver::clock::Clock::now(&tb.clock))
         {
             fresh = true;
             break;

@@ -636,8 +636,8 @@ mod tests {
         clippy::panic
     )]
     use super::*;
-    use crate::lab::default_zones_dir;
-    use crate::lab::zone;
+    use crate::default_zones_dir;
+    use crate::zone;
     use hickory_proto::dnssec::Verifier;
 
     fn name(s: &str) -> Name {

@@ -14,15 +14,15 @@ use clap::Args;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::client::{self, ClientError, Flags};
-use crate::clock::{Clock, SystemClock};
-use crate::config::StaleConfig;
-use crate::dnssec::{AnchorError, TrustAnchors};
-use crate::lab::{Fault, Lab, LabConfig, LabError, default_zones_dir};
-use crate::metrics::{Metrics, MetricsError};
-use crate::nta::{NtaError, NtaSource, NtaStore};
-use crate::resolve::{HintsError, Resolver, ResolverConfig, servers};
-use crate::server::{Server, ServerConfig, ServerError};
+use crate::{Fault, Lab, LabConfig, LabError, default_zones_dir};
+use lastgood_resolver::client::{self, ClientError, Flags};
+use lastgood_resolver::clock::{Clock, SystemClock};
+use lastgood_resolver::config::StaleConfig;
+use lastgood_resolver::dnssec::{AnchorError, TrustAnchors};
+use lastgood_resolver::metrics::{Metrics, MetricsError};
+use lastgood_resolver::nta::{NtaError, NtaSource, NtaStore};
+use lastgood_resolver::resolve::{HintsError, Resolver, ResolverConfig, servers};
+use lastgood_resolver::server::{Server, ServerConfig, ServerError};
 
 /// `lastgood demo` options.
 #[derive(Args, Debug, Clone)]
@@ -178,7 +178,7 @@ impl Demo {
                 r.at.as_secs_f64(),
                 r.step,
                 r.name,
-                crate::server::wire::rcode_label(r.rcode),
+                lastgood_resolver::server::wire::rcode_label(r.rcode),
                 if r.ad { "ad" } else { "-" },
                 if ede.is_empty() { "-".to_owned() } else { ede },
                 r.tier.as_str(),

@@ -525,7 +525,7 @@ async fn hints_and_anchor_parse_and_control_lines() {
         hickory_proto::serialize::txt::Parser::new(lab.root_hints(), None, Some(Name::root()));
     let (_, sets) = hints.parse().unwrap();
     assert_eq!(sets.len(), 2);
-    crate::dnssec::TrustAnchors::parse(&lab.trust_anchor(), "root.key").unwrap();
+    lastgood_resolver::dnssec::TrustAnchors::parse(&lab.trust_anchor(), "root.key").unwrap();
 
     cli::control_command(&lab, "fault example.lab servfail").unwrap();
     let r = ask(&lab, LEAF, "host1.example.lab.", RecordType::A).await;

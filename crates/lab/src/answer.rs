@@ -431,10 +431,8 @@ impl<'a> Ctx<'a> {
             return;
         };
         set.emit(None, None, self.dnssec, &mut self.answers);
-        if let Some((record, target)) =
-            crate::resolve::classify::dname_redirect(&self.answers, self.qname)
-        {
-            let cname = crate::resolve::classify::synthesised_cname(record, self.qname, &target);
+        if let Some((record, target)) = dname_redirect(&self.answers, self.qname) {
+            let cname = synthesised_cname(record, self.qname, &target);
             self.answers.push(cname);
         }
     }
@@ -616,6 +614,40 @@ fn targets(set: &RrSet) -> Vec<Name> {
         .collect()
 }
 
+/// The DNAME among `records` that redirects `qname` and the name it maps
+/// `qname` to (RFC 6672 §2.2), the deepest owner winning. The lab's own
+/// implementation: the test authority does not borrow the resolver's.
+fn dname_redirect<'r>(records: &'r [Record], qname: &Name) -> Option<(&'r Record, Name)> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::DNAME)
+        .filter(|r| r.name.num_labels() < qname.num_labels() && r.name.zone_of(qname))
+        .max_by_key(|r| r.name.num_labels())
+        .and_then(|r| {
+            // hickory has no DNAME type: its RDATA is an uncompressed name.
+            let RData::Unknown { rdata, .. } = &r.data else {
+                return None;
+            };
+            let target = Name::from_bytes(&rdata.anything).ok()?;
+            let keep = usize::from(qname.num_labels().saturating_sub(r.name.num_labels()));
+            let prefix: Vec<&[u8]> = qname.iter().take(keep).collect();
+            let new = Name::from_labels(prefix).ok()?.append_name(&target).ok()?;
+            Some((r, new))
+        })
+}
+
+/// The CNAME an authority synthesises from a DNAME (RFC 6672 §3.1: with
+/// the DNAME's TTL).
+fn synthesised_cname(dname: &Record, qname: &Name, target: &Name) -> Record {
+    let mut cname = Record::from_rdata(
+        qname.clone(),
+        dname.ttl,
+        RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
+    );
+    cname.dns_class = dname.dns_class;
+    cname
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -625,8 +657,8 @@ mod tests {
         clippy::panic
     )]
     use super::*;
-    use crate::lab::sign::{self, ZoneKeys};
-    use crate::lab::{Fault, LabAlgorithm, default_zones_dir, zone};
+    use crate::sign::{self, ZoneKeys};
+    use crate::{Fault, LabAlgorithm, default_zones_dir, zone};
     use hickory_proto::op::Query;
 
     fn name(s: &str) -> Name {

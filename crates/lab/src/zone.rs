@@ -104,7 +104,7 @@ pub fn parse(
     origin: &Name,
     ttl: Option<u32>,
 ) -> Result<ZoneData, LabError> {
-    if let Some(line) = crate::resolve::servers::include_line(text) {
+    if let Some(line) = include_line(text) {
         return Err(LabError::Include {
             file: file.to_owned(),
             line,
@@ -249,6 +249,14 @@ fn take_dnames(
     Ok((out, dnames))
 }
 
+/// The 1-based line of the first `$INCLUDE` (the lab loads one file per
+/// zone and refuses includes, like the resolver's hints parser).
+fn include_line(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.contains("$INCLUDE"))
+        .map(|i| i.saturating_add(1))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -258,7 +266,7 @@ mod tests {
         clippy::panic
     )]
     use super::*;
-    use crate::lab::default_zones_dir;
+    use crate::default_zones_dir;
 
     fn name(s: &str) -> Name {
         Name::from_ascii(s).unwrap()

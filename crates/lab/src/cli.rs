@@ -329,7 +329,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::lab::default_zones_dir;
+    use crate::default_zones_dir;
 
     #[derive(clap::Parser)]
     struct Cli {

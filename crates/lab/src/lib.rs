@@ -22,8 +22,10 @@ use hickory_proto::serialize::txt::ParseError;
 
 pub mod answer;
 pub mod cli;
+pub mod demo;
 pub mod fault;
 pub mod keys;
+pub mod limits;
 pub mod server;
 pub mod sign;
 pub mod standalone;
@@ -81,9 +83,9 @@ impl LabConfig {
     }
 }
 
-/// The zones shipped with the crate (`zones/` in the package).
+/// The zones shipped with the tree (`zones/` at the workspace root).
 pub fn default_zones_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("zones")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../zones")
 }
 
 /// Everything that can go wrong starting or steering a lab.
