@@ -2,7 +2,7 @@
 """Write small seed corpora for the fuzz targets into fuzz/corpus/<target>/.
 
 Messages are built by hand (no DNS library needed); text seeds come from
-zones/, docker/ and src/resolve/named.root. Usage: python3 fuzz/seeds.py
+zones/, docker/ and crates/resolver/src/resolve/named.root. Usage: python3 fuzz/seeds.py
 """
 import json
 import os
@@ -151,7 +151,7 @@ def text_targets():
     for f in sorted(os.listdir(os.path.join(ROOT, "zones"))):
         with open(os.path.join(ROOT, "zones", f), "rb") as fh:
             write("zone_file", "zone-" + f, b"\x00" + fh.read())
-    for label, path in [("named.root", "src/resolve/named.root"), ("docker.hints", "docker/root.hints")]:
+    for label, path in [("named.root", "crates/resolver/src/resolve/named.root"), ("docker.hints", "docker/root.hints")]:
         p = os.path.join(ROOT, path)
         if os.path.exists(p):
             with open(p, "rb") as fh:
