@@ -20,10 +20,16 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use crate::control::settings::{
+    CONTROL_TOKEN_FILE_NAME, ControlSettings, DEFAULT_CONTROL_LISTEN, SYSTEM_CONTROL_SOCKET,
+    default_control_socket,
+};
 use crate::dnssec::AlgorithmPolicy;
+pub use crate::duration::parse_duration;
 use crate::limits;
 use crate::nta::ConfigNta;
 use crate::resolve::TtlLimits;
+pub use crate::resolve::settings::{self, StaleConfig};
 
 /// Errors loading or checking a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -155,32 +161,6 @@ pub struct Config {
     pub ttl: TtlLimits,
 }
 
-/// Serve-stale settings (RFC 8767 §5; names follow Unbound's where one exists).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StaleConfig {
-    /// `serve-stale`: answer from expired entries when a refresh fails.
-    pub enabled: bool,
-    /// `stale-answer-ttl`: TTL on stale answers (RFC 8767 §4: 30 s).
-    pub answer_ttl: Duration,
-    /// `client-response-timer`: answer stale if a refresh takes longer
-    /// (RFC 8767 §5: 1.8 s; Unbound `serve-expired-client-timeout`).
-    pub client_response_timer: Duration,
-    /// `failure-recheck`: after a refresh failed, serve stale straight from
-    /// cache for this long before probing again (RFC 8767 §5: 30 s).
-    pub failure_recheck: Duration,
-}
-
-impl Default for StaleConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            answer_ttl: Duration::from_secs(30),
-            client_response_timer: Duration::from_millis(1800),
-            failure_recheck: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Smallest accepted `cache-size`: 1 MiB.
 pub const MIN_CACHE_BYTES: u64 = 1 << 20;
 /// Largest accepted `cache-size`: 64 GiB.
@@ -195,12 +175,12 @@ impl Default for Config {
             allow: None,
             root_hints: None,
             trust_anchor: None,
-            upstream_port: 53,
+            upstream_port: settings::DEFAULT_UPSTREAM_PORT,
             dnssec: true,
             qname_minimisation: true,
             do_ip6: true,
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
-            max_stale: Duration::from_secs(86_400),
+            max_stale: settings::DEFAULT_MAX_STALE,
             stale: StaleConfig::default(),
             log_format: LogFormat::Text,
             control: ControlSettings::default(),
@@ -448,23 +428,4 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
         }
     }
     None
-}
-
-/// `"30s"`, `"5m"`, `"1h"`, `"1d"`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => (s.get(..i)?, s.get(i..)?),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "ms" => return Some(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
 }

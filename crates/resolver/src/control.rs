@@ -48,6 +48,7 @@
 mod conns;
 mod listen;
 mod request;
+pub mod settings;
 pub mod tls;
 mod token;
 
@@ -64,10 +65,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::ControlSettings;
 use crate::limits::{CONTROL_READ_TIMEOUT, MAX_CONTROL_BODY_BYTES};
 use crate::metrics::Metrics;
 use crate::nta::{NtaError, NtaView};
+pub use settings::ControlSettings;
 
 pub use listen::Peer;
 pub use request::{Route, percent_decode};

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod dnssec;
+pub mod duration;
 pub mod ede;
 pub mod limits;
 pub mod metrics;

@@ -13,7 +13,7 @@ use hyper::{Method, Request};
 use serde_json::{Map, Value};
 
 use super::{ControlError, Flush};
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 use crate::limits::{CONTROL_READ_TIMEOUT, MAX_CONTROL_BODY_BYTES};
 use crate::nta::{NtaError, parse_zone};
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use ring::rand::SecureRandom;
 
 use super::ControlError;
-use crate::config::CONTROL_TOKEN_FILE_NAME;
+use super::settings::CONTROL_TOKEN_FILE_NAME;
 
 /// Random bytes in a generated token (256 bits, hex-encoded).
 const TOKEN_BYTES: usize = 32;

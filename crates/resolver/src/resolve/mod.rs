@@ -18,7 +18,6 @@ use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use crate::cache::{self, Cache, CacheKey, Entry, Freshness, MemoryBudget, StepKind, View};
 use crate::clock::{SharedClock, Timestamp};
-use crate::config::StaleConfig;
 use crate::dnssec::{AlgorithmPolicy, KeyEntry, Security, TrustAnchors, VerifiedSignatures};
 use crate::ede::Ede;
 use crate::limits;
@@ -39,11 +38,13 @@ pub mod nta;
 pub mod outcome;
 pub mod private;
 pub mod servers;
+pub mod settings;
 pub mod upstream;
 
 pub use error::ResolveError;
 pub use iterate::TtlLimits;
 pub use servers::{Delegation, HintsError};
+pub use settings::StaleConfig;
 
 use coalesce::Coalescer;
 use servers::ServerStats;
@@ -85,12 +86,12 @@ impl ResolverConfig {
         Ok(Self {
             root_hints: servers::parse_hints(servers::BUILTIN_ROOT_HINTS, "built-in root hints")?,
             anchors: TrustAnchors::builtin_root(),
-            upstream_port: 53,
+            upstream_port: settings::DEFAULT_UPSTREAM_PORT,
             dnssec: true,
             qname_minimisation: true,
             do_ip6: true,
             cache_bytes: limits::DEFAULT_CACHE_BYTES,
-            max_stale: Duration::from_secs(86_400),
+            max_stale: settings::DEFAULT_MAX_STALE,
             stale: StaleConfig::default(),
             private_zones: private::PrivateZones::default(),
             private_addresses: private::PrivateAddresses::default(),
