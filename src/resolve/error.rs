@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use hickory_proto::rr::Name;
 
 use crate::ede::{Ede, EdeCode};
+use crate::limits::Limit;
 use crate::resolve::outcome::UpstreamOutcome;
 
 /// Why a resolution produced no usable answer. Outcomes (NXDOMAIN, NODATA,
@@ -12,7 +13,7 @@ use crate::resolve::outcome::UpstreamOutcome;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     #[error("limit {limit} ({value}) reached")]
-    Limit { limit: &'static str, value: u64 },
+    Limit { limit: Limit, value: u64 },
     /// Every server timed out, refused or was unreachable.
     #[error("no reachable authority for {zone}: {detail}")]
     NoReachableAuthority { zone: Name, detail: String },

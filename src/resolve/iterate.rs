@@ -151,7 +151,10 @@ impl Resolver {
                 }
             }
         }
-        Err(ctx.limit("MAX_REFERRAL_DEPTH", limits::MAX_REFERRAL_DEPTH as u64))
+        Err(ctx.limit(
+            crate::limits::Limit::MaxReferralDepth,
+            limits::MAX_REFERRAL_DEPTH as u64,
+        ))
     }
 
     /// The deepest proper ancestor of `qname` below `zone` that a
@@ -387,7 +390,7 @@ impl Resolver {
                 // The names left untried may have worked; say which bound
                 // stopped us rather than blame the ones tried.
                 return Err(ctx.limit(
-                    "MAX_GLUELESS_NS_PER_REFERRAL",
+                    crate::limits::Limit::MaxGluelessNsPerReferral,
                     limits::MAX_GLUELESS_NS_PER_REFERRAL as u64,
                 ));
             }
@@ -471,7 +474,7 @@ impl Resolver {
                 continue;
             }
             if Instant::now() >= question_deadline {
-                ctx.note_limit("UPSTREAM_QUESTION_DEADLINE");
+                ctx.note_limit(crate::limits::Limit::UpstreamQuestionDeadline);
                 break;
             }
             // Retry amplification brake: a server that is failing is
@@ -508,7 +511,7 @@ impl Resolver {
                     } => {
                         if oversized {
                             self.count_upstream(UpstreamOutcome::OversizedUdp);
-                            ctx.note_limit("EDNS_UDP_PAYLOAD");
+                            ctx.note_limit(crate::limits::Limit::EdnsUdpPayload);
                         }
                         match classify(&message, name, qtype, &deleg.zone, self.clock.now()) {
                             Classified::Failed(outcome) => {
@@ -738,7 +741,7 @@ impl Resolver {
         keys.insert(zone.to_lowercase(), zone_keys);
         let signers = validate::signer_names(&resp.answers, &resp.authorities);
         if signers.len() > limits::MAX_SIGNERS_PER_RESPONSE {
-            ctx.note_limit("MAX_SIGNERS_PER_RESPONSE");
+            ctx.note_limit(crate::limits::Limit::MaxSignersPerResponse);
         }
         for signer in signers.into_iter().take(limits::MAX_SIGNERS_PER_RESPONSE) {
             if keys.contains_key(&signer) || !zone.zone_of(&signer) {
@@ -781,7 +784,7 @@ impl Resolver {
             && ede.code == crate::ede::EdeCode::UnsupportedNsec3Iterations
         {
             // RFC 9276 §3.2: answered Insecure with EDE 27, no hash computed.
-            ctx.note_limit("NSEC3_MAX_ITERATIONS");
+            ctx.note_limit(crate::limits::Limit::Nsec3MaxIterations);
         }
         verdict
     }

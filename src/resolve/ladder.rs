@@ -160,7 +160,8 @@ impl Resolver {
         // time: a burst of expired names during an outage must not become
         // a burst of upstream queries. The rest are answered stale now.
         let Some(_slot) = RefreshSlot::take(&self.refreshing, &old.zone) else {
-            self.metrics.limit_hit("MAX_STALE_REFRESHES_PER_ZONE");
+            self.metrics
+                .limit_hit(crate::limits::Limit::MaxStaleRefreshesPerZone);
             return Ok(self.stale(old, None));
         };
         // Refresh an expired entry, but answer stale if it takes too long:

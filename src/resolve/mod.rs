@@ -21,7 +21,7 @@ use crate::clock::{SharedClock, Timestamp};
 use crate::config::StaleConfig;
 use crate::dnssec::{AlgorithmPolicy, KeyEntry, Security, TrustAnchors, VerifiedSignatures};
 use crate::ede::Ede;
-use crate::limits;
+use crate::limits::{self, Limit};
 use crate::metrics::Metrics;
 use crate::nta::NtaStore;
 use crate::query::{Answer, CacheState, ClientQuery, QueryHandler, Tier};
@@ -111,7 +111,7 @@ pub struct Ctx {
     /// Limits this query reached, each counted once in the metrics when
     /// the query is answered (a limit hit in a nested lookup whose error
     /// is absorbed still counts).
-    limits_hit: Mutex<Vec<&'static str>>,
+    limits_hit: Mutex<Vec<Limit>>,
     /// Validations cut short by a per-response work budget
     /// (`MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE`,
     /// `MAX_NSEC3_HASHES_PER_RESPONSE`).
@@ -134,13 +134,13 @@ impl Ctx {
 
     /// The error for reaching `limit` (its value `value`), remembered for
     /// the metrics.
-    pub(crate) fn limit(&self, limit: &'static str, value: u64) -> ResolveError {
+    pub(crate) fn limit(&self, limit: Limit, value: u64) -> ResolveError {
         self.note_limit(limit);
         ResolveError::Limit { limit, value }
     }
 
     /// Remember that `limit` cut work short for this query.
-    pub(crate) fn note_limit(&self, limit: &'static str) {
+    pub(crate) fn note_limit(&self, limit: Limit) {
         let mut hit = self.limits_hit.lock().unwrap_or_else(|e| e.into_inner());
         if !hit.contains(&limit) {
             hit.push(limit);
@@ -158,7 +158,7 @@ impl Ctx {
     }
 
     /// The limits this query reached so far.
-    pub fn limits_hit(&self) -> Vec<&'static str> {
+    pub fn limits_hit(&self) -> Vec<Limit> {
         self.limits_hit
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -170,7 +170,7 @@ impl Ctx {
         let n = self.upstream_queries.fetch_add(1, Ordering::Relaxed) + 1;
         if n > limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY {
             return Err(self.limit(
-                "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY",
+                Limit::MaxUpstreamQueriesPerClientQuery,
                 u64::from(limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY),
             ));
         }
@@ -184,7 +184,7 @@ impl Ctx {
         let depth = self.glueless_depth.fetch_add(1, Ordering::Relaxed) + 1;
         let guard = GluelessGuard(self);
         if depth > limits::MAX_GLUELESS_DEPTH {
-            return Err(self.limit("MAX_GLUELESS_DEPTH", limits::MAX_GLUELESS_DEPTH as u64));
+            return Err(self.limit(Limit::MaxGluelessDepth, limits::MAX_GLUELESS_DEPTH as u64));
         }
         Ok(guard)
     }
@@ -205,7 +205,7 @@ impl Ctx {
         }
         if stack.len() >= limits::MAX_NESTED_LOOKUPS {
             drop(stack);
-            return Err(self.limit("MAX_NESTED_LOOKUPS", limits::MAX_NESTED_LOOKUPS as u64));
+            return Err(self.limit(Limit::MaxNestedLookups, limits::MAX_NESTED_LOOKUPS as u64));
         }
         stack.push((name.clone(), qtype));
         Ok(())
@@ -414,13 +414,13 @@ impl Resolver {
                 Err(e) => {
                     tracing::debug!(name = %query.name, qtype = %query.qtype, error = %e, "resolution failed");
                     if let ResolveError::Limit { limit, .. } = &e {
-                        ctx.note_limit(limit);
+                        ctx.note_limit(*limit);
                     }
                     Answer::servfail(vec![e.ede()])
                 }
             };
             for limit in ctx.limits_hit() {
-                tracing::debug!(name = %query.name, qtype = %query.qtype, limit, "limit reached");
+                tracing::debug!(name = %query.name, qtype = %query.qtype, %limit, "limit reached");
                 self.metrics.limit_hit(limit);
             }
             self.apply_sentinel(query, answer)
@@ -524,7 +524,7 @@ impl Resolver {
             }
             return Ok(answer);
         }
-        Err(ctx.limit("MAX_CNAME_CHAIN", limits::MAX_CNAME_CHAIN as u64))
+        Err(ctx.limit(Limit::MaxCnameChain, limits::MAX_CNAME_CHAIN as u64))
     }
 
     /// ANY (RFC 8482): never resolved or validated as one RRset. Answered
@@ -846,7 +846,7 @@ mod tests {
 
     fn limit_of(e: ResolveError) -> &'static str {
         match e {
-            ResolveError::Limit { limit, .. } => limit,
+            ResolveError::Limit { limit, .. } => limit.as_str(),
             other => panic!("not a limit: {other:?}"),
         }
     }
