@@ -28,6 +28,14 @@ pub enum ResolveError {
         /// Each try: the server and what it did.
         tries: Vec<(SocketAddr, UpstreamOutcome)>,
     },
+    /// Servers failed the question, but not every server of the zone was
+    /// tried or is failing: not zone-level evidence (fail small).
+    #[error("{}", some_failed_text(.zone, .tries))]
+    ServersFailed {
+        zone: Name,
+        /// Each try: the server and what it did.
+        tries: Vec<(SocketAddr, UpstreamOutcome)>,
+    },
     #[error("CNAME loop at {name}")]
     CnameLoop { name: Name },
     /// A lookup needs its own result (glueless NS dependency loop).
@@ -50,8 +58,8 @@ impl ResolveError {
         let code = match self {
             ResolveError::NoReachableAuthority { .. } => EdeCode::NoReachableAuthority,
             ResolveError::NetworkError { .. } => EdeCode::NetworkError,
-            ResolveError::ZoneDown { tries, .. } => {
-                if tries.iter().all(|(_, o)| o.is_unreachable()) {
+            ResolveError::ZoneDown { tries, .. } | ResolveError::ServersFailed { tries, .. } => {
+                if all_unreachable(tries) {
                     EdeCode::NoReachableAuthority
                 } else {
                     EdeCode::NetworkError
@@ -71,7 +79,9 @@ impl ResolveError {
     pub fn is_unreachable(&self) -> bool {
         match self {
             ResolveError::NoReachableAuthority { .. } => true,
-            ResolveError::ZoneDown { tries, .. } => tries.iter().all(|(_, o)| o.is_unreachable()),
+            ResolveError::ZoneDown { tries, .. } | ResolveError::ServersFailed { tries, .. } => {
+                all_unreachable(tries)
+            }
             _ => false,
         }
     }
@@ -87,7 +97,69 @@ impl ResolveError {
     }
 }
 
+/// Every try found its server unreachable (EDE 22 rather than 23).
+fn all_unreachable(tries: &[(SocketAddr, UpstreamOutcome)]) -> bool {
+    tries.iter().all(|(_, o)| o.is_unreachable())
+}
+
+/// The text of [`ResolveError::ServersFailed`], as the joined detail of
+/// `NoReachableAuthority`/`NetworkError` read before it was typed.
+fn some_failed_text(zone: &Name, tries: &[(SocketAddr, UpstreamOutcome)]) -> String {
+    let parts: Vec<String> = tries.iter().map(|(s, o)| format!("{s} {o}")).collect();
+    let detail = format!(
+        "{} tries, not every server tried: {}",
+        parts.len(),
+        parts.join(", ")
+    );
+    if all_unreachable(tries) {
+        format!("no reachable authority for {zone}: {detail}")
+    } else {
+        format!("authorities for {zone} failed: {detail}")
+    }
+}
+
 fn outcomes_text(tries: &[(SocketAddr, UpstreamOutcome)]) -> String {
     let parts: Vec<String> = tries.iter().map(|(s, o)| format!("{s} {o}")).collect();
     format!("{} tries: {}", tries.len(), parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn servers_failed_keeps_each_try_and_the_old_text() {
+        let zone = Name::from_str("example.lab.").unwrap();
+        let a: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let b: SocketAddr = "127.0.0.2:53".parse().unwrap();
+        let down = ResolveError::ServersFailed {
+            zone: zone.clone(),
+            tries: vec![(a, UpstreamOutcome::Timeout), (b, UpstreamOutcome::Refused)],
+        };
+        assert!(down.is_unreachable());
+        assert_eq!(down.ede().code, EdeCode::NoReachableAuthority);
+        assert_eq!(
+            down.to_string(),
+            "no reachable authority for example.lab.: 2 tries, not every server tried: \
+             127.0.0.1:53 timeout, 127.0.0.2:53 refused"
+        );
+        assert_eq!(down.failing_zone(), None, "not zone-level evidence");
+        let bad = ResolveError::ServersFailed {
+            zone,
+            tries: vec![
+                (a, UpstreamOutcome::Timeout),
+                (b, UpstreamOutcome::Malformed),
+            ],
+        };
+        assert!(!bad.is_unreachable());
+        assert_eq!(bad.ede().code, EdeCode::NetworkError);
+        assert!(
+            bad.to_string()
+                .starts_with("authorities for example.lab. failed: 2 tries")
+        );
+    }
 }

@@ -36,6 +36,7 @@ fn relaxes_minimisation(e: &ResolveError) -> bool {
         ResolveError::NoReachableAuthority { .. }
             | ResolveError::NetworkError { .. }
             | ResolveError::ZoneDown { .. }
+            | ResolveError::ServersFailed { .. }
     )
 }
 
@@ -557,17 +558,10 @@ impl Resolver {
                 tries: tries.log,
             });
         }
-        let parts: Vec<String> = tries.log.iter().map(|(s, o)| format!("{s} {o}")).collect();
-        let detail = format!(
-            "{} tries, not every server tried: {}",
-            parts.len(),
-            parts.join(", ")
-        );
-        if tries.log.iter().all(|(_, o)| o.is_unreachable()) {
-            Err(ResolveError::NoReachableAuthority { zone, detail })
-        } else {
-            Err(ResolveError::NetworkError { zone, detail })
-        }
+        Err(ResolveError::ServersFailed {
+            zone,
+            tries: tries.log,
+        })
     }
 
     fn upstream_failed(&self, server: SocketAddr, outcome: UpstreamOutcome, tries: &mut Tries) {
