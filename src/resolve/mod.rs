@@ -38,6 +38,7 @@ mod local;
 pub mod nta;
 pub mod outcome;
 pub mod private;
+pub(crate) mod rung;
 pub mod servers;
 pub mod upstream;
 
@@ -46,6 +47,7 @@ pub use iterate::TtlLimits;
 pub use servers::{Delegation, HintsError};
 
 use coalesce::Coalescer;
+use rung::Rung;
 use servers::ServerStats;
 
 /// Everything the resolver needs to know, already validated.
@@ -440,40 +442,26 @@ impl Resolver {
         let mut security = Security::Secure;
         let mut answers: Vec<Record> = Vec::new();
         let mut proofs: Vec<Record> = Vec::new();
-        // Some(causes) once any step was served stale.
-        let mut stale: Option<Vec<Ede>> = None;
-        let mut under_nta = false;
-        let mut nta_zones: Vec<Name> = Vec::new();
+        // The steps' rungs, folded into the answer's tier and EDEs.
+        let mut chain = rung::Chain::default();
         // The first expiry among the steps (for reuse of the answer).
         let mut fresh_until: Option<Timestamp> = None;
         for _ in 0..=limits::MAX_CNAME_CHAIN {
             if !seen.insert(name.clone()) {
                 return Err(ResolveError::CnameLoop { name });
             }
-            let step = self.step_for_client(&name, query.qtype, ctx, cd).await?;
-            let entry = &step.entry;
-            // Under a negative trust anchor (RFC 7646) the answer is given
-            // as if the zone were unsigned: failed validation is no reason
-            // to refuse it, and AD is never set.
-            let nta_zone = self.nta_for(&name);
-            let nta = nta_zone.is_some();
-            under_nta |= nta;
-            if let Some(zone) = nta_zone
-                && !nta_zones.contains(&zone)
-            {
-                nta_zones.push(zone);
-            }
-            if !cd && !nta {
-                match &entry.security {
-                    Security::Bogus(reason) => return Ok(Answer::servfail(vec![reason.ede()])),
-                    Security::Indeterminate(ede) => return Ok(Answer::servfail(vec![ede.clone()])),
-                    Security::Secure | Security::Insecure { .. } => {}
+            let step = self.step_for_client(&name, query.qtype, ctx, cd).await;
+            let entry = match (&step, step.served()) {
+                (_, Some(served)) => &served.entry,
+                (Rung::ServFail(rung::Failure::Error(e)), None) => return Err(e.clone()),
+                (Rung::ServFail(failure), None) => {
+                    return Ok(Answer::servfail(vec![failure.ede()]));
                 }
-            }
-            if let Some(cause) = &step.stale {
-                let causes = stale.get_or_insert_with(Vec::new);
-                causes.extend(cause.iter().cloned());
-            }
+                (_, None) => {
+                    return Err(ResolveError::Internal("the ladder ended on a request"));
+                }
+            };
+            chain.add(&step);
             security = security.combine(entry.security.clone());
             let until = entry
                 .stored_at
@@ -494,28 +482,15 @@ impl Resolver {
                 }
                 StepKind::NxDomain => (ResponseCode::NXDomain, proofs),
             };
-            if under_nta {
+            // Under a negative trust anchor (RFC 7646) the answer is given
+            // as if the zone were unsigned: AD is never set.
+            if chain.under_nta() {
                 security = Security::INSECURE;
             }
+            let kind = entry.kind.clone();
             let mut answer = self.finish(query, rcode, answers, authorities, security);
-            if under_nta {
-                answer.tier = Tier::Nta;
-                // draft-farrokhi-dnsop-ede-nta: say the answer was not
-                // validated because of an NTA (code 33, as BIND and
-                // PowerDNS Recursor 5 send it).
-                let zones: Vec<String> = nta_zones.iter().map(ToString::to_string).collect();
-                answer.ede.push(Ede::new(
-                    crate::ede::EdeCode::NegativeTrustAnchor,
-                    format!("negative trust anchor for {}", zones.join(", ")),
-                ));
-            }
-            if let Some(causes) = stale {
-                let nx = ladder::is_nxdomain(&entry.kind);
-                let mut ede = ladder::stale_edes(nx, &causes);
-                ede.append(&mut answer.ede);
-                answer.ede = ede;
-                answer.tier = Tier::Stale;
-            }
+            answer.tier = chain.tier();
+            answer.ede = chain.edes(&kind, std::mem::take(&mut answer.ede));
             // Reusable while every step stays fresh: only fresh answers from
             // the validated view, never under an NTA (a policy that may end
             // any time) nor for CD (whose view may change under it).
