@@ -1003,8 +1003,9 @@ fn entry_ttl(
             .min(limits::MAX_TTL),
     };
     let ttl = cap.map_or(ttl, |c| ttl.min(c));
-    match security {
-        Security::Bogus(_) | Security::Indeterminate(_) => ttl.min(limits::BOGUS_TTL_SECS),
-        Security::Secure | Security::Insecure { .. } => ttl,
+    if security.is_validated() {
+        ttl
+    } else {
+        ttl.min(limits::BOGUS_TTL_SECS)
     }
 }

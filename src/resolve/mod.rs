@@ -671,9 +671,10 @@ impl Resolver {
                 self.bogus_evidence(name, qtype, &entry, r);
             }
         }
-        let view = match entry.security {
-            Security::Secure | Security::Insecure { .. } => View::Validated,
-            Security::Bogus(_) | Security::Indeterminate(_) => View::CheckingDisabled,
+        let view = if entry.security.is_validated() {
+            View::Validated
+        } else {
+            View::CheckingDisabled
         };
         let outcome = match &entry.security {
             Security::Secure => ("secure", "none".to_owned()),
