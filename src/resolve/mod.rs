@@ -47,7 +47,7 @@ pub use iterate::TtlLimits;
 pub use servers::{Delegation, HintsError};
 
 use coalesce::Coalescer;
-use rung::Rung;
+use rung::{Failure, Rung};
 use servers::ServerStats;
 
 /// Everything the resolver needs to know, already validated.
@@ -418,7 +418,7 @@ impl Resolver {
                     if let ResolveError::Limit { limit, .. } = &e {
                         ctx.note_limit(*limit);
                     }
-                    Answer::servfail(vec![e.ede()])
+                    Failure::Error(e).answer()
                 }
             };
             for limit in ctx.limits_hit() {
@@ -450,16 +450,13 @@ impl Resolver {
             if !seen.insert(name.clone()) {
                 return Err(ResolveError::CnameLoop { name });
             }
-            let step = self.step_for_client(&name, query.qtype, ctx, cd).await;
-            let entry = match (&step, step.served()) {
-                (_, Some(served)) => &served.entry,
-                (Rung::ServFail(rung::Failure::Error(e)), None) => return Err(e.clone()),
-                (Rung::ServFail(failure), None) => {
-                    return Ok(Answer::servfail(vec![failure.ede()]));
-                }
-                (_, None) => {
-                    return Err(ResolveError::Internal("the ladder ended on a request"));
-                }
+            let step = match self.step_for_client(&name, query.qtype, ctx, cd).await {
+                Rung::ServFail(Failure::Error(e)) => return Err(e),
+                Rung::ServFail(failure) => return Ok(failure.answer()),
+                step => step,
+            };
+            let Some(entry) = step.served().map(|s| &s.entry) else {
+                return Err(ResolveError::Internal("the ladder ended on a request"));
             };
             chain.add(&step);
             security = security.combine(entry.security.clone());

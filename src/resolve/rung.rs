@@ -154,6 +154,11 @@ impl Failure {
             Failure::Verdict(ede) => ede.clone(),
         }
     }
+
+    /// The client's answer: SERVFAIL with the failure's EDE (RFC 8914).
+    pub fn answer(&self) -> crate::query::Answer {
+        crate::query::Answer::servfail(vec![self.ede()])
+    }
 }
 
 /// The ladder's decision for one step.

@@ -675,7 +675,9 @@ fn ladder_table() {
         let (asked, rung, entries) = drive(row);
         let (tier, data, ttl, edes, unvalidated) = match &rung {
             Rung::ServFail(failure) => {
-                (Tier::ServFail, Data::None, None, vec![failure.ede()], false)
+                let answer = failure.answer();
+                assert_eq!(answer.rcode, ResponseCode::ServFail, "{}", row.name);
+                (answer.tier, Data::None, None, answer.ede, false)
             }
             _ => {
                 let served = rung.served().expect("an answer");
