@@ -51,11 +51,13 @@ impl Resolver {
             zone: None,
             refresh: Refresh::NotStarted,
         };
-        let rung = rung::decide(&step, &stale_cfg, now);
-        if !matches!(rung, Rung::Miss) {
-            self.metrics.cache_hits.inc();
-            return rung;
-        }
+        let expired = match rung::decide(&step, &stale_cfg, now) {
+            Rung::Miss { expired } => expired,
+            rung => {
+                self.metrics.cache_hits.inc();
+                return rung;
+            }
+        };
         self.metrics.cache_misses.inc();
         // The zone that would be asked: the closest known delegation.
         let asked = self.closest_delegation(name, qtype).zone.to_lowercase();
@@ -67,10 +69,6 @@ impl Resolver {
             }
             hit.window
         });
-        let expired = match &step.validated {
-            Cached::Expired(entry) if stale_cfg.enabled => Some(entry.zone.clone()),
-            Cached::Expired(_) | Cached::Fresh { .. } | Cached::Nothing => None,
-        };
         let zone = expired.clone().unwrap_or(asked);
         // Read only what the ladder looks at next: the slow-zone hold when
         // no window stops the question, a refresh slot when an expired

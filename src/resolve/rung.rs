@@ -62,7 +62,7 @@ pub(crate) enum Cached {
 /// [`decide`] said [`Rung::Miss`].
 #[derive(Clone, Debug)]
 pub(crate) struct ZoneState {
-    /// The expired entry's zone, or else the closest known delegation.
+    /// [`Rung::Miss`]'s `expired` zone, or else the closest known delegation.
     pub zone: Name,
     /// The open failure window that stops this question ([`window_stops`]).
     pub window: Option<Window>,
@@ -164,8 +164,13 @@ impl Failure {
 /// The ladder's decision for one step.
 #[derive(Clone, Debug)]
 pub(crate) enum Rung {
-    /// Not answerable from the cache: fill in [`Step::zone`] and decide again.
-    Miss,
+    /// Not answerable from the cache: fill in [`Step::zone`] and decide
+    /// again. `expired`: the zone of the expired entry the stale tier
+    /// would serve (its slow-zone hold and refresh slots apply); `None`:
+    /// nothing to serve stale, the zone asked is the closest delegation.
+    Miss {
+        expired: Option<Name>,
+    },
     /// Ask upstream, waiting at most `timer` (`None`: until the resolution
     /// ends), then fill in [`Step::refresh`] and decide again.
     Refresh {
@@ -193,7 +198,7 @@ impl Rung {
     pub fn served(&self) -> Option<&Served> {
         match self {
             Rung::Fresh(s) | Rung::Nta { served: s, .. } | Rung::Stale { served: s, .. } => Some(s),
-            Rung::Miss | Rung::Refresh { .. } | Rung::ServFail(_) => None,
+            Rung::Miss { .. } | Rung::Refresh { .. } | Rung::ServFail(_) => None,
         }
     }
 
@@ -222,7 +227,7 @@ impl Rung {
                 })
                 .collect(),
             Rung::Fresh(s) | Rung::Nta { served: s, .. } => Entry::records_with_ttl(records, s.ttl),
-            Rung::Miss | Rung::Refresh { .. } | Rung::ServFail(_) => Vec::new(),
+            Rung::Miss { .. } | Rung::Refresh { .. } | Rung::ServFail(_) => Vec::new(),
         }
     }
 }
@@ -257,7 +262,9 @@ pub(crate) fn decide(step: &Step, stale: &StaleConfig, now: Timestamp) -> Rung {
         return serve(step, entry, *remaining);
     }
     let Some(zone) = &step.zone else {
-        return Rung::Miss;
+        return Rung::Miss {
+            expired: old.map(|e| e.zone.clone()),
+        };
     };
     if let Some(window) = &zone.window {
         let ede = window.ede(now);
@@ -408,7 +415,7 @@ impl Chain {
                 causes.extend(cause.ede().cloned());
                 nta.as_ref()
             }
-            Rung::Fresh(_) | Rung::Miss | Rung::Refresh { .. } | Rung::ServFail(_) => None,
+            Rung::Fresh(_) | Rung::Miss { .. } | Rung::Refresh { .. } | Rung::ServFail(_) => None,
         };
         if let Some(anchor) = anchor
             && !self.anchors.contains(anchor)

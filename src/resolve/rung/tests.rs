@@ -595,9 +595,19 @@ fn drive(row: &Row) -> (Asked, Rung, Entries) {
         refresh: Refresh::NotStarted,
     };
     let mut rung = decide(&step, &cfg, T0);
-    if matches!(rung, Rung::Miss) {
+    if let Rung::Miss { expired } = &rung {
+        let expect = matches!(
+            row.validated,
+            V::Expired | V::ExpiredInsecure | V::ExpiredNx
+        ) && row.serve_stale;
+        assert_eq!(
+            expired.is_some(),
+            expect,
+            "{}: stale entry's zone",
+            row.name
+        );
         step.zone = Some(ZoneState {
-            zone: zone(),
+            zone: expired.clone().unwrap_or_else(zone),
             window: row
                 .window
                 .filter(|class| window_stops(*class, row.cd, row.nta))
@@ -609,7 +619,11 @@ fn drive(row: &Row) -> (Asked, Rung, Entries) {
         });
         rung = decide(&step, &cfg, T0);
     }
-    assert!(!matches!(rung, Rung::Miss), "{}: Miss twice", row.name);
+    assert!(
+        !matches!(rung, Rung::Miss { .. }),
+        "{}: Miss twice",
+        row.name
+    );
     let mut asked = Asked::No;
     if let Rung::Refresh { timer } = rung {
         asked = match timer {
@@ -642,7 +656,7 @@ fn drive(row: &Row) -> (Asked, Rung, Entries) {
         rung = decide(&step, &cfg, T1);
     }
     assert!(
-        !matches!(rung, Rung::Miss | Rung::Refresh { .. }),
+        !matches!(rung, Rung::Miss { .. } | Rung::Refresh { .. }),
         "{}: a request after the refresh",
         row.name
     );
