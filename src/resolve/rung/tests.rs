@@ -2,6 +2,19 @@
 //! heart)" and its fail-small rules), one row per situation, run through
 //! [`decide`] the way `ladder.rs` drives it: no sockets, no sleeps, no
 //! clock.
+//!
+//! Rows are named after the README's table; DESIGN.md's rows are the same
+//! situations: "fresh entry" = "fresh in cache"; "expired entry, refresh
+//! succeeds and validates" = "expired, refresh validates" (and "a
+//! validated NXDOMAIN replaces the old answer": stale must not mask real
+//! changes); "expired entry that had validated (or was insecure), refresh
+//! fails: ..." = the "expired, refresh fails: ..." rows and "expired entry
+//! that was insecure"; "refresh still running after the client-response
+//! timer" = the "refresh still running" rows; "name under an active NTA"
+//! = the "name under an NTA" rows; "nothing usable" = the "nothing usable"
+//! rows. The bullets under DESIGN's table (never stale data that never
+//! validated, fail small, CD=1 stale only for outages) are the rows after
+//! those.
 
 #![allow(
     clippy::unwrap_used,
