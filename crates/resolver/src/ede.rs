@@ -45,6 +45,26 @@ impl EdeCode {
     pub const fn code(self) -> u16 {
         self as u16
     }
+
+    /// Whether this code reports a DNSSEC validation failure (a Bogus or
+    /// Indeterminate verdict, RFC 8914 §4.6-4.13 and §4.26), as opposed to
+    /// an outage, a policy, a stale answer or an Insecure note (1, 2, 27:
+    /// unsupported algorithms and NSEC3 iterations make data Insecure, not
+    /// Bogus).
+    pub const fn is_validation_failure(self) -> bool {
+        matches!(
+            self,
+            EdeCode::DnssecIndeterminate
+                | EdeCode::DnssecBogus
+                | EdeCode::SignatureExpired
+                | EdeCode::SignatureNotYetValid
+                | EdeCode::DnskeyMissing
+                | EdeCode::RrsigsMissing
+                | EdeCode::NoZoneKeyBitSet
+                | EdeCode::NsecMissing
+                | EdeCode::SignatureExpiredBeforeValid
+        )
+    }
 }
 
 /// One Extended DNS Error: code plus EXTRA-TEXT.
@@ -110,5 +130,39 @@ mod tests {
             Some((9, "lab. key tag 1234".to_owned()))
         );
         assert_eq!(Ede::decode(&[0]), None);
+    }
+
+    #[test]
+    fn validation_failures_are_dnssec_verdicts_only() {
+        let failures = [5, 6, 7, 8, 9, 10, 11, 12, 25];
+        let others = [
+            EdeCode::Other,
+            EdeCode::UnsupportedDnskeyAlgorithm,
+            EdeCode::UnsupportedDsDigestType,
+            EdeCode::StaleAnswer,
+            EdeCode::ForgedAnswer,
+            EdeCode::StaleNxdomainAnswer,
+            EdeCode::NoReachableAuthority,
+            EdeCode::NetworkError,
+            EdeCode::UnsupportedNsec3Iterations,
+            EdeCode::NegativeTrustAnchor,
+        ];
+        for code in others {
+            assert!(!code.is_validation_failure(), "{code:?}");
+        }
+        for code in [
+            EdeCode::DnssecIndeterminate,
+            EdeCode::DnssecBogus,
+            EdeCode::SignatureExpired,
+            EdeCode::SignatureNotYetValid,
+            EdeCode::DnskeyMissing,
+            EdeCode::RrsigsMissing,
+            EdeCode::NoZoneKeyBitSet,
+            EdeCode::NsecMissing,
+            EdeCode::SignatureExpiredBeforeValid,
+        ] {
+            assert!(code.is_validation_failure(), "{code:?}");
+            assert!(failures.contains(&code.code()));
+        }
     }
 }

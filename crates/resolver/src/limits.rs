@@ -313,3 +313,120 @@ pub const MAX_PRIVATE_ZONE_SERVERS: usize = 16;
 /// Networks in `private-address`. Our own bound: each answer record is
 /// checked against every network.
 pub const MAX_PRIVATE_ADDRESS_NETS: usize = 256;
+
+/// A bound that cut work short, as counted in `lastgood_limit_hits_total`:
+/// each variant names one constant of this file, and its label is that
+/// constant's name (dashboards and tests rely on the exact strings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Limit {
+    MaxCnameChain,
+    MaxReferralDepth,
+    MaxUpstreamQueriesPerClientQuery,
+    MaxGluelessNsPerReferral,
+    MaxGluelessDepth,
+    MaxNestedLookups,
+    UpstreamQuestionDeadline,
+    EdnsUdpPayload,
+    MaxSignatureValidationsPerResponse,
+    MaxKeysPerKeyTag,
+    MaxNsec3HashesPerResponse,
+    Nsec3MaxIterations,
+    MaxSignersPerResponse,
+    MaxUpstreamSockets,
+    MaxStaleRefreshesPerZone,
+    MaxInFlightClientQueries,
+    MaxTcpQuerySize,
+    MaxTcpClients,
+    MaxTcpClientsPerIp,
+    TcpIdleTimeout,
+    MaxControlConnections,
+    MaxControlConnectionsPerPeer,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 22] = [
+        Limit::MaxCnameChain,
+        Limit::MaxReferralDepth,
+        Limit::MaxUpstreamQueriesPerClientQuery,
+        Limit::MaxGluelessNsPerReferral,
+        Limit::MaxGluelessDepth,
+        Limit::MaxNestedLookups,
+        Limit::UpstreamQuestionDeadline,
+        Limit::EdnsUdpPayload,
+        Limit::MaxSignatureValidationsPerResponse,
+        Limit::MaxKeysPerKeyTag,
+        Limit::MaxNsec3HashesPerResponse,
+        Limit::Nsec3MaxIterations,
+        Limit::MaxSignersPerResponse,
+        Limit::MaxUpstreamSockets,
+        Limit::MaxStaleRefreshesPerZone,
+        Limit::MaxInFlightClientQueries,
+        Limit::MaxTcpQuerySize,
+        Limit::MaxTcpClients,
+        Limit::MaxTcpClientsPerIp,
+        Limit::TcpIdleTimeout,
+        Limit::MaxControlConnections,
+        Limit::MaxControlConnectionsPerPeer,
+    ];
+
+    /// The constant's name: the metric label and the name in error texts.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Limit::MaxCnameChain => "MAX_CNAME_CHAIN",
+            Limit::MaxReferralDepth => "MAX_REFERRAL_DEPTH",
+            Limit::MaxUpstreamQueriesPerClientQuery => "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY",
+            Limit::MaxGluelessNsPerReferral => "MAX_GLUELESS_NS_PER_REFERRAL",
+            Limit::MaxGluelessDepth => "MAX_GLUELESS_DEPTH",
+            Limit::MaxNestedLookups => "MAX_NESTED_LOOKUPS",
+            Limit::UpstreamQuestionDeadline => "UPSTREAM_QUESTION_DEADLINE",
+            Limit::EdnsUdpPayload => "EDNS_UDP_PAYLOAD",
+            Limit::MaxSignatureValidationsPerResponse => "MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE",
+            Limit::MaxKeysPerKeyTag => "MAX_KEYS_PER_KEY_TAG",
+            Limit::MaxNsec3HashesPerResponse => "MAX_NSEC3_HASHES_PER_RESPONSE",
+            Limit::Nsec3MaxIterations => "NSEC3_MAX_ITERATIONS",
+            Limit::MaxSignersPerResponse => "MAX_SIGNERS_PER_RESPONSE",
+            Limit::MaxUpstreamSockets => "MAX_UPSTREAM_SOCKETS",
+            Limit::MaxStaleRefreshesPerZone => "MAX_STALE_REFRESHES_PER_ZONE",
+            Limit::MaxInFlightClientQueries => "MAX_IN_FLIGHT_CLIENT_QUERIES",
+            Limit::MaxTcpQuerySize => "MAX_TCP_QUERY_SIZE",
+            Limit::MaxTcpClients => "MAX_TCP_CLIENTS",
+            Limit::MaxTcpClientsPerIp => "MAX_TCP_CLIENTS_PER_IP",
+            Limit::TcpIdleTimeout => "TCP_IDLE_TIMEOUT",
+            Limit::MaxControlConnections => "MAX_CONTROL_CONNECTIONS",
+            Limit::MaxControlConnectionsPerPeer => "MAX_CONTROL_CONNECTIONS_PER_PEER",
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A limit equals its label (tests and logs compare with the constant's name).
+impl PartialEq<&str> for Limit {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::Limit;
+
+    #[test]
+    fn labels_are_distinct_constant_names() {
+        let mut labels: Vec<&str> = Limit::ALL.iter().map(|l| l.as_str()).collect();
+        let source = include_str!("limits.rs");
+        for label in &labels {
+            assert!(
+                source.contains(&format!("pub const {label}:")),
+                "{label} is not a constant of limits.rs"
+            );
+        }
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), Limit::ALL.len());
+    }
+}

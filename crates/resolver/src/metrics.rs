@@ -207,8 +207,8 @@ impl Metrics {
     }
 
     /// Count one hit of a named limit (the constant's name in `limits.rs`).
-    pub fn limit_hit(&self, limit: &'static str) {
-        self.limit_hits.with_label_values(&[limit]).inc();
+    pub fn limit_hit(&self, limit: crate::limits::Limit) {
+        self.limit_hits.with_label_values(&[limit.as_str()]).inc();
     }
 
     pub fn answered(&self, rcode: &str, tier: Tier) {

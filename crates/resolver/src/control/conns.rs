@@ -85,11 +85,11 @@ impl Conns {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn hit(&self, limit: &'static str) {
+    fn hit(&self, limit: crate::limits::Limit) {
         if let Some(m) = &self.metrics {
             m.limit_hit(limit);
         }
-        tracing::debug!(limit, "control API connection cap reached");
+        tracing::debug!(%limit, "control API connection cap reached");
     }
 
     /// Admit a connection from `peer`, evicting an idle one if a cap is
@@ -98,13 +98,13 @@ impl Conns {
         let mut open = self.lock();
         let same = open.slots.values().filter(|s| s.peer == peer).count();
         if same >= self.per_peer {
-            self.hit("MAX_CONTROL_CONNECTIONS_PER_PEER");
+            self.hit(crate::limits::Limit::MaxControlConnectionsPerPeer);
             if !evict_oldest_idle(&mut open, |s| s.peer == peer) {
                 return None;
             }
         }
         if open.slots.len() >= self.total {
-            self.hit("MAX_CONTROL_CONNECTIONS");
+            self.hit(crate::limits::Limit::MaxControlConnections);
             if !evict_oldest_idle(&mut open, |_| true) {
                 return None;
             }

@@ -54,6 +54,22 @@ impl Security {
         matches!(self, Security::Bogus(_))
     }
 
+    /// Whether the data validated: Secure, or Insecure by proof. Only such
+    /// data goes to the validated view and may ever be served stale.
+    pub fn is_validated(&self) -> bool {
+        matches!(self, Security::Secure | Security::Insecure { .. })
+    }
+
+    /// The validation failure (Bogus or Indeterminate) with the EDE a
+    /// validating client gets for it; `None` for data that validated.
+    pub fn validation_failure(&self) -> Option<Ede> {
+        match self {
+            Security::Bogus(reason) => Some(reason.ede()),
+            Security::Indeterminate(ede) => Some(ede.clone()),
+            Security::Secure | Security::Insecure { .. } => None,
+        }
+    }
+
     /// Combine the security of two pieces of one answer (a CNAME chain):
     /// the weakest wins, Bogus over Indeterminate over Insecure over Secure.
     #[must_use]

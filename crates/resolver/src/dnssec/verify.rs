@@ -16,7 +16,7 @@ use super::BogusKind;
 use super::BogusReason;
 use super::algorithms::{AlgorithmPolicy, verify_signature};
 use super::memo::VerifiedSignatures;
-use crate::limits;
+use crate::limits::{self, Limit};
 
 /// Per-response work budget (KeyTrap CVE-2023-50387, CVE-2023-50868).
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl Budget {
     /// Name of the limit constant that cut work short, if any: a budget
     /// that ran out (and so failed the response) before
     /// `MAX_KEYS_PER_KEY_TAG`, which only skipped colliding keys.
-    pub fn exhausted(&self) -> Option<&'static str> {
+    pub fn exhausted(&self) -> Option<Limit> {
         if self.signatures_gone {
             Some(LIMIT_SIGNATURES)
         } else if self.hashes_gone {
@@ -85,7 +85,7 @@ impl Budget {
 
     /// Every limit constant that cut work short (see [`Budget::exhausted`]
     /// for the one that decided the verdict).
-    pub fn limits_reached(&self) -> Vec<&'static str> {
+    pub fn limits_reached(&self) -> Vec<Limit> {
         [
             (self.signatures_gone, LIMIT_SIGNATURES),
             (self.hashes_gone, LIMIT_HASHES),
@@ -146,9 +146,9 @@ impl Default for Budget {
     }
 }
 
-pub(crate) const LIMIT_SIGNATURES: &str = "MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE";
-pub(crate) const LIMIT_HASHES: &str = "MAX_NSEC3_HASHES_PER_RESPONSE";
-pub(crate) const LIMIT_KEYS_PER_TAG: &str = "MAX_KEYS_PER_KEY_TAG";
+pub(crate) const LIMIT_SIGNATURES: Limit = Limit::MaxSignatureValidationsPerResponse;
+pub(crate) const LIMIT_HASHES: Limit = Limit::MaxNsec3HashesPerResponse;
+pub(crate) const LIMIT_KEYS_PER_TAG: Limit = Limit::MaxKeysPerKeyTag;
 
 /// One RRset of a section with the RRSIGs that cover it.
 #[derive(Debug)]

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use hickory_proto::rr::Name;
 
 use crate::ede::{Ede, EdeCode};
+use crate::limits::Limit;
 use crate::resolve::outcome::UpstreamOutcome;
 
 /// Why a resolution produced no usable answer. Outcomes (NXDOMAIN, NODATA,
@@ -12,7 +13,7 @@ use crate::resolve::outcome::UpstreamOutcome;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     #[error("limit {limit} ({value}) reached")]
-    Limit { limit: &'static str, value: u64 },
+    Limit { limit: Limit, value: u64 },
     /// Every server timed out, refused or was unreachable.
     #[error("no reachable authority for {zone}: {detail}")]
     NoReachableAuthority { zone: Name, detail: String },
@@ -23,6 +24,14 @@ pub enum ResolveError {
     /// failing): zone-level evidence that opens its failure window.
     #[error("every server of {zone} failed: {}", outcomes_text(.tries))]
     ZoneDown {
+        zone: Name,
+        /// Each try: the server and what it did.
+        tries: Vec<(SocketAddr, UpstreamOutcome)>,
+    },
+    /// Servers failed the question, but not every server of the zone was
+    /// tried or is failing: not zone-level evidence (fail small).
+    #[error("{}", some_failed_text(.zone, .tries))]
+    ServersFailed {
         zone: Name,
         /// Each try: the server and what it did.
         tries: Vec<(SocketAddr, UpstreamOutcome)>,
@@ -49,8 +58,8 @@ impl ResolveError {
         let code = match self {
             ResolveError::NoReachableAuthority { .. } => EdeCode::NoReachableAuthority,
             ResolveError::NetworkError { .. } => EdeCode::NetworkError,
-            ResolveError::ZoneDown { tries, .. } => {
-                if tries.iter().all(|(_, o)| o.is_unreachable()) {
+            ResolveError::ZoneDown { tries, .. } | ResolveError::ServersFailed { tries, .. } => {
+                if all_unreachable(tries) {
                     EdeCode::NoReachableAuthority
                 } else {
                     EdeCode::NetworkError
@@ -70,7 +79,9 @@ impl ResolveError {
     pub fn is_unreachable(&self) -> bool {
         match self {
             ResolveError::NoReachableAuthority { .. } => true,
-            ResolveError::ZoneDown { tries, .. } => tries.iter().all(|(_, o)| o.is_unreachable()),
+            ResolveError::ZoneDown { tries, .. } | ResolveError::ServersFailed { tries, .. } => {
+                all_unreachable(tries)
+            }
             _ => false,
         }
     }
@@ -86,7 +97,69 @@ impl ResolveError {
     }
 }
 
+/// Every try found its server unreachable (EDE 22 rather than 23).
+fn all_unreachable(tries: &[(SocketAddr, UpstreamOutcome)]) -> bool {
+    tries.iter().all(|(_, o)| o.is_unreachable())
+}
+
+/// The text of [`ResolveError::ServersFailed`], as the joined detail of
+/// `NoReachableAuthority`/`NetworkError` read before it was typed.
+fn some_failed_text(zone: &Name, tries: &[(SocketAddr, UpstreamOutcome)]) -> String {
+    let parts: Vec<String> = tries.iter().map(|(s, o)| format!("{s} {o}")).collect();
+    let detail = format!(
+        "{} tries, not every server tried: {}",
+        parts.len(),
+        parts.join(", ")
+    );
+    if all_unreachable(tries) {
+        format!("no reachable authority for {zone}: {detail}")
+    } else {
+        format!("authorities for {zone} failed: {detail}")
+    }
+}
+
 fn outcomes_text(tries: &[(SocketAddr, UpstreamOutcome)]) -> String {
     let parts: Vec<String> = tries.iter().map(|(s, o)| format!("{s} {o}")).collect();
     format!("{} tries: {}", tries.len(), parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn servers_failed_keeps_each_try_and_the_old_text() {
+        let zone = Name::from_str("example.lab.").unwrap();
+        let a: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let b: SocketAddr = "127.0.0.2:53".parse().unwrap();
+        let down = ResolveError::ServersFailed {
+            zone: zone.clone(),
+            tries: vec![(a, UpstreamOutcome::Timeout), (b, UpstreamOutcome::Refused)],
+        };
+        assert!(down.is_unreachable());
+        assert_eq!(down.ede().code, EdeCode::NoReachableAuthority);
+        assert_eq!(
+            down.to_string(),
+            "no reachable authority for example.lab.: 2 tries, not every server tried: \
+             127.0.0.1:53 timeout, 127.0.0.2:53 refused"
+        );
+        assert_eq!(down.failing_zone(), None, "not zone-level evidence");
+        let bad = ResolveError::ServersFailed {
+            zone,
+            tries: vec![
+                (a, UpstreamOutcome::Timeout),
+                (b, UpstreamOutcome::Malformed),
+            ],
+        };
+        assert!(!bad.is_unreachable());
+        assert_eq!(bad.ede().code, EdeCode::NetworkError);
+        assert!(
+            bad.to_string()
+                .starts_with("authorities for example.lab. failed: 2 tries")
+        );
+    }
 }

@@ -36,6 +36,7 @@ fn relaxes_minimisation(e: &ResolveError) -> bool {
         ResolveError::NoReachableAuthority { .. }
             | ResolveError::NetworkError { .. }
             | ResolveError::ZoneDown { .. }
+            | ResolveError::ServersFailed { .. }
     )
 }
 
@@ -151,7 +152,10 @@ impl Resolver {
                 }
             }
         }
-        Err(ctx.limit("MAX_REFERRAL_DEPTH", limits::MAX_REFERRAL_DEPTH as u64))
+        Err(ctx.limit(
+            crate::limits::Limit::MaxReferralDepth,
+            limits::MAX_REFERRAL_DEPTH as u64,
+        ))
     }
 
     /// The deepest proper ancestor of `qname` below `zone` that a
@@ -387,7 +391,7 @@ impl Resolver {
                 // The names left untried may have worked; say which bound
                 // stopped us rather than blame the ones tried.
                 return Err(ctx.limit(
-                    "MAX_GLUELESS_NS_PER_REFERRAL",
+                    crate::limits::Limit::MaxGluelessNsPerReferral,
                     limits::MAX_GLUELESS_NS_PER_REFERRAL as u64,
                 ));
             }
@@ -471,7 +475,7 @@ impl Resolver {
                 continue;
             }
             if Instant::now() >= question_deadline {
-                ctx.note_limit("UPSTREAM_QUESTION_DEADLINE");
+                ctx.note_limit(crate::limits::Limit::UpstreamQuestionDeadline);
                 break;
             }
             // Retry amplification brake: a server that is failing is
@@ -508,7 +512,7 @@ impl Resolver {
                     } => {
                         if oversized {
                             self.count_upstream(UpstreamOutcome::OversizedUdp);
-                            ctx.note_limit("EDNS_UDP_PAYLOAD");
+                            ctx.note_limit(crate::limits::Limit::EdnsUdpPayload);
                         }
                         match classify(&message, name, qtype, &deleg.zone, self.clock.now()) {
                             Classified::Failed(outcome) => {
@@ -554,17 +558,10 @@ impl Resolver {
                 tries: tries.log,
             });
         }
-        let parts: Vec<String> = tries.log.iter().map(|(s, o)| format!("{s} {o}")).collect();
-        let detail = format!(
-            "{} tries, not every server tried: {}",
-            parts.len(),
-            parts.join(", ")
-        );
-        if tries.log.iter().all(|(_, o)| o.is_unreachable()) {
-            Err(ResolveError::NoReachableAuthority { zone, detail })
-        } else {
-            Err(ResolveError::NetworkError { zone, detail })
-        }
+        Err(ResolveError::ServersFailed {
+            zone,
+            tries: tries.log,
+        })
     }
 
     fn upstream_failed(&self, server: SocketAddr, outcome: UpstreamOutcome, tries: &mut Tries) {
@@ -738,7 +735,7 @@ impl Resolver {
         keys.insert(zone.to_lowercase(), zone_keys);
         let signers = validate::signer_names(&resp.answers, &resp.authorities);
         if signers.len() > limits::MAX_SIGNERS_PER_RESPONSE {
-            ctx.note_limit("MAX_SIGNERS_PER_RESPONSE");
+            ctx.note_limit(crate::limits::Limit::MaxSignersPerResponse);
         }
         for signer in signers.into_iter().take(limits::MAX_SIGNERS_PER_RESPONSE) {
             if keys.contains_key(&signer) || !zone.zone_of(&signer) {
@@ -781,7 +778,7 @@ impl Resolver {
             && ede.code == crate::ede::EdeCode::UnsupportedNsec3Iterations
         {
             // RFC 9276 §3.2: answered Insecure with EDE 27, no hash computed.
-            ctx.note_limit("NSEC3_MAX_ITERATIONS");
+            ctx.note_limit(crate::limits::Limit::Nsec3MaxIterations);
         }
         verdict
     }
@@ -1006,8 +1003,9 @@ fn entry_ttl(
             .min(limits::MAX_TTL),
     };
     let ttl = cap.map_or(ttl, |c| ttl.min(c));
-    match security {
-        Security::Bogus(_) | Security::Indeterminate(_) => ttl.min(limits::BOGUS_TTL_SECS),
-        Security::Secure | Security::Insecure { .. } => ttl,
+    if security.is_validated() {
+        ttl
+    } else {
+        ttl.min(limits::BOGUS_TTL_SECS)
     }
 }

@@ -1,229 +1,142 @@
-//! The ladder for one resolution step: fresh from cache; else refresh;
-//! if the refresh fails (unreachable, SERVFAIL, garbage, Bogus) or is still
-//! running after `client-response-timer`, the last entry that validated,
-//! stale (RFC 8767); else SERVFAIL with the cause.
+//! The ladder's driver for one resolution step: reads the cache, the
+//! zone's failure state and the NTA store, runs the refresh (with the
+//! client-response timer) and acts on what [`rung::decide`] says. The
+//! decision itself — fresh, refresh, stale, NTA or SERVFAIL, and the EDEs —
+//! is made only in `rung.rs`.
 //!
-//! A zone with an open failure window (`health`: opened only on zone-level
-//! evidence) is not asked: stale answers come straight from the cache and
-//! never-cached names get SERVFAIL at once. The window's recheck is a
-//! background probe (`spawn_probe`), never a client's wait. A validation
-//! failure does not stop clients that set CD, nor names under an NTA: they
-//! are resolved and answered unvalidated (RFC 4035 §3.2.2, RFC 7646).
+//! Here too: a zone's failure window (`health`: opened only on zone-level
+//! evidence) and its recheck, a background probe (`spawn_probe`), never a
+//! client's wait; the slow-zone hold; per-zone refresh slots.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 
-use crate::cache::{CacheKey, Entry, Freshness, StepKind, View};
+use crate::cache::{CacheKey, Entry, Freshness, View};
 use crate::clock::Timestamp;
-use crate::dnssec::{KeyEntry, Security};
-use crate::ede::{Ede, EdeCode};
+use crate::dnssec::KeyEntry;
+use crate::ede::Ede;
 use crate::resolve::health::{CauseKey, FailureClass, Hit, Opening, Window};
-use crate::resolve::{Ctx, ResolveError, Resolver};
-
-/// How a step reached the client.
-#[derive(Clone, Debug)]
-pub(crate) struct StepAnswer {
-    pub entry: Arc<Entry>,
-    /// TTL to show: remaining TTL, or `stale-answer-ttl` when stale.
-    pub ttl: u32,
-    /// Served past its TTL; the cause of the failed refresh if known.
-    pub stale: Option<Option<Ede>>,
-}
-
-impl StepAnswer {
-    /// `records` as this step shows them: TTLs counted down when fresh;
-    /// exactly `stale-answer-ttl` when stale (RFC 8767 §4), even for
-    /// records whose own TTL was shorter.
-    pub fn records(&self, records: &[Record]) -> Vec<Record> {
-        if self.stale.is_none() {
-            return Entry::records_with_ttl(records, self.ttl);
-        }
-        records
-            .iter()
-            .map(|r| {
-                let mut r = r.clone();
-                r.ttl = self.ttl;
-                r
-            })
-            .collect()
-    }
-
-    fn fresh(entry: Arc<Entry>, ttl: u32) -> Self {
-        Self {
-            entry,
-            ttl,
-            stale: None,
-        }
-    }
-}
-
-/// EDEs of a stale answer: 3 (or 19 for NXDOMAIN, RFC 8914 §4.20) first,
-/// then each distinct cause.
-pub fn stale_edes(nxdomain: bool, causes: &[Ede]) -> Vec<Ede> {
-    let mut out = vec![if nxdomain {
-        Ede::new(EdeCode::StaleNxdomainAnswer, "")
-    } else {
-        Ede::new(EdeCode::StaleAnswer, "")
-    }];
-    for cause in causes {
-        if !out.contains(cause) {
-            out.push(cause.clone());
-        }
-    }
-    out
-}
+use crate::resolve::rung::{self, Cached, Refresh, Rung, StaleCause, Step, ZoneState};
+use crate::resolve::{Ctx, Resolver};
 
 impl Resolver {
-    /// The ladder for (name, qtype). The step may carry Bogus data (from
-    /// the CD view); the caller decides who may see it. `cd`: the client
-    /// set CD (validation failures do not stop its resolution).
+    /// The ladder for (name, qtype): the rung that answers this step. The
+    /// rung may carry Bogus data (from the CD view) only for CD clients
+    /// and names under an NTA. `cd`: the client set CD.
     pub(crate) async fn step_for_client(
         self: &Arc<Self>,
         name: &Name,
         qtype: RecordType,
         ctx: &Arc<Ctx>,
         cd: bool,
-    ) -> Result<StepAnswer, ResolveError> {
+    ) -> Rung {
         let now = self.clock.now();
         let stale_cfg = self.config().stale;
-        let nta = self.nta_for(name).is_some();
-        // Who may be answered despite a validation failure: the answer
-        // will be unvalidated anyway (CD, RFC 4035 §3.2.2; NTA, RFC 7646).
-        let unvalidated_ok = cd || nta;
         let key = CacheKey::new(name, qtype, DNSClass::IN, View::Validated);
-        let old = match self.cache.get(&key, now) {
-            Some((entry, Freshness::Fresh { remaining })) => {
-                self.metrics.cache_hits.inc();
-                return Ok(StepAnswer::fresh(entry, remaining));
-            }
-            Some((entry, Freshness::Stale { .. })) if stale_cfg.enabled => Some(entry),
-            _ => None,
+        let validated = match self.cache.get(&key, now) {
+            Some((entry, Freshness::Fresh { remaining })) => Cached::Fresh { entry, remaining },
+            Some((entry, Freshness::Stale { .. })) => Cached::Expired(entry),
+            Some((_, Freshness::Gone)) | None => Cached::Nothing,
         };
-        if old.is_none() || unvalidated_ok {
-            // A recent Bogus verdict answers validating clients too (as
-            // SERVFAIL), and CD clients and names under an NTA get its data
-            // (what the authority serves now, not a stale copy).
-            if let Some((entry, remaining)) = self.fresh(name, qtype, View::CheckingDisabled) {
+        let checking_disabled = match validated {
+            Cached::Fresh { .. } => None,
+            Cached::Expired(_) | Cached::Nothing => self.fresh(name, qtype, View::CheckingDisabled),
+        };
+        let mut step = Step {
+            validated,
+            checking_disabled,
+            nta: self.nta_for(name),
+            cd,
+            zone: None,
+            refresh: Refresh::NotStarted,
+        };
+        let expired = match rung::decide(&step, &stale_cfg, now) {
+            Rung::Miss { expired } => expired,
+            rung => {
                 self.metrics.cache_hits.inc();
-                return Ok(StepAnswer::fresh(entry, remaining));
+                return rung;
             }
-        }
+        };
         self.metrics.cache_misses.inc();
         // The zone that would be asked: the closest known delegation.
         let asked = self.closest_delegation(name, qtype).zone.to_lowercase();
-        if let Some(hit) = self.window_for(name, &asked, now, unvalidated_ok) {
-            let ede = hit.window.ede(now);
-            tracing::debug!(%name, zone = %hit.window.zone, %ede, "failure window: no upstream query");
+        let nta = step.nta.is_some();
+        let window = self.window_for(name, &asked, now, cd, nta).map(|hit| {
+            tracing::debug!(%name, zone = %hit.window.zone, ede = %hit.window.ede(now), "failure window: no upstream query");
             if hit.start_probe {
                 self.spawn_probe(hit.window.clone());
             }
-            return match old {
-                Some(entry) => Ok(self.stale(entry, Some(ede))),
-                None => Err(ResolveError::KnownFailure {
-                    zone: hit.window.zone,
-                    ede,
-                }),
-            };
-        }
-        let Some(old) = old else {
-            let lookup = self.lookup(name, qtype, ctx);
-            // In a zone already known to be slow, a never-cached name gets
-            // its answer within the client-response timer too: SERVFAIL
-            // with the cause if the resolution (which goes on and fills
-            // the cache) has not ended by then.
-            let entry = match self.slow_zone(&asked, now) {
-                Some(cause) => {
-                    match tokio::time::timeout(stale_cfg.client_response_timer, lookup).await {
-                        Ok(result) => result?,
-                        Err(_) => {
-                            return Err(ResolveError::KnownFailure {
-                                zone: asked,
-                                ede: cause,
-                            });
-                        }
-                    }
-                }
-                None => lookup.await?,
-            };
-            let ttl = remaining(&entry, self.clock.now());
-            return Ok(StepAnswer::fresh(entry, ttl));
+            hit.window
+        });
+        let zone = expired.clone().unwrap_or(asked);
+        // Read only what the ladder looks at next: the slow-zone hold when
+        // no window stops the question, a refresh slot when an expired
+        // entry would be refreshed (held until the refresh ends).
+        let slow = match window {
+            Some(_) => None,
+            None => self.slow_zone(&zone, now),
         };
-        // A refresh of this zone outlived the client-response timer and is
-        // still running: answer the zone's other expired names stale now
-        // instead of starting refreshes that would wait on it too.
-        if let Some(cause) = self.slow_zone(&old.zone, now) {
-            return Ok(self.stale(old, Some(cause)));
-        }
-        // At most MAX_STALE_REFRESHES_PER_ZONE refreshes of one zone at a
-        // time: a burst of expired names during an outage must not become
-        // a burst of upstream queries. The rest are answered stale now.
-        let Some(_slot) = RefreshSlot::take(&self.refreshing, &old.zone) else {
-            self.metrics.limit_hit("MAX_STALE_REFRESHES_PER_ZONE");
-            return Ok(self.stale(old, None));
+        let slot = match (&window, &slow, &expired) {
+            (None, None, Some(zone)) => RefreshSlot::take(&self.refreshing, zone),
+            _ => None,
         };
-        // Refresh an expired entry, but answer stale if it takes too long:
-        // the refresh runs in its own task and fills the cache when done.
-        let refresh = self.lookup(name, qtype, ctx);
-        match tokio::time::timeout(stale_cfg.client_response_timer, refresh).await {
-            // What the authority serves now: validated, or wanted anyway.
-            Ok(Ok(new))
-                if unvalidated_ok
-                    || matches!(new.security, Security::Secure | Security::Insecure { .. }) =>
-            {
-                let ttl = remaining(&new, self.clock.now());
-                Ok(StepAnswer::fresh(new, ttl))
-            }
-            Ok(Ok(bad)) => {
-                let cause = match &bad.security {
-                    Security::Bogus(r) => r.ede(),
-                    Security::Indeterminate(e) => e.clone(),
-                    Security::Secure | Security::Insecure { .. } => Ede::new(EdeCode::Other, ""),
+        step.zone = Some(ZoneState {
+            zone,
+            window,
+            slow,
+            slot: slot.is_some(),
+        });
+        let rung = match rung::decide(&step, &stale_cfg, now) {
+            Rung::Refresh { timer } => {
+                // The refresh runs in its own task (coalesced) and fills
+                // the cache when done, whether or not we waited for it.
+                let lookup = self.lookup(name, qtype, ctx);
+                step.refresh = match timer {
+                    Some(timer) => match tokio::time::timeout(timer, lookup).await {
+                        Ok(result) => Refresh::Done(result),
+                        Err(_) => Refresh::StillRunning,
+                    },
+                    None => Refresh::Done(lookup.await),
                 };
-                Ok(self.stale(old, Some(cause)))
+                drop(slot);
+                rung::decide(&step, &stale_cfg, self.clock.now())
             }
-            Ok(Err(e)) => Ok(self.stale(old, Some(e.ede()))),
-            Err(_) => {
-                let cause = Ede::new(
-                    EdeCode::NoReachableAuthority,
-                    format!(
-                        "{}: no answer within client-response-timer {:?}; refresh continues",
-                        old.zone, stale_cfg.client_response_timer
-                    ),
-                );
-                self.mark_slow(&old.zone, cause.clone());
-                Ok(self.stale(old, Some(cause)))
-            }
+            rung => rung,
+        };
+        if let Rung::Stale {
+            served,
+            cause: StaleCause::Timer(cause),
+            ..
+        } = &rung
+        {
+            self.mark_slow(&served.entry.zone, cause.clone());
         }
-    }
-
-    fn stale(&self, entry: Arc<Entry>, cause: Option<Ede>) -> StepAnswer {
-        let ttl = u32::try_from(self.config().stale.answer_ttl.as_secs()).unwrap_or(u32::MAX);
-        StepAnswer {
-            entry,
-            ttl,
-            stale: Some(cause),
+        if let Some(limit) = rung.limit() {
+            self.metrics.limit_hit(limit);
         }
+        rung
     }
 
     /// The failure window that stops a question for `name`: one of the
     /// zones from `name` up to the zone that would be asked (the closest
     /// known delegation). A parent's window does not stop names whose own
     /// delegation is known: their servers and chain may be fine (fail
-    /// small). Validation windows do not stop `unvalidated_ok` questions.
+    /// small). Which windows stop whom is the ladder's
+    /// [`rung::window_stops`].
     fn window_for(
         &self,
         name: &Name,
         top: &Name,
         now: Timestamp,
-        unvalidated_ok: bool,
+        cd: bool,
+        nta: bool,
     ) -> Option<Hit> {
         let lapse = self.config().stale.failure_recheck;
         let mut zone = name.to_lowercase();
         loop {
             if let Some(hit) = self.health.hit(&zone, now, lapse)
-                && !(unvalidated_ok && hit.window.class == FailureClass::Validation)
+                && rung::window_stops(hit.window.class, cd, nta)
             {
                 return Some(hit);
             }
@@ -309,9 +222,7 @@ impl Resolver {
         match self.lookup(name, *qtype, &ctx).await {
             Ok(entry) => match window.class {
                 FailureClass::Outage => true,
-                FailureClass::Validation => {
-                    matches!(entry.security, Security::Secure | Security::Insecure { .. })
-                }
+                FailureClass::Validation => entry.security.is_validated(),
             },
             Err(_) => false,
         }
@@ -438,45 +349,5 @@ impl Drop for RefreshSlot<'_> {
                 m.remove(&self.zone);
             }
         }
-    }
-}
-
-/// Seconds left on a just-resolved entry (0 for TTL-0 data).
-fn remaining(entry: &Entry, now: Timestamp) -> u32 {
-    match crate::cache::freshness(entry.stored_at, entry.ttl, now, Duration::ZERO) {
-        Freshness::Fresh { remaining } => remaining,
-        Freshness::Stale { .. } | Freshness::Gone => 0,
-    }
-}
-
-/// Whether a step kind is NXDOMAIN (for EDE 19 on stale negatives).
-pub fn is_nxdomain(kind: &StepKind) -> bool {
-    matches!(kind, StepKind::NxDomain)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )]
-
-    use super::*;
-
-    #[test]
-    fn stale_edes_lead_with_3_or_19_and_dedup_causes() {
-        let c = Ede::new(EdeCode::NoReachableAuthority, "x");
-        let e = stale_edes(false, &[c.clone(), c.clone()]);
-        assert_eq!(
-            e.iter().map(|e| e.code.code()).collect::<Vec<_>>(),
-            vec![3, 22]
-        );
-        let e = stale_edes(true, &[]);
-        assert_eq!(
-            e.iter().map(|e| e.code.code()).collect::<Vec<_>>(),
-            vec![19]
-        );
     }
 }

@@ -20,7 +20,7 @@ use crate::cache::{self, Cache, CacheKey, Entry, Freshness, MemoryBudget, StepKi
 use crate::clock::{SharedClock, Timestamp};
 use crate::dnssec::{AlgorithmPolicy, KeyEntry, Security, TrustAnchors, VerifiedSignatures};
 use crate::ede::Ede;
-use crate::limits;
+use crate::limits::{self, Limit};
 use crate::metrics::Metrics;
 use crate::nta::NtaStore;
 use crate::query::{Answer, CacheState, ClientQuery, QueryHandler, Tier};
@@ -37,6 +37,7 @@ mod local;
 pub mod nta;
 pub mod outcome;
 pub mod private;
+pub(crate) mod rung;
 pub mod servers;
 pub mod settings;
 pub mod upstream;
@@ -47,6 +48,7 @@ pub use servers::{Delegation, HintsError};
 pub use settings::StaleConfig;
 
 use coalesce::Coalescer;
+use rung::{Failure, Rung};
 use servers::ServerStats;
 
 /// Everything the resolver needs to know, already validated.
@@ -112,7 +114,7 @@ pub struct Ctx {
     /// Limits this query reached, each counted once in the metrics when
     /// the query is answered (a limit hit in a nested lookup whose error
     /// is absorbed still counts).
-    limits_hit: Mutex<Vec<&'static str>>,
+    limits_hit: Mutex<Vec<Limit>>,
     /// Validations cut short by a per-response work budget
     /// (`MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE`,
     /// `MAX_NSEC3_HASHES_PER_RESPONSE`).
@@ -135,13 +137,13 @@ impl Ctx {
 
     /// The error for reaching `limit` (its value `value`), remembered for
     /// the metrics.
-    pub(crate) fn limit(&self, limit: &'static str, value: u64) -> ResolveError {
+    pub(crate) fn limit(&self, limit: Limit, value: u64) -> ResolveError {
         self.note_limit(limit);
         ResolveError::Limit { limit, value }
     }
 
     /// Remember that `limit` cut work short for this query.
-    pub(crate) fn note_limit(&self, limit: &'static str) {
+    pub(crate) fn note_limit(&self, limit: Limit) {
         let mut hit = self.limits_hit.lock().unwrap_or_else(|e| e.into_inner());
         if !hit.contains(&limit) {
             hit.push(limit);
@@ -159,7 +161,7 @@ impl Ctx {
     }
 
     /// The limits this query reached so far.
-    pub fn limits_hit(&self) -> Vec<&'static str> {
+    pub fn limits_hit(&self) -> Vec<Limit> {
         self.limits_hit
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -171,7 +173,7 @@ impl Ctx {
         let n = self.upstream_queries.fetch_add(1, Ordering::Relaxed) + 1;
         if n > limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY {
             return Err(self.limit(
-                "MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY",
+                Limit::MaxUpstreamQueriesPerClientQuery,
                 u64::from(limits::MAX_UPSTREAM_QUERIES_PER_CLIENT_QUERY),
             ));
         }
@@ -185,7 +187,7 @@ impl Ctx {
         let depth = self.glueless_depth.fetch_add(1, Ordering::Relaxed) + 1;
         let guard = GluelessGuard(self);
         if depth > limits::MAX_GLUELESS_DEPTH {
-            return Err(self.limit("MAX_GLUELESS_DEPTH", limits::MAX_GLUELESS_DEPTH as u64));
+            return Err(self.limit(Limit::MaxGluelessDepth, limits::MAX_GLUELESS_DEPTH as u64));
         }
         Ok(guard)
     }
@@ -206,7 +208,7 @@ impl Ctx {
         }
         if stack.len() >= limits::MAX_NESTED_LOOKUPS {
             drop(stack);
-            return Err(self.limit("MAX_NESTED_LOOKUPS", limits::MAX_NESTED_LOOKUPS as u64));
+            return Err(self.limit(Limit::MaxNestedLookups, limits::MAX_NESTED_LOOKUPS as u64));
         }
         stack.push((name.clone(), qtype));
         Ok(())
@@ -415,13 +417,13 @@ impl Resolver {
                 Err(e) => {
                     tracing::debug!(name = %query.name, qtype = %query.qtype, error = %e, "resolution failed");
                     if let ResolveError::Limit { limit, .. } = &e {
-                        ctx.note_limit(limit);
+                        ctx.note_limit(*limit);
                     }
-                    Answer::servfail(vec![e.ede()])
+                    Failure::Error(e).answer()
                 }
             };
             for limit in ctx.limits_hit() {
-                tracing::debug!(name = %query.name, qtype = %query.qtype, limit, "limit reached");
+                tracing::debug!(name = %query.name, qtype = %query.qtype, %limit, "limit reached");
                 self.metrics.limit_hit(limit);
             }
             self.apply_sentinel(query, answer)
@@ -441,40 +443,23 @@ impl Resolver {
         let mut security = Security::Secure;
         let mut answers: Vec<Record> = Vec::new();
         let mut proofs: Vec<Record> = Vec::new();
-        // Some(causes) once any step was served stale.
-        let mut stale: Option<Vec<Ede>> = None;
-        let mut under_nta = false;
-        let mut nta_zones: Vec<Name> = Vec::new();
+        // The steps' rungs, folded into the answer's tier and EDEs.
+        let mut chain = rung::Chain::default();
         // The first expiry among the steps (for reuse of the answer).
         let mut fresh_until: Option<Timestamp> = None;
         for _ in 0..=limits::MAX_CNAME_CHAIN {
             if !seen.insert(name.clone()) {
                 return Err(ResolveError::CnameLoop { name });
             }
-            let step = self.step_for_client(&name, query.qtype, ctx, cd).await?;
-            let entry = &step.entry;
-            // Under a negative trust anchor (RFC 7646) the answer is given
-            // as if the zone were unsigned: failed validation is no reason
-            // to refuse it, and AD is never set.
-            let nta_zone = self.nta_for(&name);
-            let nta = nta_zone.is_some();
-            under_nta |= nta;
-            if let Some(zone) = nta_zone
-                && !nta_zones.contains(&zone)
-            {
-                nta_zones.push(zone);
-            }
-            if !cd && !nta {
-                match &entry.security {
-                    Security::Bogus(reason) => return Ok(Answer::servfail(vec![reason.ede()])),
-                    Security::Indeterminate(ede) => return Ok(Answer::servfail(vec![ede.clone()])),
-                    Security::Secure | Security::Insecure { .. } => {}
-                }
-            }
-            if let Some(cause) = &step.stale {
-                let causes = stale.get_or_insert_with(Vec::new);
-                causes.extend(cause.iter().cloned());
-            }
+            let step = match self.step_for_client(&name, query.qtype, ctx, cd).await {
+                Rung::ServFail(Failure::Error(e)) => return Err(e),
+                Rung::ServFail(failure) => return Ok(failure.answer()),
+                step => step,
+            };
+            let Some(entry) = step.served().map(|s| &s.entry) else {
+                return Err(ResolveError::Internal("the ladder ended on a request"));
+            };
+            chain.add(&step);
             security = security.combine(entry.security.clone());
             let until = entry
                 .stored_at
@@ -495,28 +480,15 @@ impl Resolver {
                 }
                 StepKind::NxDomain => (ResponseCode::NXDomain, proofs),
             };
-            if under_nta {
+            // Under a negative trust anchor (RFC 7646) the answer is given
+            // as if the zone were unsigned: AD is never set.
+            if chain.under_nta() {
                 security = Security::INSECURE;
             }
+            let kind = entry.kind.clone();
             let mut answer = self.finish(query, rcode, answers, authorities, security);
-            if under_nta {
-                answer.tier = Tier::Nta;
-                // draft-farrokhi-dnsop-ede-nta: say the answer was not
-                // validated because of an NTA (code 33, as BIND and
-                // PowerDNS Recursor 5 send it).
-                let zones: Vec<String> = nta_zones.iter().map(ToString::to_string).collect();
-                answer.ede.push(Ede::new(
-                    crate::ede::EdeCode::NegativeTrustAnchor,
-                    format!("negative trust anchor for {}", zones.join(", ")),
-                ));
-            }
-            if let Some(causes) = stale {
-                let nx = ladder::is_nxdomain(&entry.kind);
-                let mut ede = ladder::stale_edes(nx, &causes);
-                ede.append(&mut answer.ede);
-                answer.ede = ede;
-                answer.tier = Tier::Stale;
-            }
+            answer.tier = chain.tier();
+            answer.ede = chain.edes(&kind, std::mem::take(&mut answer.ede));
             // Reusable while every step stays fresh: only fresh answers from
             // the validated view, never under an NTA (a policy that may end
             // any time) nor for CD (whose view may change under it).
@@ -525,7 +497,7 @@ impl Resolver {
             }
             return Ok(answer);
         }
-        Err(ctx.limit("MAX_CNAME_CHAIN", limits::MAX_CNAME_CHAIN as u64))
+        Err(ctx.limit(Limit::MaxCnameChain, limits::MAX_CNAME_CHAIN as u64))
     }
 
     /// ANY (RFC 8482): never resolved or validated as one RRset. Answered
@@ -697,9 +669,10 @@ impl Resolver {
                 self.bogus_evidence(name, qtype, &entry, r);
             }
         }
-        let view = match entry.security {
-            Security::Secure | Security::Insecure { .. } => View::Validated,
-            Security::Bogus(_) | Security::Indeterminate(_) => View::CheckingDisabled,
+        let view = if entry.security.is_validated() {
+            View::Validated
+        } else {
+            View::CheckingDisabled
         };
         let outcome = match &entry.security {
             Security::Secure => ("secure", "none".to_owned()),
@@ -847,7 +820,7 @@ mod tests {
 
     fn limit_of(e: ResolveError) -> &'static str {
         match e {
-            ResolveError::Limit { limit, .. } => limit,
+            ResolveError::Limit { limit, .. } => limit.as_str(),
             other => panic!("not a limit: {other:?}"),
         }
     }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::cache::View;
-use crate::dnssec::Security;
 use crate::resolve::{Ctx, Resolver};
 
 impl Resolver {
@@ -18,7 +17,7 @@ impl Resolver {
         self.forget_zone(&zone);
         let ctx = Arc::new(Ctx::default());
         match Box::pin(self.iterate(&zone, RecordType::SOA, &ctx, true)).await {
-            Ok(entry) => matches!(entry.security, Security::Secure | Security::Insecure { .. }),
+            Ok(entry) => entry.security.is_validated(),
             Err(e) => {
                 tracing::debug!(%zone, error = %e, "NTA recheck: zone unreachable");
                 false

@@ -58,7 +58,10 @@ pub enum UpstreamError {
     TooLong,
     /// The socket pool is empty: `limit` (its size `value`) reached.
     #[error("{limit} ({value}) reached: no upstream socket free")]
-    Exhausted { limit: &'static str, value: u64 },
+    Exhausted {
+        limit: crate::limits::Limit,
+        value: u64,
+    },
 }
 
 impl UpstreamError {
@@ -229,7 +232,7 @@ impl Pool {
                 );
             }
             UpstreamError::Exhausted {
-                limit: "MAX_UPSTREAM_SOCKETS",
+                limit: crate::limits::Limit::MaxUpstreamSockets,
                 value: self.size as u64,
             }
         })
@@ -397,7 +400,7 @@ impl Exchange {
             .acquire_owned()
             .await
             .map_err(|_| UpstreamError::Exhausted {
-                limit: "MAX_UPSTREAM_SOCKETS",
+                limit: crate::limits::Limit::MaxUpstreamSockets,
                 value: self.pool.size as u64,
             })?;
         let mut stream = TcpStream::connect(server).await?;

@@ -148,12 +148,16 @@ fn admit<H: QueryHandler>(
     connections: &mut JoinSet<()>,
 ) {
     let Ok(permit) = Arc::clone(&settings.clients).try_acquire_owned() else {
-        shared.metrics.limit_hit("MAX_TCP_CLIENTS");
+        shared
+            .metrics
+            .limit_hit(crate::limits::Limit::MaxTcpClients);
         debug!(client = %peer, "too many TCP clients, closing (MAX_TCP_CLIENTS)");
         return;
     };
     let Some(slot) = settings.per_ip.enter(peer.ip()) else {
-        shared.metrics.limit_hit("MAX_TCP_CLIENTS_PER_IP");
+        shared
+            .metrics
+            .limit_hit(crate::limits::Limit::MaxTcpClientsPerIp);
         debug!(client = %peer, "too many TCP connections from this client, closing (MAX_TCP_CLIENTS_PER_IP)");
         return;
     };
@@ -256,14 +260,18 @@ async fn read_message<H: QueryHandler>(
             return None;
         }
         Err(_) => {
-            shared.metrics.limit_hit("TCP_IDLE_TIMEOUT");
+            shared
+                .metrics
+                .limit_hit(crate::limits::Limit::TcpIdleTimeout);
             debug!(client = %peer, ?idle, "TCP connection idle, closing (TCP_IDLE_TIMEOUT)");
             return None;
         }
     }
     let len = usize::from(u16::from_be_bytes(prefix));
     if len > limits::MAX_TCP_QUERY_SIZE {
-        shared.metrics.limit_hit("MAX_TCP_QUERY_SIZE");
+        shared
+            .metrics
+            .limit_hit(crate::limits::Limit::MaxTcpQuerySize);
         debug!(client = %peer, len, "TCP query too long, closing (MAX_TCP_QUERY_SIZE)");
         return None;
     }
@@ -275,7 +283,9 @@ async fn read_message<H: QueryHandler>(
             None
         }
         Err(_) => {
-            shared.metrics.limit_hit("TCP_IDLE_TIMEOUT");
+            shared
+                .metrics
+                .limit_hit(crate::limits::Limit::TcpIdleTimeout);
             debug!(client = %peer, "TCP message incomplete, closing (TCP_IDLE_TIMEOUT)");
             None
         }

@@ -90,7 +90,9 @@ fn handle<H: QueryHandler>(
             });
         }
         Err(_) => {
-            shared.metrics.limit_hit("MAX_IN_FLIGHT_CLIENT_QUERIES");
+            shared
+                .metrics
+                .limit_hit(crate::limits::Limit::MaxInFlightClientQueries);
             // Sent with this batch: the loop never waits on a query.
             replies.push(overloaded(&info, shared), peer);
         }

@@ -304,7 +304,7 @@ fn keytrap_stops_at_the_budget() {
         r.detail
     );
     assert_eq!(
-        budget.exhausted(),
+        budget.exhausted().map(limits::Limit::as_str),
         Some("MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE")
     );
     assert!(!budget.take_signature(), "every verification was spent");
