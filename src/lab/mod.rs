@@ -257,6 +257,29 @@ pub struct Lab {
 impl Lab {
     /// Load, sign and serve the lab's zones.
     pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
+        Self::build(config, true).await
+    }
+
+    /// Load and sign the lab's zones without binding a socket: queries
+    /// reach them through [`Lab::reply`] (the in-process replay harness).
+    /// The servers' addresses are the usual ones, on `config.port` (53 if
+    /// 0).
+    pub async fn in_process(config: LabConfig) -> Result<Lab, LabError> {
+        Self::build(config, false).await
+    }
+
+    /// The bytes the lab's server at `to` sends back for the query `bytes`
+    /// (`udp`: truncated to the query's payload size), with its faults
+    /// applied; `None`: it stays silent. Forged answers of the spoofing
+    /// faults are not sent. Counts the query like one on a socket.
+    pub async fn reply(&self, to: SocketAddr, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
+        if to.port() != self.port {
+            return None;
+        }
+        self.shared.reply_at(to.ip(), bytes, udp).await
+    }
+
+    async fn build(config: LabConfig, bind: bool) -> Result<Lab, LabError> {
         let mut zones: Vec<LabZone> = Vec::with_capacity(ZONES.len());
         let mut parent_ds: BTreeMap<Name, Vec<DS>> = BTreeMap::new();
         let mut root_ds = Vec::new();
@@ -322,7 +345,12 @@ impl Lab {
                 zone.server = ip;
             }
         }
-        let (shared, port, tasks) = server::start(zones, config.port).await?;
+        let (shared, port, tasks) = if bind {
+            server::start(zones, config.port).await?
+        } else {
+            let port = if config.port == 0 { 53 } else { config.port };
+            (server::shared(zones), port, Vec::new())
+        };
         Ok(Lab {
             shared,
             port,
