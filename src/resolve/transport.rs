@@ -26,8 +26,10 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, RecordType};
 use tokio::time::Instant;
 
-use super::BoxFuture;
 use super::upstream::{self, Arrival, UpstreamError};
+
+/// The futures a transport returns (boxed: the trait is used as `dyn`).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One question as the iterator asks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
