@@ -1,7 +1,8 @@
 //! Issue 15: what real authorities send. One test (or more) per
 //! behaviour of the iterator: relaxed QNAME minimisation, lame and odd
 //! authorities, CNAME chains, DNAME, forwarding everything, IPv6-only
-//! name servers.
+//! name servers. Tests whose servers time out run on the replay harness
+//! (virtual time); the others on sockets.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use lastgood::resolve::ResolverConfig;
 use lastgood::resolve::private::{PrivateZone, PrivateZones, ZoneMode};
 
 use crate::harness::{Flags, Testbed, a_data, answers_of, ede_codes, name};
+use crate::replay::Replay;
 
 /// Upstream queries the resolver sent so far (every outcome).
 fn upstream_queries(tb: &Testbed) -> u64 {
@@ -44,7 +46,7 @@ fn assert_wildcard_answer(r: &Message) {
 /// question with an error, silence or a lame reply. Relaxed mode asks
 /// the full name of the same zone and gets the wildcard answer.
 async fn relaxed_case(kind: NodataFault) {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     tb.lab
         .set_fault(&name("example.lab."), Fault::BrokenNodata(kind))
         .unwrap();
@@ -54,32 +56,32 @@ async fn relaxed_case(kind: NodataFault) {
     assert_wildcard_answer(&r);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_servfail() {
     relaxed_case(NodataFault::ServFail).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_refused() {
     relaxed_case(NodataFault::Refused).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_formerr() {
     relaxed_case(NodataFault::FormErr).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_notimp() {
     relaxed_case(NodataFault::NotImp).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_lame_empty_answer() {
     relaxed_case(NodataFault::Lame).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_timeouts() {
     relaxed_case(NodataFault::Drop).await;
 }
@@ -234,17 +236,17 @@ async fn forward_all_serves_stale_when_forwarders_fail() {
 
 /// `forward-first`: the forwarder is dead, so the resolver iterates
 /// from its root hints; without it, SERVFAIL.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn forward_first_falls_back_to_iteration() {
     let dead: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let tb = Testbed::start_with(|c| forward_root(c, dead, None, true)).await;
+    let tb = Replay::start_with(|c| forward_root(c, dead, None, true)).await;
     let r = tb
         .query_with("host1.example.lab.", RecordType::A, patient())
         .await;
     assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
     assert!(r.metadata.authentic_data, "{r:?}");
 
-    let tb = Testbed::start_with(|c| forward_root(c, dead, None, false)).await;
+    let tb = Replay::start_with(|c| forward_root(c, dead, None, false)).await;
     let r = tb
         .query_with("host1.example.lab.", RecordType::A, patient())
         .await;
