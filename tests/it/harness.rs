@@ -41,11 +41,6 @@ impl Testbed {
         Self::start_full(adjust, Arc::new(NtaStore::new(None))).await
     }
 
-    /// Start with negative trust anchors from `ntas`.
-    pub async fn start_with_ntas(ntas: Arc<NtaStore>) -> Testbed {
-        Self::start_full(|_| {}, ntas).await
-    }
-
     async fn start_full(adjust: impl FnOnce(&mut ResolverConfig), ntas: Arc<NtaStore>) -> Testbed {
         let lab = Lab::start(LabConfig::new(default_zones_dir()))
             .await

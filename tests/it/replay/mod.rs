@@ -111,8 +111,10 @@ impl Replay {
 }
 
 /// One client query answered by `resolver` in-process: the request is
-/// encoded and parsed as the server would, the answer encoded as the
-/// server would send it over TCP (no truncation), and parsed back.
+/// encoded and parsed as the server would, the answer counted and
+/// encoded as the server would send it over TCP (no truncation), and
+/// parsed back. (The server's template path is not taken: reused answers
+/// are tested on sockets.)
 pub async fn ask(
     resolver: &Arc<Resolver>,
     metrics: &Metrics,
@@ -133,6 +135,8 @@ pub async fn ask(
         panic!("the server would not hand {qname} {qtype} to the resolver");
     };
     let answer = resolver.answer(query).await;
+    // Counted as the server counts what it sends.
+    metrics.answered(wire::rcode_label(answer.rcode), answer.tier);
     let bytes = wire::encode_response(&info, &answer, usize::from(u16::MAX));
     Message::from_vec(&bytes).unwrap()
 }
