@@ -18,7 +18,8 @@ use tokio::time::Instant;
 /// How one scripted server answers.
 #[derive(Clone, Debug)]
 pub enum Authority {
-    /// The in-process lab's server at this address (its faults apply).
+    /// The in-process lab's server at this address (its faults apply);
+    /// nothing where no lab serves.
     Lab,
     /// Authoritative answers from a table: (name, type) -> records;
     /// NXDOMAIN for a name not in it, NODATA for another type.
@@ -89,6 +90,8 @@ pub struct Exchange {
 pub struct Net {
     start: Instant,
     lab: Option<Arc<Lab>>,
+    /// More labs (standalone zones) answering at their own addresses.
+    more_labs: Mutex<Vec<Arc<Lab>>>,
     authorities: Mutex<HashMap<SocketAddr, Authority>>,
     log: Mutex<Vec<Exchange>>,
     /// xorshift state for query IDs (seeded: runs repeat exactly).
@@ -111,10 +114,26 @@ impl Net {
         Arc::new(Net {
             start: Instant::now(),
             lab,
+            more_labs: Mutex::new(Vec::new()),
             authorities: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             rng: Mutex::new(seed | 1),
         })
+    }
+
+    /// Let `lab` answer at its addresses too.
+    pub fn add_lab(&self, lab: Arc<Lab>) {
+        self.more_labs.lock().unwrap().push(lab);
+    }
+
+    /// The lab serving `addr`, if any.
+    fn lab_at(&self, addr: SocketAddr) -> Option<Arc<Lab>> {
+        let more = self.more_labs.lock().unwrap();
+        self.lab
+            .iter()
+            .chain(more.iter())
+            .find(|lab| lab.addresses().contains(&addr))
+            .cloned()
     }
 
     /// Script the server at `addr`.
@@ -148,8 +167,7 @@ impl Net {
     fn authority(&self, addr: SocketAddr) -> Authority {
         match self.authorities.lock().unwrap().get(&addr) {
             Some(a) => a.clone(),
-            None if self.lab.is_some() => Authority::Lab,
-            None => Authority::Nothing,
+            None => Authority::Lab,
         }
     }
 
@@ -178,7 +196,7 @@ impl Net {
     ) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             match authority {
-                Authority::Lab => match &self.lab {
+                Authority::Lab => match self.lab_at(server) {
                     Some(lab) => lab.reply(server, bytes, udp).await,
                     None => None,
                 },
