@@ -218,7 +218,7 @@ pub(crate) struct LabZone {
     pub(crate) server: IpAddr,
     data: RwLock<Arc<ZoneData>>,
     denial: Option<Denial>,
-    keys: Option<ZoneKeys>,
+    keys: Option<Arc<ZoneKeys>>,
     algorithm: LabAlgorithm,
     pub(crate) state: RwLock<Arc<ZoneState>>,
 }
@@ -230,6 +230,20 @@ pub(crate) struct ZoneState {
 }
 
 impl LabZone {
+    /// The same zone (keys, data and current state shared, not copied),
+    /// with locks of its own: faults set on the copy stay there.
+    fn copy(&self) -> LabZone {
+        LabZone {
+            origin: self.origin.clone(),
+            server: self.server,
+            data: RwLock::new(self.data()),
+            denial: self.denial,
+            keys: self.keys.clone(),
+            algorithm: self.algorithm,
+            state: RwLock::new(self.snapshot()),
+        }
+    }
+
     fn data(&self) -> Arc<ZoneData> {
         match self.data.read() {
             Ok(guard) => Arc::clone(&guard),
@@ -279,6 +293,36 @@ impl Lab {
         self.shared.reply_at(to.ip(), bytes, udp).await
     }
 
+    /// A lab serving what this one serves now (same keys, so the same
+    /// trust anchor; data and faults as they are), without signing again:
+    /// in-process like [`Lab::in_process`]. Tests start many labs; one
+    /// signed lab copied is far cheaper than signing each.
+    pub fn copy_in_process(&self) -> Lab {
+        Lab {
+            shared: server::shared(self.copy_zones()),
+            port: self.port,
+            tasks: Vec::new(),
+            root_ds: self.root_ds.clone(),
+            parent_ds: self.parent_ds.clone(),
+        }
+    }
+
+    /// As [`Lab::copy_in_process`], served on sockets (a free port).
+    pub async fn serve_copy(&self) -> Result<Lab, LabError> {
+        let (shared, port, tasks) = server::start(self.copy_zones(), 0).await?;
+        Ok(Lab {
+            shared,
+            port,
+            tasks,
+            root_ds: self.root_ds.clone(),
+            parent_ds: self.parent_ds.clone(),
+        })
+    }
+
+    fn copy_zones(&self) -> Vec<LabZone> {
+        self.shared.zones.iter().map(LabZone::copy).collect()
+    }
+
     async fn build(config: LabConfig, bind: bool) -> Result<Lab, LabError> {
         let mut zones: Vec<LabZone> = Vec::with_capacity(ZONES.len());
         let mut parent_ds: BTreeMap<Name, Vec<DS>> = BTreeMap::new();
@@ -314,7 +358,7 @@ impl Lab {
                     parent_ds.insert(origin.clone(), ds);
                     let signed =
                         sign::sign_for_fault(&data, denial, &keys, &Fault::None, config.algorithm)?;
-                    (Some(keys), signed)
+                    (Some(Arc::new(keys)), signed)
                 }
                 None => (None, sign::unsigned(&data)),
             };

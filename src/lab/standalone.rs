@@ -76,7 +76,7 @@ impl Lab {
                 server: *ip,
                 data: RwLock::new(Arc::clone(&data)),
                 denial: spec.denial,
-                keys,
+                keys: keys.map(Arc::new),
                 algorithm: spec.algorithm,
                 state: RwLock::new(Arc::new(ZoneState {
                     fault: Fault::None,

@@ -25,7 +25,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::RecordType;
 use lastgood::clock::ManualClock;
 use lastgood::dnssec::TrustAnchors;
-use lastgood::lab::{Lab, LabConfig, default_zones_dir};
+use lastgood::lab::Lab;
 use lastgood::metrics::Metrics;
 use lastgood::nta::NtaStore;
 use lastgood::query::QueryHandler;
@@ -62,11 +62,7 @@ impl Replay {
         adjust: impl FnOnce(&mut ResolverConfig),
         ntas: Arc<NtaStore>,
     ) -> Replay {
-        let lab = Arc::new(
-            Lab::in_process(LabConfig::new(default_zones_dir()))
-                .await
-                .unwrap(),
-        );
+        let lab = Arc::new(crate::harness::lab_template().await.copy_in_process());
         let net = Net::new(Some(Arc::clone(&lab)), SEED);
         let mut config = ResolverConfig::internet().unwrap();
         config.root_hints = servers::parse_hints(&lab.root_hints(), "lab hints").unwrap();
