@@ -399,25 +399,29 @@ async fn dname_with_bad_signature_is_bogus() {
 // --- 12. Name server addresses (IPv6) ---
 
 /// A lab whose `zone` (unsigned, zones/v6.zone) is served only on
-/// [::1], at the main lab's port.
-async fn v6_testbed(zone: &str, do_ip6: bool) -> (Testbed, Lab) {
-    let tb = Testbed::start_with(move |c| c.do_ip6 = do_ip6).await;
-    let v6 = Lab::start_standalone(StandaloneZone {
-        origin: name(zone),
-        file: default_zones_dir().join("v6.zone"),
-        servers: vec!["::1".parse().unwrap()],
-        denial: None,
-        algorithm: LabAlgorithm::EcdsaP256,
-        port: tb.lab.port(),
-    })
-    .await
-    .unwrap();
+/// [::1], at the main lab's port; on the replay harness (the dead IPv4
+/// server's timeouts pass in virtual time).
+async fn v6_testbed(zone: &str, do_ip6: bool) -> (Replay, Arc<Lab>) {
+    let tb = Replay::start_with(move |c| c.do_ip6 = do_ip6).await;
+    let v6 = Arc::new(
+        Lab::standalone_in_process(StandaloneZone {
+            origin: name(zone),
+            file: default_zones_dir().join("v6.zone"),
+            servers: vec!["::1".parse().unwrap()],
+            denial: None,
+            algorithm: LabAlgorithm::EcdsaP256,
+            port: tb.lab.port(),
+        })
+        .await
+        .unwrap(),
+    );
+    tb.net.add_lab(Arc::clone(&v6));
     (tb, v6)
 }
 
 /// The zone's only name server has an AAAA record and no A: resolved
 /// without glue, asked over IPv6.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn zone_served_only_over_ipv6_resolves() {
     let (tb, v6) = v6_testbed("v6only.lab.", true).await;
     let r = tb
@@ -429,7 +433,7 @@ async fn zone_served_only_over_ipv6_resolves() {
 
 /// The name server's IPv4 address answers nothing: its IPv6 one is
 /// asked instead.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ipv6_server_used_when_ipv4_fails() {
     let (tb, v6) = v6_testbed("dual.lab.", true).await;
     let r = tb
@@ -440,7 +444,7 @@ async fn ipv6_server_used_when_ipv4_fails() {
 }
 
 /// `do-ip6 = false`: IPv6 name server addresses are never used.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn do_ip6_off_never_asks_over_ipv6() {
     let (tb, v6) = v6_testbed("v6only.lab.", false).await;
     let r = tb
