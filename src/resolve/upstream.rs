@@ -499,6 +499,44 @@ mod tests {
         assert!(!matches(&q, &other));
     }
 
+    /// Every transport reads datagrams the same way: the source, the
+    /// ID and question, garbage carrying our ID, truncation, size.
+    #[test]
+    fn datagrams_are_read_by_source_id_question_and_size() {
+        let name = Name::from_str("a.example.").unwrap();
+        let q = build_query(42, &name, RecordType::A);
+        let asked: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let stranger: SocketAddr = "192.0.2.2:53".parse().unwrap();
+        let mut resp = q.clone();
+        resp.metadata.message_type = MessageType::Response;
+        let bytes = resp.to_vec().unwrap();
+        let read = |from, data: &[u8]| read_datagram(&q, &[asked], from, data);
+        assert!(matches!(read(asked, &bytes), Datagram::Answer(_)));
+        assert!(matches!(read(stranger, &bytes), Datagram::Ignored));
+        let mut other_id = resp.clone();
+        other_id.metadata.id = 43;
+        assert!(matches!(
+            read(asked, &other_id.to_vec().unwrap()),
+            Datagram::Ignored
+        ));
+        let mut truncated = resp.clone();
+        truncated.metadata.truncation = true;
+        assert!(matches!(
+            read(asked, &truncated.to_vec().unwrap()),
+            Datagram::Refetch { oversized: false }
+        ));
+        let garbage = [0u8, 42, 0x84, 0, 0xff, 0xff, 1, 2, 3];
+        assert!(matches!(read(asked, &garbage), Datagram::Failed(_)));
+        let not_ours = [0u8, 41, 0x84, 0, 0xff, 0xff, 1, 2, 3];
+        assert!(matches!(read(asked, &not_ours), Datagram::Ignored));
+        let mut big = bytes.clone();
+        big.resize(usize::from(limits::EDNS_UDP_PAYLOAD) + 1, 0);
+        assert!(matches!(
+            read(asked, &big),
+            Datagram::Refetch { oversized: true }
+        ));
+    }
+
     #[tokio::test]
     async fn answers_only_from_servers_asked() {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
