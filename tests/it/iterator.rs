@@ -20,6 +20,7 @@ use lastgood::resolve::private::{PrivateZone, PrivateZones, ZoneMode};
 
 use crate::harness::{Flags, Testbed, a_data, answers_of, ede_codes, name};
 use crate::replay::Replay;
+use crate::replay::net::Authority;
 
 /// Upstream queries the resolver sent so far (every outcome).
 fn upstream_queries(tb: &Testbed) -> u64 {
@@ -218,13 +219,24 @@ async fn forward_all_bogus_is_servfail() {
     assert!(!ede_codes(&r).is_empty());
 }
 
-#[tokio::test]
+/// On the replay harness: the dead forwarder's timeouts and the
+/// client-response timer pass in virtual time.
+#[tokio::test(start_paused = true)]
 async fn forward_all_serves_stale_when_forwarders_fail() {
-    let (a, b) = forwarding_pair().await;
+    // `a` iterates the lab; `b` forwards everything to it (in-process, as
+    // an authority of `b`'s replay network at A).
+    const A: &str = "127.0.0.99:53";
+    let a = Replay::start().await;
+    let (resolver, metrics, anchor) = (a.resolver.clone(), a.metrics.clone(), a.lab.trust_anchor());
+    let b = Replay::start_with(move |c| forward_root(c, A.parse().unwrap(), Some(&anchor), false))
+        .await;
+    b.net
+        .set(A.parse().unwrap(), Authority::Resolver(resolver, metrics));
     let fresh = b.query("host1.example.lab.", RecordType::A).await;
     assert!(fresh.metadata.authentic_data);
-    drop(a);
-    b.advance(Duration::from_secs(3601));
+    // `a` is gone.
+    b.net.set(A.parse().unwrap(), Authority::Nothing);
+    b.advance(Duration::from_secs(3601)).await;
     let r = b
         .query_with("host1.example.lab.", RecordType::A, patient())
         .await;

@@ -32,6 +32,8 @@ pub enum Authority {
     Garbage,
     /// Answers as the inner authority, after this much (virtual) time.
     Late(Duration, Box<Authority>),
+    /// Another resolver, answering as its server would (a forwarder).
+    Resolver(Arc<lastgood::resolve::Resolver>, lastgood::metrics::Metrics),
 }
 
 /// A small authoritative table.
@@ -223,6 +225,23 @@ impl Net {
                     let mut bytes = query.metadata.id.to_be_bytes().to_vec();
                     bytes.extend_from_slice(&[0x84, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 1, 2, 3]);
                     Some(bytes)
+                }
+                Authority::Resolver(resolver, metrics) => {
+                    use lastgood::query::QueryHandler;
+                    use lastgood::server::wire::{self, Parsed};
+                    match wire::parse_request(bytes, &metrics) {
+                        Parsed::Query(query, info) => {
+                            let answer = resolver.answer(query).await;
+                            let limit = if udp {
+                                wire::udp_limit(&info)
+                            } else {
+                                usize::from(u16::MAX)
+                            };
+                            Some(wire::encode_response(&info, &answer, limit))
+                        }
+                        Parsed::Reply(bytes) => Some(bytes),
+                        Parsed::Drop(_) => None,
+                    }
                 }
                 Authority::Late(delay, inner) => {
                     tokio::time::sleep(delay).await;
