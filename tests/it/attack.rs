@@ -5,10 +5,17 @@
 //! while a healthy client keeps getting answers. Spoofed and poisoned
 //! data never reaches the cache.
 //!
-//! CPU figures: the lab runs on a thread of its own; `#[tokio::test]` runs
-//! the test, its clients and the resolver on one thread, so that thread's
-//! utime+stime (/proc/thread-self/stat) is the resolver's cost of the
-//! attack queries (plus a stub client's). Printed, not asserted.
+//! Most tests run on the replay harness (in-process lab, paused virtual
+//! time): the healthy client's answers never race a real timeout, so it
+//! asks each name once. Spoofing (forged datagrams) and the oversized
+//! answers (TCP refetch) run on sockets, with the lab on a thread of its
+//! own and the healthy client asking up to three times, as a stub would.
+//!
+//! CPU figures: the test, its clients and the resolver run on one thread,
+//! so that thread's utime+stime (/proc/thread-self/stat) is the cost of
+//! the attack queries: the resolver's (plus a stub client's) on sockets;
+//! on the replay harness the in-process lab's answers too. Printed, not
+//! asserted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +30,13 @@ use lastgood_resolver::clock::Clock;
 use lastgood_resolver::limits;
 use lastgood_resolver::nta::NtaStore;
 
-use crate::harness::{Testbed, answers_of, ede_codes, name, query};
+use lastgood_resolver::clock::Timestamp;
+use lastgood_resolver::metrics::Metrics;
+use lastgood_resolver::resolve::Resolver;
+use lastgood_resolver::resolve::transport::BoxFuture;
+
+use crate::harness::{Flags, Testbed, answers_of, ede_codes, name, query};
+use crate::replay::Replay;
 
 /// EDE codes (RFC 8914).
 const EDE_OTHER: u16 = 0;
@@ -34,11 +47,91 @@ const EDE_UNSUPPORTED_NSEC3_ITERATIONS: u16 = 27;
 /// Attack queries per CPU measurement.
 const ROUNDS: u32 = 20;
 
-/// A testbed whose lab runs on a thread of its own (so this thread's CPU
-/// time is the resolver's and the clients'), with the failure-recheck
-/// window off so every attack query does its full work (the window would
-/// answer repeats from memory).
-async fn testbed() -> (Testbed, LabThread) {
+/// The replay testbed, with the failure-recheck window off so every
+/// attack query does its full work (the window would answer repeats from
+/// memory).
+async fn testbed() -> Replay {
+    Replay::start_with(|c| c.stale.failure_recheck = Duration::ZERO).await
+}
+
+/// What the attack helpers need of a testbed, on sockets or replayed.
+trait Bed: Sync {
+    fn lab(&self) -> &Lab;
+    fn metrics(&self) -> &Metrics;
+    fn resolver(&self) -> &Arc<Resolver>;
+    fn now(&self) -> Timestamp;
+    /// A client query that can run in a task of its own.
+    fn client(&self, qname: String, qtype: RecordType) -> BoxFuture<'static, Message>;
+    /// Move the clock(s) by `d`.
+    fn step(&self, d: Duration) -> BoxFuture<'_, ()>;
+    /// How often the healthy client asks a name before it gives up: once
+    /// on virtual time; up to three times on sockets, as a stub would (on
+    /// a machine shared with parallel builds one lab answer may come after
+    /// the resolver's timeout).
+    fn client_tries(&self) -> usize;
+}
+
+impl Bed for Replay {
+    fn lab(&self) -> &Lab {
+        &self.lab
+    }
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+    fn client(&self, qname: String, qtype: RecordType) -> BoxFuture<'static, Message> {
+        let (resolver, metrics, id) = (
+            self.resolver.clone(),
+            self.metrics.clone(),
+            self.net.next_id(),
+        );
+        Box::pin(async move {
+            crate::replay::ask(&resolver, &metrics, id, &qname, qtype, Flags::default()).await
+        })
+    }
+    fn step(&self, d: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(self.advance(d))
+    }
+    fn client_tries(&self) -> usize {
+        1
+    }
+}
+
+impl Bed for Testbed {
+    fn lab(&self) -> &Lab {
+        &self.lab
+    }
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+    fn client(&self, qname: String, qtype: RecordType) -> BoxFuture<'static, Message> {
+        let addr = self.addr;
+        Box::pin(async move { query(addr, &qname, qtype, Flags::default()).await })
+    }
+    fn step(&self, d: Duration) -> BoxFuture<'_, ()> {
+        self.advance(d);
+        Box::pin(async {})
+    }
+    fn client_tries(&self) -> usize {
+        3
+    }
+}
+
+/// A socket testbed whose lab runs on a thread of its own (so this
+/// thread's CPU time is the resolver's and the clients'), the
+/// failure-recheck window off as in [`testbed`].
+async fn sockets_testbed() -> (Testbed, LabThread) {
     let (lab, thread) = lab_on_own_thread();
     let tb = Testbed::start_on(
         lab,
@@ -103,37 +196,37 @@ fn thread_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-fn limit_hits(tb: &Testbed, limit: &str) -> u64 {
-    tb.metrics.limit_hits.with_label_values(&[limit]).get()
+fn limit_hits(tb: &impl Bed, limit: &str) -> u64 {
+    tb.metrics().limit_hits.with_label_values(&[limit]).get()
 }
 
-fn upstream_outcome(tb: &Testbed, outcome: &str) -> u64 {
-    tb.metrics.upstream.with_label_values(&[outcome]).get()
+fn upstream_outcome(tb: &impl Bed, outcome: &str) -> u64 {
+    tb.metrics().upstream.with_label_values(&[outcome]).get()
 }
 
 /// Ask the attack question (bounded by the client's timeout: an answer
 /// must come) while a healthy client asks names of example.lab.; the
 /// healthy client must get every answer.
-async fn while_healthy_asks(tb: &Testbed, qname: &str, qtype: RecordType) -> Message {
+async fn while_healthy_asks(tb: &impl Bed, qname: &str, qtype: RecordType) -> Message {
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
+    let tries = tb.client_tries();
     let healthy = {
-        let (stop, answered, addr) = (Arc::clone(&stop), Arc::clone(&answered), tb.addr);
+        let (stop, answered) = (Arc::clone(&stop), Arc::clone(&answered));
+        // host100.. so the poison test's host1 stays out of the cache.
+        let ask: Vec<_> = (100u32..)
+            .take(64)
+            .map(|i| {
+                (0..tries)
+                    .map(|_| tb.client(format!("host{i}.example.lab."), RecordType::A))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         tokio::spawn(async move {
-            // host100.. so the poison test's host1 stays out of the cache.
-            for i in 100u32.. {
-                // Asked up to three times, as a stub would: on a machine
-                // shared with parallel builds one lab answer may come
-                // after the resolver's timeout.
+            for (i, asks) in (100u32..).zip(ask) {
                 let mut r = None;
-                for _ in 0..3 {
-                    let answer = query(
-                        addr,
-                        &format!("host{i}.example.lab."),
-                        RecordType::A,
-                        Default::default(),
-                    )
-                    .await;
+                for ask in asks {
+                    let answer = ask.await;
                     if answer.metadata.response_code == ResponseCode::NoError {
                         r = Some(answer);
                         break;
@@ -150,7 +243,7 @@ async fn while_healthy_asks(tb: &Testbed, qname: &str, qtype: RecordType) -> Mes
             }
         })
     };
-    let r = tb.query(qname, qtype).await;
+    let r = tb.client(qname.to_owned(), qtype).await;
     stop.store(true, Ordering::Relaxed);
     healthy.await.unwrap();
     assert!(answered.load(Ordering::Relaxed) >= 2);
@@ -161,23 +254,24 @@ async fn while_healthy_asks(tb: &Testbed, qname: &str, qtype: RecordType) -> Mes
 /// resolution (the clock moves past cached verdicts in between); print
 /// CPU time and upstream queries per query, and return the answers.
 async fn measure(
-    tb: &Testbed,
+    tb: &impl Bed,
     what: &str,
     qname: impl Fn(u32) -> String,
     qtype: RecordType,
 ) -> (Vec<Message>, Work) {
     let mut answers = Vec::new();
-    let upstream = tb.lab.total_queries();
-    let verified = tb.metrics.signature_verifications.get();
+    let upstream = tb.lab().total_queries();
+    let verified = tb.metrics().signature_verifications.get();
     let cpu = thread_cpu();
     for i in 0..ROUNDS {
-        tb.advance(Duration::from_secs(u64::from(limits::BOGUS_TTL_SECS) + 1));
-        tb.resolver.cache().flush_all();
-        answers.push(tb.query(&qname(i), qtype).await);
+        tb.step(Duration::from_secs(u64::from(limits::BOGUS_TTL_SECS) + 1))
+            .await;
+        tb.resolver().cache().flush_all();
+        answers.push(tb.client(qname(i), qtype).await);
     }
     let cpu = thread_cpu() - cpu;
-    let sent = tb.lab.total_queries() - upstream;
-    let verified = tb.metrics.signature_verifications.get() - verified;
+    let sent = tb.lab().total_queries() - upstream;
+    let verified = tb.metrics().signature_verifications.get() - verified;
     eprintln!(
         "attack {what}: {ROUNDS} cold queries, resolver CPU {:?}/query, {:.1} upstream queries/query, {:.1} signature verifications/query",
         cpu / ROUNDS,
@@ -195,8 +289,8 @@ struct Work {
     verified: u64,
 }
 
-fn set_fault(tb: &Testbed, zone: &str, fault: Fault) {
-    tb.lab.set_fault(&name(zone), fault).unwrap();
+fn set_fault(tb: &impl Bed, zone: &str, fault: Fault) {
+    tb.lab().set_fault(&name(zone), fault).unwrap();
 }
 
 fn all_servfail_with(answers: &[Message], ede: u16) {
@@ -210,9 +304,9 @@ fn assert_servfail_with(r: &Message, ede: u16) {
     assert!(ede_codes(r).contains(&ede), "EDE {ede} expected: {r:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn keytrap_zone_is_bogus_within_the_signature_budget() {
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     // Keys of other.lab. fetched (and cached) while the zone is healthy:
     // the attack is on the data signatures.
     let r = tb.query("www.other.lab.", RecordType::A).await;
@@ -249,14 +343,15 @@ async fn keytrap_zone_is_bogus_within_the_signature_budget() {
     );
     // Healthy again once the fault is gone.
     set_fault(&tb, "other.lab.", Fault::None);
-    tb.advance(Duration::from_secs(u64::from(limits::BOGUS_TTL_SECS) + 1));
+    tb.advance(Duration::from_secs(u64::from(limits::BOGUS_TTL_SECS) + 1))
+        .await;
     let r = tb.query("www.other.lab.", RecordType::A).await;
     assert!(r.metadata.authentic_data, "{r:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nsec3_iterations_over_the_limit_are_insecure_with_ede_27() {
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     // Within the limit: a secure proof.
     set_fault(
         &tb,
@@ -305,9 +400,9 @@ async fn nsec3_iterations_over_the_limit_are_insecure_with_ede_27() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn referral_fan_out_resolves_a_bounded_number_of_ns_names() {
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     let fan_out: u16 = 20;
     // Warm: keys of other.lab. and its delegation are cached.
     let r = tb.query("www.other.lab.", RecordType::A).await;
@@ -352,9 +447,9 @@ async fn referral_fan_out_resolves_a_bounded_number_of_ns_names() {
     all_servfail_with(&answers, EDE_OTHER);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cname_loop_and_long_chain_fail_in_bounded_steps() {
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     set_fault(&tb, "other.lab.", Fault::CnameLoop);
     let r = while_healthy_asks(&tb, "loop-a.other.lab.", RecordType::A).await;
     assert_servfail_with(&r, EDE_OTHER);
@@ -402,7 +497,7 @@ async fn cname_loop_and_long_chain_fail_in_bounded_steps() {
 
 #[tokio::test]
 async fn oversized_udp_answers_are_refetched_over_tcp() {
-    let (tb, _lab_thread) = testbed().await;
+    let (tb, _lab_thread) = sockets_testbed().await;
     set_fault(&tb, "other.lab.", Fault::Oversize);
     let oversized = upstream_outcome(&tb, "oversized_udp");
     let before = limit_hits(&tb, "EDNS_UDP_PAYLOAD");
@@ -435,13 +530,13 @@ async fn oversized_udp_answers_are_refetched_over_tcp() {
 }
 
 /// The A records cached for `qname`, in both views.
-fn cached_addrs(tb: &Testbed, qname: &str) -> Vec<std::net::Ipv4Addr> {
+fn cached_addrs(tb: &impl Bed, qname: &str) -> Vec<std::net::Ipv4Addr> {
     [View::Validated, View::CheckingDisabled]
         .into_iter()
         .filter_map(|view| {
-            tb.resolver.cache().get(
+            tb.resolver().cache().get(
                 &CacheKey::new(&name(qname), RecordType::A, DNSClass::IN, view),
-                tb.clock.now(),
+                tb.now(),
             )
         })
         .flat_map(|(entry, _)| entry.answers.clone())
@@ -464,7 +559,7 @@ fn addrs(r: &Message) -> Vec<std::net::Ipv4Addr> {
 
 #[tokio::test]
 async fn spoofed_answers_are_ignored_and_never_cached() {
-    let (tb, _lab_thread) = testbed().await;
+    let (tb, _lab_thread) = sockets_testbed().await;
     let real: std::net::Ipv4Addr = "192.0.2.99".parse().unwrap();
     for fault in [Fault::SpoofId, Fault::SpoofQuestion, Fault::SpoofSource] {
         tb.resolver.cache().flush_all();
@@ -500,9 +595,9 @@ async fn spoofed_answers_are_ignored_and_never_cached() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn out_of_bailiwick_records_are_never_cached() {
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     set_fault(&tb, "insecure.lab.", Fault::Poison);
     let r = while_healthy_asks(&tb, "www.insecure.lab.", RecordType::A).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
@@ -528,11 +623,11 @@ async fn out_of_bailiwick_records_are_never_cached() {
     assert!(r.metadata.authentic_data, "{r:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn keytrap_dnskey_set_fails_within_the_budget() {
     // Cold: the DNSKEY set itself (17 RRSIGs naming the KSK's tag, 8 more
     // keys sharing that tag) is what the resolver must authenticate.
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     set_fault(&tb, "other.lab.", Fault::KeyTrap);
     let before = limit_hits(&tb, "MAX_SIGNATURE_VALIDATIONS_PER_RESPONSE");
     let verified = tb.metrics.signature_verifications.get();
@@ -566,9 +661,9 @@ fn deep_name(label: &str, n: usize, zone: &str) -> String {
     format!("{}{zone}", format!("{label}.").repeat(n))
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deep_referrals_stop_at_the_referral_depth_limit() {
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     set_fault(&tb, "other.lab.", Fault::DeepReferral);
     let qname = deep_name("d", limits::MAX_REFERRAL_DEPTH + 10, "other.lab.");
     let before = limit_hits(&tb, "MAX_REFERRAL_DEPTH");
@@ -608,9 +703,9 @@ async fn deep_referrals_stop_at_the_referral_depth_limit() {
     assert!(work.sent <= bound, "{} queries, bound {bound}", work.sent);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nsec3_proof_of_a_very_long_name_stops_at_the_hash_budget() {
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     set_fault(&tb, "other.lab.", Fault::Nsec3Iterations(0));
     // A closest-encloser proof hashes every ancestor of the name: more
     // labels than MAX_NSEC3_HASHES_PER_RESPONSE allows.
@@ -654,9 +749,9 @@ async fn a_question_over_the_budget_does_not_close_the_zone() {
     assert!(r.metadata.authentic_data);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn in_zone_name_servers_without_glue_are_not_chased() {
-    let (tb, _lab_thread) = testbed().await;
+    let tb = testbed().await;
     // Warm: keys of other.lab. and its delegation are cached.
     let r = tb.query("www.other.lab.", RecordType::A).await;
     assert!(r.metadata.authentic_data);

@@ -1,9 +1,13 @@
 //! Fail small (issue 13): one bad answer never closes a zone; a window
 //! opens only on zone-level evidence, heals by a background probe, ends
 //! with a flush that keeps stale answers, and never stops CD clients when
-//! the failure is a validation failure.
+//! the failure is a validation failure. On the replay harness (in-process
+//! lab, paused virtual time), but for the forward/stub zone case, which
+//! runs on sockets.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
@@ -12,7 +16,8 @@ use lastgood_resolver::limits;
 use lastgood_resolver::resolve::private::ZoneMode;
 
 use crate::forward::{ZONE, corp_lab, corp_servers, testbed};
-use crate::harness::{Flags, Testbed, a_data, answers_of, ede_codes, name};
+use crate::harness::{Flags, a_data, answers_of, ede_codes, name};
+use crate::replay::Replay;
 
 /// Just past the lab's data TTL (3600 s).
 const EXPIRE: Duration = Duration::from_secs(3601);
@@ -36,7 +41,7 @@ fn assert_secure(r: &Message, what: &str) {
 
 /// Wait until the background work of a query (a failed refresh, a probe)
 /// has opened or closed the window we expect.
-async fn until(tb: &Testbed, failing: bool) {
+async fn until(tb: &Replay, failing: bool) {
     for _ in 0..200 {
         if tb.resolver.failing_zones().is_empty() != failing {
             return;
@@ -52,9 +57,9 @@ async fn until(tb: &Testbed, failing: bool) {
 
 /// Issue 13 item 1: `. ANY`, `hostN ANY` and `hostN RRSIG` answered
 /// without closing a zone: a never-cached name resolves right after.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn meta_questions_never_close_a_zone() {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     let cases = [
         (".", RecordType::ANY, "host101.example.lab."),
         (
@@ -86,9 +91,9 @@ async fn meta_questions_never_close_a_zone() {
 /// RFC 8482: ANY is answered from what the cache holds, or with one
 /// validated RRset; a qtype RRSIG question gets the authority's RRSIGs,
 /// never with AD (no signature covers them).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn any_and_rrsig_answers() {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     // Nothing cached: the A RRset, validated.
     let r = tb.query("host7.example.lab.", RecordType::ANY).await;
     assert_secure(&r, "ANY, nothing cached");
@@ -144,9 +149,9 @@ async fn one_bad_server_of_two_never_closes_the_zone() {
 /// publish, many names) still opens a window: stale for cached names,
 /// SERVFAIL at once for new ones, no upstream query, and the EDE names
 /// the zone where the fault is (`lab.`, not the child).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn de_pattern_still_opens_the_window() {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     for i in 1..=3 {
         tb.query(&format!("host{i}.example.lab."), RecordType::A)
             .await;
@@ -154,7 +159,7 @@ async fn de_pattern_still_opens_the_window() {
     tb.lab
         .set_fault(&name("lab."), Fault::UnpublishedZsk)
         .unwrap();
-    tb.advance(EXPIRE);
+    tb.advance(EXPIRE).await;
     for i in 1..=3 {
         let r = tb
             .query(&format!("host{i}.example.lab."), RecordType::A)
@@ -179,14 +184,14 @@ async fn de_pattern_still_opens_the_window() {
 /// Issue 13 item 3: a blip heals within seconds. The probe runs in the
 /// background (the client that starts it is answered stale at once) and
 /// its success closes the window; nothing waits `failure-recheck`.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn repaired_zone_is_fresh_after_one_probe() {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     tb.query("host1.example.lab.", RecordType::A).await;
     tb.lab
         .set_fault(&name("example.lab."), Fault::Drop)
         .unwrap();
-    tb.advance(EXPIRE);
+    tb.advance(EXPIRE).await;
     let r = tb.query("host1.example.lab.", RecordType::A).await;
     assert_eq!(ede_codes(&r).first(), Some(&3));
     until(&tb, true).await;
@@ -195,7 +200,7 @@ async fn repaired_zone_is_fresh_after_one_probe() {
     tb.lab
         .set_fault(&name("example.lab."), Fault::None)
         .unwrap();
-    tb.advance(limits::FAILURE_PROBE_FIRST);
+    tb.advance(limits::FAILURE_PROBE_FIRST).await;
     let t = Instant::now();
     let r = tb.query("host1.example.lab.", RecordType::A).await;
     assert_eq!(
@@ -223,14 +228,14 @@ async fn repaired_zone_is_fresh_after_one_probe() {
 
 /// A long outage costs at most one probe per interval, the interval
 /// doubling up to `failure-recheck`; `zone retry` probes at once.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn long_outage_probes_back_off_and_retry_probes_now() {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     tb.query("host1.example.lab.", RecordType::A).await;
     tb.lab
         .set_fault(&name("example.lab."), Fault::Drop)
         .unwrap();
-    tb.advance(EXPIRE);
+    tb.advance(EXPIRE).await;
     tb.query("host1.example.lab.", RecordType::A).await;
     until(&tb, true).await;
     let probes = || {
@@ -242,7 +247,7 @@ async fn long_outage_probes_back_off_and_retry_probes_now() {
     // Clients every second of virtual time for two minutes.
     let mut waited = Vec::new();
     for _ in 0..120 {
-        tb.advance(Duration::from_secs(1));
+        tb.advance(Duration::from_secs(1)).await;
         let before = probes();
         let r = tb.query("host1.example.lab.", RecordType::A).await;
         assert_eq!(ede_codes(&r).first(), Some(&3));
@@ -280,14 +285,14 @@ async fn long_outage_probes_back_off_and_retry_probes_now() {
 
 /// Issue 13 item 3: `cache flush --zone` during an outage ends the window
 /// and keeps the stale answers flowing.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn flush_zone_during_outage_keeps_stale_answers() {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     let fresh = tb.query("host1.example.lab.", RecordType::A).await;
     tb.lab
         .set_fault(&name("example.lab."), Fault::Drop)
         .unwrap();
-    tb.advance(EXPIRE);
+    tb.advance(EXPIRE).await;
     tb.query("host1.example.lab.", RecordType::A).await;
     until(&tb, true).await;
     tb.resolver.flush(Some(&name("example.lab.")), false);
@@ -320,7 +325,7 @@ async fn flush_zone_during_outage_keeps_stale_answers() {
 /// Issue 13 item 4: during each validation fault, CD=1 gets what the
 /// authority serves now, unvalidated (no AD, no stale copy), for a cached
 /// name and for a never-cached one, while the window answers the others.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cd_clients_get_the_authority_data_during_validation_faults() {
     for fault in [
         Fault::UnpublishedZsk,
@@ -328,7 +333,7 @@ async fn cd_clients_get_the_authority_data_during_validation_faults() {
         Fault::ExpiredRrsigs,
         Fault::BadSignatures,
     ] {
-        let tb = Testbed::start().await;
+        let tb = Replay::start().await;
         for i in 1..=3 {
             tb.query(&format!("host{i}.example.lab."), RecordType::A)
                 .await;
@@ -336,7 +341,7 @@ async fn cd_clients_get_the_authority_data_during_validation_faults() {
         tb.lab
             .set_fault(&name("example.lab."), fault.clone())
             .unwrap();
-        tb.advance(EXPIRE);
+        tb.advance(EXPIRE).await;
         for i in 1..=3 {
             tb.query(&format!("host{i}.example.lab."), RecordType::A)
                 .await;
@@ -366,9 +371,9 @@ async fn cd_clients_get_the_authority_data_during_validation_faults() {
 }
 
 /// Under an NTA answers carry EDE 33 (draft-farrokhi-dnsop-ede-nta).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nta_answers_carry_ede_33() {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     tb.resolver
         .ntas()
         .add(

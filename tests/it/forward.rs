@@ -4,10 +4,15 @@
 //! `[[stub-zone]]`: answers, failover between the listed servers, the
 //! stale ladder when all of them fail, validation with a configured
 //! anchor (AD) and without one (Insecure, never Bogus), and the
-//! `private-address` rebinding filter.
+//! `private-address` rebinding filter. Failover and the stale ladder run
+//! on the replay harness (the zone in-process, virtual time); the rest on
+//! sockets.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
@@ -20,6 +25,7 @@ use lastgood_resolver::resolve::private::{
 };
 
 use crate::harness::{Testbed, a_data, ede_codes, name};
+use crate::replay::Replay;
 
 pub(crate) const ZONE: &str = "corp.internal.";
 /// Just past the zone's TTL (300 s).
@@ -56,11 +62,20 @@ fn corp_anchor(corp: &Lab) -> TrustAnchors {
 /// A testbed whose resolver sends `corp.internal.` to `corp` in `mode`;
 /// with `anchor`, the zone validates from it.
 pub(crate) async fn testbed(corp: &Lab, mode: ZoneMode, anchor: Option<TrustAnchors>) -> Testbed {
+    Testbed::start_with(corp_zone(corp, mode, anchor)).await
+}
+
+/// The configuration of `corp.internal.` as a zone of `mode`.
+fn corp_zone(
+    corp: &Lab,
+    mode: ZoneMode,
+    anchor: Option<TrustAnchors>,
+) -> impl FnOnce(&mut ResolverConfig) + use<> {
     let servers: Vec<SocketAddr> = corp_servers()
         .iter()
         .map(|ip| SocketAddr::new(*ip, corp.port()))
         .collect();
-    Testbed::start_with(move |c: &mut ResolverConfig| {
+    move |c: &mut ResolverConfig| {
         let secure = anchor.is_some();
         if let Some(anchor) = anchor {
             c.anchors.extend(anchor);
@@ -72,8 +87,27 @@ pub(crate) async fn testbed(corp: &Lab, mode: ZoneMode, anchor: Option<TrustAnch
             secure,
             forward_first: false,
         }]);
-    })
-    .await
+    }
+}
+
+/// `corp.internal.` in-process, and the replay testbed in front of it
+/// and the lab.
+async fn replayed(mode: ZoneMode) -> (Arc<Lab>, Replay) {
+    let corp = Arc::new(
+        Lab::standalone_in_process(StandaloneZone {
+            origin: name(ZONE),
+            file: default_zones_dir().join("corp.internal.zone"),
+            servers: corp_servers().to_vec(),
+            denial: None,
+            algorithm: LabAlgorithm::EcdsaP256,
+            port: 0,
+        })
+        .await
+        .unwrap(),
+    );
+    let tb = Replay::start_with(corp_zone(&corp, mode, None)).await;
+    tb.net.add_lab(Arc::clone(&corp));
+    (corp, tb)
 }
 
 fn www() -> Vec<RData> {
@@ -123,12 +157,12 @@ async fn private_names_never_reach_the_root() {
     assert_eq!(tb.lab.total_queries(), 0, "nothing asked of the public lab");
 }
 
-#[tokio::test]
+/// On the replay harness: the dead server's timeouts pass in virtual time.
+#[tokio::test(start_paused = true)]
 async fn failover_to_the_second_server() {
-    let corp = corp_lab(false).await;
+    let (corp, tb) = replayed(ZoneMode::Forward).await;
     let [first, second] = corp_servers();
     corp.set_fault_at(&name(ZONE), first, Fault::Drop).unwrap();
-    let tb = testbed(&corp, ZoneMode::Forward, None).await;
     let t = Instant::now();
     let r = tb.query("www.corp.internal.", RecordType::A).await;
     eprintln!("failover: first answer after {:?}", t.elapsed());
@@ -145,16 +179,16 @@ async fn failover_to_the_second_server() {
     assert_eq!(corp.queries_received(first), before, "dead server skipped");
 }
 
-#[tokio::test]
+/// On the replay harness: the dead servers' timeouts pass in virtual time.
+#[tokio::test(start_paused = true)]
 async fn stale_when_every_server_is_down() {
     for mode in [ZoneMode::Forward, ZoneMode::Stub] {
-        let corp = corp_lab(false).await;
-        let tb = testbed(&corp, mode, None).await;
+        let (corp, tb) = replayed(mode).await;
         let fresh = tb.query("www.corp.internal.", RecordType::A).await;
         assert_eq!(a_data(&fresh), www());
         corp.set_fault_everywhere(&name(ZONE), &Fault::Drop)
             .unwrap();
-        tb.advance(EXPIRE);
+        tb.advance(EXPIRE).await;
         let t = Instant::now();
         let r = tb.query("www.corp.internal.", RecordType::A).await;
         eprintln!("{mode:?}: first stale answer after {:?}", t.elapsed());

@@ -21,6 +21,20 @@ pub fn name(s: &str) -> Name {
     Name::from_str(s).unwrap()
 }
 
+/// The lab's zones signed once per test binary: each testbed serves a
+/// copy (same keys and trust anchor, faults of its own), so a test does
+/// not pay for signing the hierarchy again.
+pub async fn lab_template() -> &'static Lab {
+    static TEMPLATE: tokio::sync::OnceCell<Lab> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            Lab::in_process(LabConfig::new(default_zones_dir()))
+                .await
+                .unwrap()
+        })
+        .await
+}
+
 /// A lab hierarchy and a resolver in front of it.
 pub struct Testbed {
     pub lab: Lab,
@@ -41,15 +55,8 @@ impl Testbed {
         Self::start_full(adjust, Arc::new(NtaStore::new(None))).await
     }
 
-    /// Start with negative trust anchors from `ntas`.
-    pub async fn start_with_ntas(ntas: Arc<NtaStore>) -> Testbed {
-        Self::start_full(|_| {}, ntas).await
-    }
-
     async fn start_full(adjust: impl FnOnce(&mut ResolverConfig), ntas: Arc<NtaStore>) -> Testbed {
-        let lab = Lab::start(LabConfig::new(default_zones_dir()))
-            .await
-            .unwrap();
+        let lab = lab_template().await.serve_copy().await.unwrap();
         Self::start_on(lab, adjust, ntas).await
     }
 

@@ -1,7 +1,8 @@
 //! Issue 15: what real authorities send. One test (or more) per
 //! behaviour of the iterator: relaxed QNAME minimisation, lame and odd
 //! authorities, CNAME chains, DNAME, forwarding everything, IPv6-only
-//! name servers.
+//! name servers. Tests whose servers time out run on the replay harness
+//! (virtual time); the others on sockets.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use lastgood_resolver::resolve::ResolverConfig;
 use lastgood_resolver::resolve::private::{PrivateZone, PrivateZones, ZoneMode};
 
 use crate::harness::{Flags, Testbed, a_data, answers_of, ede_codes, name};
+use crate::replay::Replay;
+use crate::replay::net::Authority;
 
 /// Upstream queries the resolver sent so far (every outcome).
 fn upstream_queries(tb: &Testbed) -> u64 {
@@ -44,7 +47,7 @@ fn assert_wildcard_answer(r: &Message) {
 /// question with an error, silence or a lame reply. Relaxed mode asks
 /// the full name of the same zone and gets the wildcard answer.
 async fn relaxed_case(kind: NodataFault) {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     tb.lab
         .set_fault(&name("example.lab."), Fault::BrokenNodata(kind))
         .unwrap();
@@ -54,32 +57,32 @@ async fn relaxed_case(kind: NodataFault) {
     assert_wildcard_answer(&r);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_servfail() {
     relaxed_case(NodataFault::ServFail).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_refused() {
     relaxed_case(NodataFault::Refused).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_formerr() {
     relaxed_case(NodataFault::FormErr).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_notimp() {
     relaxed_case(NodataFault::NotImp).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_lame_empty_answer() {
     relaxed_case(NodataFault::Lame).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn relaxed_minimisation_after_timeouts() {
     relaxed_case(NodataFault::Drop).await;
 }
@@ -216,13 +219,24 @@ async fn forward_all_bogus_is_servfail() {
     assert!(!ede_codes(&r).is_empty());
 }
 
-#[tokio::test]
+/// On the replay harness: the dead forwarder's timeouts and the
+/// client-response timer pass in virtual time.
+#[tokio::test(start_paused = true)]
 async fn forward_all_serves_stale_when_forwarders_fail() {
-    let (a, b) = forwarding_pair().await;
+    // `a` iterates the lab; `b` forwards everything to it (in-process, as
+    // an authority of `b`'s replay network at A).
+    const A: &str = "127.0.0.99:53";
+    let a = Replay::start().await;
+    let (resolver, metrics, anchor) = (a.resolver.clone(), a.metrics.clone(), a.lab.trust_anchor());
+    let b = Replay::start_with(move |c| forward_root(c, A.parse().unwrap(), Some(&anchor), false))
+        .await;
+    b.net
+        .set(A.parse().unwrap(), Authority::Resolver(resolver, metrics));
     let fresh = b.query("host1.example.lab.", RecordType::A).await;
     assert!(fresh.metadata.authentic_data);
-    drop(a);
-    b.advance(Duration::from_secs(3601));
+    // `a` is gone.
+    b.net.set(A.parse().unwrap(), Authority::Nothing);
+    b.advance(Duration::from_secs(3601)).await;
     let r = b
         .query_with("host1.example.lab.", RecordType::A, patient())
         .await;
@@ -234,17 +248,17 @@ async fn forward_all_serves_stale_when_forwarders_fail() {
 
 /// `forward-first`: the forwarder is dead, so the resolver iterates
 /// from its root hints; without it, SERVFAIL.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn forward_first_falls_back_to_iteration() {
     let dead: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let tb = Testbed::start_with(|c| forward_root(c, dead, None, true)).await;
+    let tb = Replay::start_with(|c| forward_root(c, dead, None, true)).await;
     let r = tb
         .query_with("host1.example.lab.", RecordType::A, patient())
         .await;
     assert_eq!(answers_of(&r, RecordType::A), 1, "{r:?}");
     assert!(r.metadata.authentic_data, "{r:?}");
 
-    let tb = Testbed::start_with(|c| forward_root(c, dead, None, false)).await;
+    let tb = Replay::start_with(|c| forward_root(c, dead, None, false)).await;
     let r = tb
         .query_with("host1.example.lab.", RecordType::A, patient())
         .await;
@@ -397,25 +411,29 @@ async fn dname_with_bad_signature_is_bogus() {
 // --- 12. Name server addresses (IPv6) ---
 
 /// A lab whose `zone` (unsigned, zones/v6.zone) is served only on
-/// [::1], at the main lab's port.
-async fn v6_testbed(zone: &str, do_ip6: bool) -> (Testbed, Lab) {
-    let tb = Testbed::start_with(move |c| c.do_ip6 = do_ip6).await;
-    let v6 = Lab::start_standalone(StandaloneZone {
-        origin: name(zone),
-        file: default_zones_dir().join("v6.zone"),
-        servers: vec!["::1".parse().unwrap()],
-        denial: None,
-        algorithm: LabAlgorithm::EcdsaP256,
-        port: tb.lab.port(),
-    })
-    .await
-    .unwrap();
+/// [::1], at the main lab's port; on the replay harness (the dead IPv4
+/// server's timeouts pass in virtual time).
+async fn v6_testbed(zone: &str, do_ip6: bool) -> (Replay, Arc<Lab>) {
+    let tb = Replay::start_with(move |c| c.do_ip6 = do_ip6).await;
+    let v6 = Arc::new(
+        Lab::standalone_in_process(StandaloneZone {
+            origin: name(zone),
+            file: default_zones_dir().join("v6.zone"),
+            servers: vec!["::1".parse().unwrap()],
+            denial: None,
+            algorithm: LabAlgorithm::EcdsaP256,
+            port: tb.lab.port(),
+        })
+        .await
+        .unwrap(),
+    );
+    tb.net.add_lab(Arc::clone(&v6));
     (tb, v6)
 }
 
 /// The zone's only name server has an AAAA record and no A: resolved
 /// without glue, asked over IPv6.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn zone_served_only_over_ipv6_resolves() {
     let (tb, v6) = v6_testbed("v6only.lab.", true).await;
     let r = tb
@@ -427,7 +445,7 @@ async fn zone_served_only_over_ipv6_resolves() {
 
 /// The name server's IPv4 address answers nothing: its IPv6 one is
 /// asked instead.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ipv6_server_used_when_ipv4_fails() {
     let (tb, v6) = v6_testbed("dual.lab.", true).await;
     let r = tb
@@ -438,7 +456,7 @@ async fn ipv6_server_used_when_ipv4_fails() {
 }
 
 /// `do-ip6 = false`: IPv6 name server addresses are never used.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn do_ip6_off_never_asks_over_ipv6() {
     let (tb, v6) = v6_testbed("v6only.lab.", false).await;
     let r = tb

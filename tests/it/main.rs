@@ -18,6 +18,7 @@ mod forward;
 mod harness;
 mod iterator;
 mod nta;
+mod replay;
 mod resolve;
 mod server;
 mod stale;

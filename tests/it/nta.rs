@@ -1,7 +1,9 @@
 //! Negative trust anchors (RFC 7646) end to end: the .de 2026-05-05 case
 //! (a TLD's data signed by a ZSK it does not publish) turned from SERVFAIL
 //! into unvalidated answers by an NTA, with no cache flush; expiry;
-//! recheck lifting it once the zone is fixed; persistence.
+//! recheck lifting it once the zone is fixed; persistence. The ladder
+//! tests run on the replay harness (virtual time); those of reused answers
+//! (`server::templates`) on sockets.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,29 +15,54 @@ use lastgood_resolver::clock::Clock;
 use lastgood_resolver::nta::{NtaSource, NtaStore};
 
 use crate::harness::{Testbed, ede_codes, name};
+use crate::replay::Replay;
 
-async fn broken_tld() -> Testbed {
-    let tb = Testbed::start().await;
+async fn broken_tld() -> Replay {
+    let tb = Replay::start().await;
     tb.lab
         .set_fault(&name("lab."), Fault::UnpublishedZsk)
         .unwrap();
     tb
 }
 
-fn add_nta(tb: &Testbed, lifetime: Option<Duration>) {
-    tb.resolver
+fn add_nta(tb: &impl Clocked, lifetime: Option<Duration>) {
+    tb.resolver()
         .ntas()
         .add(
             &name("lab."),
             lifetime,
             "lab. rollover broken",
             NtaSource::Api,
-            tb.clock.now(),
+            tb.now(),
         )
         .unwrap();
 }
 
-#[tokio::test]
+/// A resolver and its clock, on sockets or replayed.
+trait Clocked {
+    fn resolver(&self) -> &lastgood_resolver::resolve::Resolver;
+    fn now(&self) -> lastgood_resolver::clock::Timestamp;
+}
+
+impl Clocked for Testbed {
+    fn resolver(&self) -> &lastgood_resolver::resolve::Resolver {
+        &self.resolver
+    }
+    fn now(&self) -> lastgood_resolver::clock::Timestamp {
+        self.clock.now()
+    }
+}
+
+impl Clocked for Replay {
+    fn resolver(&self) -> &lastgood_resolver::resolve::Resolver {
+        &self.resolver
+    }
+    fn now(&self) -> lastgood_resolver::clock::Timestamp {
+        self.clock.now()
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn nta_turns_servfail_into_answers_without_flush() {
     let tb = broken_tld().await;
     for q in ["host10.example.lab.", "ns1.lab.", "www.other.lab."] {
@@ -64,13 +91,13 @@ async fn nta_turns_servfail_into_answers_without_flush() {
     assert!(tb.metrics.render().contains(r#"tier="nta""#));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nta_expires_after_its_lifetime() {
     let tb = broken_tld().await;
     add_nta(&tb, Some(Duration::from_secs(600)));
     let r = tb.query("host11.example.lab.", RecordType::A).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
-    tb.advance(Duration::from_secs(601));
+    tb.advance(Duration::from_secs(601)).await;
     let r = tb.query("host11.example.lab.", RecordType::A).await;
     assert_eq!(
         r.metadata.response_code,
@@ -80,7 +107,7 @@ async fn nta_expires_after_its_lifetime() {
     assert!(tb.resolver.ntas().list(tb.clock.now()).is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn recheck_lifts_the_nta_once_the_zone_validates() {
     let tb = broken_tld().await;
     add_nta(&tb, None);
@@ -91,7 +118,7 @@ async fn recheck_lifts_the_nta_once_the_zone_validates() {
     let r = tb.query("host12.example.lab.", RecordType::A).await;
     assert!(!r.metadata.authentic_data);
     tb.lab.set_fault(&name("lab."), Fault::None).unwrap();
-    tb.advance(Duration::from_secs(300));
+    tb.advance(Duration::from_secs(300)).await;
     assert_eq!(tb.resolver.recheck_ntas().await, vec![name("lab.")]);
     let r = tb.query("host12.example.lab.", RecordType::A).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
@@ -101,7 +128,7 @@ async fn recheck_lifts_the_nta_once_the_zone_validates() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nta_survives_a_restart() {
     let dir = std::env::temp_dir().join(format!("lastgood-nta-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -123,7 +150,7 @@ async fn nta_survives_a_restart() {
     // A new process: restore the state file, then resolve through the NTA.
     let restored =
         NtaStore::restore(file.clone(), lastgood_resolver::clock::SystemClock.now()).unwrap();
-    let tb = Testbed::start_with_ntas(Arc::new(restored)).await;
+    let tb = Replay::start_full(|_| {}, Arc::new(restored)).await;
     tb.lab
         .set_fault(&name("lab."), Fault::UnpublishedZsk)
         .unwrap();
@@ -133,15 +160,15 @@ async fn nta_survives_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stale_tier_still_covers_nta_zones() {
-    let tb = Testbed::start().await;
+    let tb = Replay::start().await;
     tb.query("host14.example.lab.", RecordType::A).await;
     add_nta(&tb, Some(Duration::from_secs(7 * 86_400)));
     tb.lab
         .set_fault(&name("example.lab."), Fault::Drop)
         .unwrap();
-    tb.advance(Duration::from_secs(3601));
+    tb.advance(Duration::from_secs(3601)).await;
     let r = tb.query("host14.example.lab.", RecordType::A).await;
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert_eq!(ede_codes(&r).first(), Some(&3));

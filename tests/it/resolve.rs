@@ -187,9 +187,10 @@ async fn ksk_without_ds_is_ede9() {
     bogus_case(Fault::KskWithoutDs, 9).await;
 }
 
-#[tokio::test]
+/// On the replay harness: the dead server's timeouts pass in virtual time.
+#[tokio::test(start_paused = true)]
 async fn unreachable_authority_is_servfail_ede22() {
-    let tb = Testbed::start().await;
+    let tb = crate::replay::Replay::start().await;
     tb.lab
         .set_fault(&name("example.lab."), Fault::Drop)
         .unwrap();

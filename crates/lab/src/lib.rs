@@ -220,7 +220,7 @@ pub(crate) struct LabZone {
     pub(crate) server: IpAddr,
     data: RwLock<Arc<ZoneData>>,
     denial: Option<Denial>,
-    keys: Option<ZoneKeys>,
+    keys: Option<Arc<ZoneKeys>>,
     algorithm: LabAlgorithm,
     pub(crate) state: RwLock<Arc<ZoneState>>,
 }
@@ -232,6 +232,20 @@ pub(crate) struct ZoneState {
 }
 
 impl LabZone {
+    /// The same zone (keys, data and current state shared, not copied),
+    /// with locks of its own: faults set on the copy stay there.
+    fn copy(&self) -> LabZone {
+        LabZone {
+            origin: self.origin.clone(),
+            server: self.server,
+            data: RwLock::new(self.data()),
+            denial: self.denial,
+            keys: self.keys.clone(),
+            algorithm: self.algorithm,
+            state: RwLock::new(self.snapshot()),
+        }
+    }
+
     fn data(&self) -> Arc<ZoneData> {
         match self.data.read() {
             Ok(guard) => Arc::clone(&guard),
@@ -259,6 +273,59 @@ pub struct Lab {
 impl Lab {
     /// Load, sign and serve the lab's zones.
     pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
+        Self::build(config, true).await
+    }
+
+    /// Load and sign the lab's zones without binding a socket: queries
+    /// reach them through [`Lab::reply`] (the in-process replay harness).
+    /// The servers' addresses are the usual ones, on `config.port` (53 if
+    /// 0).
+    pub async fn in_process(config: LabConfig) -> Result<Lab, LabError> {
+        Self::build(config, false).await
+    }
+
+    /// The bytes the lab's server at `to` sends back for the query `bytes`
+    /// (`udp`: truncated to the query's payload size), with its faults
+    /// applied; `None`: it stays silent. Forged answers of the spoofing
+    /// faults are not sent. Counts the query like one on a socket.
+    pub async fn reply(&self, to: SocketAddr, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
+        if to.port() != self.port {
+            return None;
+        }
+        self.shared.reply_at(to.ip(), bytes, udp).await
+    }
+
+    /// A lab serving what this one serves now (same keys, so the same
+    /// trust anchor; data and faults as they are), without signing again:
+    /// in-process like [`Lab::in_process`]. Tests start many labs; one
+    /// signed lab copied is far cheaper than signing each.
+    pub fn copy_in_process(&self) -> Lab {
+        Lab {
+            shared: server::shared(self.copy_zones()),
+            port: self.port,
+            tasks: Vec::new(),
+            root_ds: self.root_ds.clone(),
+            parent_ds: self.parent_ds.clone(),
+        }
+    }
+
+    /// As [`Lab::copy_in_process`], served on sockets (a free port).
+    pub async fn serve_copy(&self) -> Result<Lab, LabError> {
+        let (shared, port, tasks) = server::start(self.copy_zones(), 0).await?;
+        Ok(Lab {
+            shared,
+            port,
+            tasks,
+            root_ds: self.root_ds.clone(),
+            parent_ds: self.parent_ds.clone(),
+        })
+    }
+
+    fn copy_zones(&self) -> Vec<LabZone> {
+        self.shared.zones.iter().map(LabZone::copy).collect()
+    }
+
+    async fn build(config: LabConfig, bind: bool) -> Result<Lab, LabError> {
         let mut zones: Vec<LabZone> = Vec::with_capacity(ZONES.len());
         let mut parent_ds: BTreeMap<Name, Vec<DS>> = BTreeMap::new();
         let mut root_ds = Vec::new();
@@ -293,7 +360,7 @@ impl Lab {
                     parent_ds.insert(origin.clone(), ds);
                     let signed =
                         sign::sign_for_fault(&data, denial, &keys, &Fault::None, config.algorithm)?;
-                    (Some(keys), signed)
+                    (Some(Arc::new(keys)), signed)
                 }
                 None => (None, sign::unsigned(&data)),
             };
@@ -324,7 +391,12 @@ impl Lab {
                 zone.server = ip;
             }
         }
-        let (shared, port, tasks) = server::start(zones, config.port).await?;
+        let (shared, port, tasks) = if bind {
+            server::start(zones, config.port).await?
+        } else {
+            let port = if config.port == 0 { 53 } else { config.port };
+            (server::shared(zones), port, Vec::new())
+        };
         Ok(Lab {
             shared,
             port,

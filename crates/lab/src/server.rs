@@ -59,6 +59,12 @@ impl Shared {
         self.servers.iter().map(|s| s.addr).collect()
     }
 
+    /// The reply of the server at `addr` (no forgery), for [`super::Lab::reply`].
+    pub(crate) async fn reply_at(&self, addr: IpAddr, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
+        let server = self.servers.iter().position(|s| s.addr == addr)?;
+        self.handle(server, bytes, udp).await
+    }
+
     /// Bytes to send back for one received message (`None`: stay silent).
     async fn handle(&self, server: usize, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
         self.handle_with_forgery(server, bytes, udp).await.answer
@@ -276,18 +282,24 @@ async fn bind_on(
     Ok(bound)
 }
 
-/// Bind and spawn the servers for `zones`.
-pub(crate) async fn start(
-    zones: Vec<LabZone>,
-    port: u16,
-) -> Result<(Arc<Shared>, u16, Vec<JoinHandle<()>>), LabError> {
-    let addrs: Vec<IpAddr> = zones
+/// The server addresses of `zones` and what each serves, unbound.
+pub(crate) fn shared(zones: Vec<LabZone>) -> Arc<Shared> {
+    let addrs = addresses(&zones);
+    let servers = servers_of(&zones, &addrs);
+    Arc::new(Shared { zones, servers })
+}
+
+fn addresses(zones: &[LabZone]) -> Vec<IpAddr> {
+    zones
         .iter()
         .map(|z| z.server)
         .collect::<BTreeSet<_>>()
         .into_iter()
-        .collect();
-    let servers = addrs
+        .collect()
+}
+
+fn servers_of(zones: &[LabZone], addrs: &[IpAddr]) -> Vec<ServerInfo> {
+    addrs
         .iter()
         .map(|addr| ServerInfo {
             addr: *addr,
@@ -296,7 +308,16 @@ pub(crate) async fn start(
                 .collect(),
             queries: AtomicU64::new(0),
         })
-        .collect();
+        .collect()
+}
+
+/// Bind and spawn the servers for `zones`.
+pub(crate) async fn start(
+    zones: Vec<LabZone>,
+    port: u16,
+) -> Result<(Arc<Shared>, u16, Vec<JoinHandle<()>>), LabError> {
+    let addrs = addresses(&zones);
+    let servers = servers_of(&zones, &addrs);
     let bound = bind_all(&addrs, port).await?;
     let shared = Arc::new(Shared { zones, servers });
     let mut tasks = Vec::new();

@@ -33,6 +33,16 @@ impl Lab {
     /// zone's DS (for a trust anchor) is in [`Lab::ds_records`]; the lab
     /// has no root, so [`Lab::trust_anchor`] is empty.
     pub async fn start_standalone(spec: StandaloneZone) -> Result<Lab, LabError> {
+        Self::build_standalone(spec, true).await
+    }
+
+    /// As [`Lab::start_standalone`], without binding a socket: queries
+    /// reach the zone through [`Lab::reply`] (port `spec.port`, 53 if 0).
+    pub async fn standalone_in_process(spec: StandaloneZone) -> Result<Lab, LabError> {
+        Self::build_standalone(spec, false).await
+    }
+
+    async fn build_standalone(spec: StandaloneZone, bind: bool) -> Result<Lab, LabError> {
         let data = Arc::new(zone::load(&spec.file, &spec.origin, None)?);
         let pkcs8 = match spec.denial {
             Some(_) => Some((
@@ -66,7 +76,7 @@ impl Lab {
                 server: *ip,
                 data: RwLock::new(Arc::clone(&data)),
                 denial: spec.denial,
-                keys,
+                keys: keys.map(Arc::new),
                 algorithm: spec.algorithm,
                 state: RwLock::new(Arc::new(ZoneState {
                     fault: Fault::None,
@@ -74,7 +84,12 @@ impl Lab {
                 })),
             });
         }
-        let (shared, port, tasks) = server::start(zones, spec.port).await?;
+        let (shared, port, tasks) = if bind {
+            server::start(zones, spec.port).await?
+        } else {
+            let port = if spec.port == 0 { 53 } else { spec.port };
+            (server::shared(zones), port, Vec::new())
+        };
         Ok(Lab {
             shared,
             port,

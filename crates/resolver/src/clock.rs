@@ -51,7 +51,15 @@ impl fmt::Display for Timestamp {
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + fmt::Debug {
+    /// Wall time: TTLs, RRSIG windows, failure windows, NTA lifetimes.
     fn now(&self) -> Timestamp;
+
+    /// Monotonic time for deadlines and round-trip times: tokio's clock,
+    /// which a paused runtime (`tokio::time::pause`) moves only when told
+    /// to or when every task waits on a timer.
+    fn monotonic(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
+    }
 }
 
 /// The real wall clock.

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -19,8 +19,8 @@ use crate::resolve::classify::{self, Classified, classify};
 use crate::resolve::cut;
 use crate::resolve::outcome::UpstreamOutcome;
 use crate::resolve::servers::Delegation;
-use crate::resolve::upstream;
 use crate::resolve::{Ctx, ResolveError, Resolver};
+use crate::resolve::{transport, upstream};
 
 /// The type asked for a minimised name (RFC 9156 §3 recommends A: some
 /// middleboxes mishandle NS questions; measured in issue 15, both send
@@ -410,13 +410,15 @@ impl Resolver {
 
     /// Ask the zone's servers, best RTT first, until one gives a usable
     /// answer or referral: at most `MAX_UPSTREAM_TRIES` sends of one
-    /// question (one socket, one ID), each wait longer than the last, and a
-    /// late answer from any server already asked still counts. A server
-    /// that answers badly (SERVFAIL, REFUSED, lame, garbage) sends the
-    /// question to the next one. Only when every server failed (or is
-    /// known to be failing) is the error [`ResolveError::ZoneDown`], the
-    /// zone-level evidence that opens a failure window; a zone in an outage
-    /// window is not asked at all (except by its probe).
+    /// question (one ID, one socket over the real transport), each wait
+    /// longer than the last, and a late answer from any server already
+    /// asked still counts. A server that answers badly (SERVFAIL, REFUSED,
+    /// lame, garbage) sends the question to the next one. Only when every
+    /// server failed (or is known to be failing) is the error
+    /// [`ResolveError::ZoneDown`], the zone-level evidence that opens a
+    /// failure window; a zone in an outage window is not asked at all
+    /// (except by its probe). Every exchange goes through the resolver's
+    /// [`transport::Transport`]; every time read is the resolver's clock.
     async fn query_zone(
         &self,
         deleg: &Delegation,
@@ -424,144 +426,217 @@ impl Resolver {
         qtype: RecordType,
         ctx: &Ctx,
     ) -> Result<(Message, Classified), ResolveError> {
-        let zone = deleg.zone.clone();
-        if !ctx.probe
-            && let Some(window) = self.health.outage(&zone.to_lowercase())
-        {
-            return Err(ResolveError::KnownFailure {
-                ede: window.ede(self.clock.now()),
-                zone,
-            });
-        }
-        let all = self
-            .stats
-            .order_sockets(deleg.socket_addrs(self.config().upstream_port));
-        // One socket per question: prefer IPv4 when the zone has both.
-        let v4: Vec<SocketAddr> = all.iter().copied().filter(SocketAddr::is_ipv4).collect();
-        let (addrs, ipv6) = if v4.is_empty() {
-            (all, true)
-        } else {
-            (v4, false)
+        self.refuse_in_outage(deleg, ctx)?;
+        let (addrs, ipv6) = self.servers_to_ask(deleg);
+        let spec = transport::QuestionSpec {
+            name: name.clone(),
+            qtype,
+            ipv6,
+            recursion_desired: deleg.forward,
         };
-        let spoof = || self.count_upstream(UpstreamOutcome::MismatchIgnored);
-        let mut tries = Tries::default();
-        let mut exchange = match self
-            .upstream
-            .exchange_with_recursion(name, qtype, ipv6, deleg.forward)
-            .await
+        let mut question = self.open_question(&spec, &deleg.zone, ctx).await?;
+        let mut run = QuestionRun::new(self.clock.monotonic() + limits::UPSTREAM_QUESTION_DEADLINE);
+        question.set_tcp_deadline(run.deadline);
+        for server in addrs
+            .iter()
+            .copied()
+            .cycle()
+            .take(limits::MAX_UPSTREAM_TRIES)
         {
-            Ok(ex) => ex,
-            Err(upstream::UpstreamError::Exhausted { limit, value }) => {
-                return Err(ctx.limit(limit, value));
-            }
-            Err(e) => {
-                return Err(ResolveError::NetworkError {
-                    zone,
-                    detail: e.to_string(),
-                });
-            }
-        };
-        let mut probes = Vec::new();
-        let mut sent_at: Vec<(SocketAddr, Instant)> = Vec::new();
-        let mut wait = Duration::ZERO;
-        let question_deadline = Instant::now() + limits::UPSTREAM_QUESTION_DEADLINE;
-        exchange.set_tcp_deadline(question_deadline);
-        let servers = addrs.iter().copied();
-        'tries: for server in servers.cycle().take(limits::MAX_UPSTREAM_TRIES) {
-            if tries.failed.len() >= addrs.len() {
-                break;
-            }
-            if tries.failed.contains(&server) {
-                continue;
-            }
-            if Instant::now() >= question_deadline {
-                ctx.note_limit(crate::limits::Limit::UpstreamQuestionDeadline);
-                break;
-            }
-            // Retry amplification brake: a server that is failing is
-            // retried by one question at a time; the others give up on it.
-            if sent_at.iter().any(|(s, _)| *s == server) && self.stats.is_failing(server.ip()) {
-                match self.stats.probe(server.ip()) {
-                    Some(p) => probes.push(p),
-                    None if probes.iter().all(|p| p.addr() != server.ip()) => {
-                        self.count_upstream(UpstreamOutcome::ProbeBusy);
-                        tries.log.push((server, UpstreamOutcome::ProbeBusy));
-                        continue;
-                    }
-                    None => {}
-                }
+            match self.next_try(&addrs, server, &mut run, ctx) {
+                NextTry::Stop => break,
+                NextTry::Skip => continue,
+                NextTry::Send => {}
             }
             ctx.spend_upstream()?;
             tracing::debug!(%server, %name, %qtype, "upstream query");
-            if let Err(e) = exchange.send(server).await {
-                self.upstream_failed(server, e.outcome(), &mut tries);
+            if let Err(e) = question.send(server).await {
+                self.upstream_failed(server, e.outcome(), &mut run.tries);
                 continue;
             }
-            let now = Instant::now();
-            sent_at.push((server, now));
-            wait = (wait * 2)
-                .max(self.stats.timeout(server.ip()))
-                .min(limits::UPSTREAM_TIMEOUT_MAX);
-            let deadline = (now + wait).min(question_deadline);
-            loop {
-                match exchange.recv_until(deadline, &spoof).await {
-                    upstream::Arrival::Answer {
-                        from,
-                        message,
-                        oversized,
-                    } => {
-                        if oversized {
-                            self.count_upstream(UpstreamOutcome::OversizedUdp);
-                            ctx.note_limit(crate::limits::Limit::EdnsUdpPayload);
-                        }
-                        match classify(&message, name, qtype, &deleg.zone, self.clock.now()) {
-                            Classified::Failed(outcome) => {
-                                self.upstream_failed(from, outcome, &mut tries);
-                                if tries.failed.len() >= sent_at.len() {
-                                    continue 'tries;
-                                }
-                            }
-                            ok => {
-                                self.count_upstream(UpstreamOutcome::Answer);
-                                if let Some((_, t)) = sent_at.iter().rev().find(|(s, _)| *s == from)
-                                {
-                                    self.stats.record_rtt(from.ip(), t.elapsed());
-                                }
-                                return Ok((message, ok));
-                            }
-                        }
-                    }
-                    upstream::Arrival::Failed { from, error } => {
-                        tracing::debug!(%from, %error, "upstream answer unusable");
-                        self.upstream_failed(from, error.outcome(), &mut tries);
-                        if tries.failed.len() >= sent_at.len() {
-                            continue 'tries;
-                        }
-                    }
-                    upstream::Arrival::Timeout => {
-                        self.count_upstream(UpstreamOutcome::Timeout);
-                        self.stats.record_failure(server.ip());
-                        tries.log.push((server, UpstreamOutcome::Timeout));
-                        continue 'tries;
-                    }
-                }
+            run.sent(
+                server,
+                self.clock.monotonic(),
+                self.stats.timeout(server.ip()),
+            );
+            if let Some(done) = self
+                .await_try(question.as_mut(), server, &mut run, deleg, &spec, ctx)
+                .await
+            {
+                return Ok(done);
             }
         }
-        // Zone-level evidence only when no server is left that might have
-        // answered: each failed for this question or is known to be failing.
+        Err(self.question_failed(deleg, &addrs, run.tries))
+    }
+
+    /// A zone in an outage window is answered from the window, unasked
+    /// (its probe asks it).
+    fn refuse_in_outage(&self, deleg: &Delegation, ctx: &Ctx) -> Result<(), ResolveError> {
+        if ctx.probe {
+            return Ok(());
+        }
+        match self.health.outage(&deleg.zone.to_lowercase()) {
+            Some(window) => Err(ResolveError::KnownFailure {
+                ede: window.ede(self.clock.now()),
+                zone: deleg.zone.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The zone's server addresses, best first, and whether they are IPv6:
+    /// one socket per question, so IPv4 only when the zone has both.
+    fn servers_to_ask(&self, deleg: &Delegation) -> (Vec<SocketAddr>, bool) {
+        let all = self
+            .stats
+            .order_sockets(deleg.socket_addrs(self.config().upstream_port));
+        let v4: Vec<SocketAddr> = all.iter().copied().filter(SocketAddr::is_ipv4).collect();
+        if v4.is_empty() {
+            (all, true)
+        } else {
+            (v4, false)
+        }
+    }
+
+    /// Open the question on the transport; a full pool is the client
+    /// query's limit.
+    async fn open_question(
+        &self,
+        spec: &transport::QuestionSpec,
+        zone: &Name,
+        ctx: &Ctx,
+    ) -> Result<Box<dyn transport::Question>, ResolveError> {
+        match self.upstream.open(spec).await {
+            Ok(question) => Ok(question),
+            Err(upstream::UpstreamError::Exhausted { limit, value }) => {
+                Err(ctx.limit(limit, value))
+            }
+            Err(e) => Err(ResolveError::NetworkError {
+                zone: zone.clone(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Whether to send the next try to `server`: not past the question's
+    /// deadline, not to a server that answered unusably, and (retry
+    /// amplification brake) a server that is failing is retried by one
+    /// question at a time; the others give up on it.
+    fn next_try<'a>(
+        &'a self,
+        addrs: &[SocketAddr],
+        server: SocketAddr,
+        run: &mut QuestionRun<'a>,
+        ctx: &Ctx,
+    ) -> NextTry {
+        if run.tries.failed.len() >= addrs.len() {
+            return NextTry::Stop;
+        }
+        if run.tries.failed.contains(&server) {
+            return NextTry::Skip;
+        }
+        if self.clock.monotonic() >= run.deadline {
+            ctx.note_limit(crate::limits::Limit::UpstreamQuestionDeadline);
+            return NextTry::Stop;
+        }
+        if run.sent_at.iter().any(|(s, _)| *s == server) && self.stats.is_failing(server.ip()) {
+            match self.stats.probe(server.ip()) {
+                Some(p) => run.probes.push(p),
+                None if run.probes.iter().all(|p| p.addr() != server.ip()) => {
+                    self.count_upstream(UpstreamOutcome::ProbeBusy);
+                    run.tries.log.push((server, UpstreamOutcome::ProbeBusy));
+                    return NextTry::Skip;
+                }
+                None => {}
+            }
+        }
+        NextTry::Send
+    }
+
+    /// Receive until the try's end for the try just sent to `server`: the
+    /// first usable answer from any server asked ends the question; an
+    /// unusable one ends the try once every server asked has failed; the
+    /// deadline ends the try.
+    async fn await_try(
+        &self,
+        question: &mut dyn transport::Question,
+        server: SocketAddr,
+        run: &mut QuestionRun<'_>,
+        deleg: &Delegation,
+        spec: &transport::QuestionSpec,
+        ctx: &Ctx,
+    ) -> Option<(Message, Classified)> {
+        let spoof = || self.count_upstream(UpstreamOutcome::MismatchIgnored);
+        loop {
+            let (from, outcome) = match question.recv_until(run.try_ends, &spoof).await {
+                upstream::Arrival::Answer {
+                    from,
+                    message,
+                    oversized,
+                } => {
+                    if oversized {
+                        self.count_upstream(UpstreamOutcome::OversizedUdp);
+                        ctx.note_limit(crate::limits::Limit::EdnsUdpPayload);
+                    }
+                    let now = self.clock.now();
+                    match classify(&message, &spec.name, spec.qtype, &deleg.zone, now) {
+                        Classified::Failed(outcome) => (from, outcome),
+                        ok => {
+                            self.answered(from, run);
+                            return Some((message, ok));
+                        }
+                    }
+                }
+                upstream::Arrival::Failed { from, error } => {
+                    tracing::debug!(%from, %error, "upstream answer unusable");
+                    (from, error.outcome())
+                }
+                upstream::Arrival::Timeout => {
+                    self.count_upstream(UpstreamOutcome::Timeout);
+                    self.stats.record_failure(server.ip());
+                    run.tries.log.push((server, UpstreamOutcome::Timeout));
+                    return None;
+                }
+            };
+            self.upstream_failed(from, outcome, &mut run.tries);
+            if run.tries.failed.len() >= run.sent_at.len() {
+                return None;
+            }
+        }
+    }
+
+    /// A usable answer from `from`: count it and its round-trip time.
+    fn answered(&self, from: SocketAddr, run: &QuestionRun<'_>) {
+        self.count_upstream(UpstreamOutcome::Answer);
+        if let Some((_, t)) = run.sent_at.iter().rev().find(|(s, _)| *s == from) {
+            let rtt = self.clock.monotonic().saturating_duration_since(*t);
+            self.stats.record_rtt(from.ip(), rtt);
+        }
+    }
+
+    /// The error of a question no server answered usably. Zone-level
+    /// evidence only when no server is left that might have answered:
+    /// each failed for this question or is known to be failing.
+    fn question_failed(
+        &self,
+        deleg: &Delegation,
+        addrs: &[SocketAddr],
+        tries: Tries,
+    ) -> ResolveError {
+        let zone = deleg.zone.clone();
         let every_server_failed = addrs
             .iter()
             .all(|a| tries.failed.contains(a) || self.stats.is_failing(a.ip()));
         if every_server_failed && !tries.log.is_empty() {
-            return Err(ResolveError::ZoneDown {
+            return ResolveError::ZoneDown {
                 zone,
                 tries: tries.log,
-            });
+            };
         }
-        Err(ResolveError::ServersFailed {
+        ResolveError::ServersFailed {
             zone,
             tries: tries.log,
-        })
+        }
     }
 
     fn upstream_failed(&self, server: SocketAddr, outcome: UpstreamOutcome, tries: &mut Tries) {
@@ -790,6 +865,53 @@ impl Resolver {
 struct Tries {
     log: Vec<(SocketAddr, UpstreamOutcome)>,
     failed: Vec<SocketAddr>,
+}
+
+/// The state of one question across its tries (Unbound's per-query
+/// state, for one question to one zone).
+struct QuestionRun<'a> {
+    tries: Tries,
+    /// When each try left, for its round-trip time.
+    sent_at: Vec<(SocketAddr, tokio::time::Instant)>,
+    /// Probe slots held for failing servers (released on drop).
+    probes: Vec<crate::resolve::servers::Probe<'a>>,
+    /// The wait of the last try; each try waits longer.
+    wait: Duration,
+    /// `UPSTREAM_QUESTION_DEADLINE` after the question opened.
+    deadline: tokio::time::Instant,
+    /// When the try in flight ends.
+    try_ends: tokio::time::Instant,
+}
+
+impl QuestionRun<'_> {
+    fn new(deadline: tokio::time::Instant) -> Self {
+        Self {
+            tries: Tries::default(),
+            sent_at: Vec::new(),
+            probes: Vec::new(),
+            wait: Duration::ZERO,
+            deadline,
+            try_ends: deadline,
+        }
+    }
+
+    /// A try left for `server` at `now`: its wait doubles the last one,
+    /// at least the server's own timeout, at most `UPSTREAM_TIMEOUT_MAX`,
+    /// never past the question's deadline (`try_ends`).
+    fn sent(&mut self, server: SocketAddr, now: tokio::time::Instant, server_timeout: Duration) {
+        self.sent_at.push((server, now));
+        self.wait = (self.wait * 2)
+            .max(server_timeout)
+            .min(limits::UPSTREAM_TIMEOUT_MAX);
+        self.try_ends = (now + self.wait).min(self.deadline);
+    }
+}
+
+/// What the next try of a question does.
+enum NextTry {
+    Send,
+    Skip,
+    Stop,
 }
 
 /// The cache entry an authoritative answer from `zone`'s servers becomes

@@ -5,7 +5,9 @@
 //! - [`iterate`]: the iterative engine (delegations, NS selection, QNAME
 //!   minimisation, retries) for one resolution step.
 //! - [`keys`]: the chain of trust: DS and DNSKEY fetches per zone.
-//! - [`upstream`]: the only code that talks to authorities.
+//! - [`transport`]: the boundary every upstream question goes through;
+//!   [`upstream`]: its socket implementation, the only code that talks to
+//!   authorities.
 //! - this file: the client-facing answer, built from cached steps.
 
 use std::collections::HashSet;
@@ -40,6 +42,7 @@ pub mod private;
 pub(crate) mod rung;
 pub mod servers;
 pub mod settings;
+pub mod transport;
 pub mod upstream;
 
 pub use error::ResolveError;
@@ -80,6 +83,10 @@ pub struct ResolverConfig {
     pub algorithms: AlgorithmPolicy,
     /// `cache-min-ttl`, `cache-max-ttl`, `cache-max-negative-ttl`.
     pub ttl: TtlLimits,
+    /// Where upstream questions go: sockets (the default), or a transport
+    /// given by the embedder (the replay harness). Read once, when the
+    /// resolver is built; a reload keeps the transport it has.
+    pub transport: transport::TransportChoice,
 }
 
 impl ResolverConfig {
@@ -99,6 +106,7 @@ impl ResolverConfig {
             private_addresses: private::PrivateAddresses::default(),
             algorithms: AlgorithmPolicy::default(),
             ttl: TtlLimits::default(),
+            transport: transport::TransportChoice::Sockets,
         })
     }
 }
@@ -245,9 +253,10 @@ pub struct Resolver {
     clock: SharedClock,
     metrics: Metrics,
     stats: ServerStats,
-    /// Upstream sockets and receive buffers, sized from the descriptor
-    /// limit (see `upstream`).
-    upstream: Arc<upstream::Pool>,
+    /// Where upstream questions go: by default sockets and receive
+    /// buffers from a pool sized from the descriptor limit (see
+    /// `upstream`, `transport`).
+    upstream: Arc<dyn transport::Transport>,
     /// Delegations by zone, bounded by their share of `cache-size`
     /// ([`MemoryBudget`]), like `inside_zone` and `keys`.
     delegations: moka::sync::Cache<Name, Arc<Delegation>>,
@@ -315,6 +324,10 @@ impl Resolver {
         upstream: Arc<upstream::Pool>,
     ) -> Arc<Self> {
         let budget = MemoryBudget::split(config.cache_bytes);
+        let upstream: Arc<dyn transport::Transport> = match &config.transport {
+            transport::TransportChoice::Sockets => Arc::new(transport::Sockets(upstream)),
+            transport::TransportChoice::Given(given) => Arc::clone(given),
+        };
         Arc::new(Self {
             ntas,
             cache: Cache::new(budget.answers, config.max_stale),

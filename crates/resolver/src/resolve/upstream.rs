@@ -30,7 +30,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
@@ -38,6 +38,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::limits;
 use crate::resolve::outcome::UpstreamOutcome;
@@ -318,8 +319,7 @@ impl Exchange {
         spoof_ignored: &(dyn Fn() + Sync),
     ) -> Arrival {
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let got = match tokio::time::timeout(left, self.sock.recv_from(buf)).await {
+            let got = match tokio::time::timeout_at(deadline, self.sock.recv_from(buf)).await {
                 Err(_) => return Arrival::Timeout,
                 Ok(got) => got,
             };
@@ -329,45 +329,20 @@ impl Exchange {
                 // keep waiting for the other servers.
                 Err(_) => continue,
             };
-            if !self.asked.contains(&from) {
-                spoof_ignored();
-                continue;
-            }
             let Some(data) = buf.get(..n) else { continue };
-            // Larger than the payload we advertised (`EDNS_UDP_PAYLOAD`):
-            // it would arrive fragmented on a real network, where a forged
-            // fragment carries no ID or port to check, so it is not used
-            // but fetched again over TCP like a truncated one. Only its
-            // head was read; it must still be ours.
-            if n > usize::from(limits::EDNS_UDP_PAYLOAD) {
-                if head_matches(&self.query, data) {
-                    return self.refetch(from, deadline, true).await;
+            match read_datagram(&self.query, &self.asked, from, data) {
+                Datagram::Answer(message) => {
+                    return Arrival::Answer {
+                        from,
+                        message,
+                        oversized: false,
+                    };
                 }
-                spoof_ignored();
-                continue;
-            }
-            match Message::from_vec(data) {
-                Ok(resp) if matches(&self.query, &resp) => {
-                    if !resp.metadata.truncation {
-                        return Arrival::Answer {
-                            from,
-                            message: resp,
-                            oversized: false,
-                        };
-                    }
-                    return self.refetch(from, deadline, false).await;
+                Datagram::Refetch { oversized } => {
+                    return self.refetch(from, deadline, oversized).await;
                 }
-                Ok(_) => spoof_ignored(),
-                Err(e) => {
-                    // Unparseable but carrying our ID: this server's answer, and it is garbage.
-                    if data.get(..2) == Some(&self.query.metadata.id.to_be_bytes()[..]) {
-                        return Arrival::Failed {
-                            from,
-                            error: UpstreamError::Malformed(e.to_string()),
-                        };
-                    }
-                    spoof_ignored();
-                }
+                Datagram::Failed(error) => return Arrival::Failed { from, error },
+                Datagram::Ignored => spoof_ignored(),
             }
         }
     }
@@ -424,6 +399,59 @@ impl Exchange {
     }
 }
 
+/// What one datagram is to an outstanding question.
+#[derive(Debug)]
+pub enum Datagram {
+    /// The answer (neither truncated nor oversized).
+    Answer(Message),
+    /// Ours, but to be fetched again over TCP: truncated, or (`oversized`)
+    /// larger than the payload we advertised.
+    Refetch { oversized: bool },
+    /// Ours (our ID, from a server asked) and unusable.
+    Failed(UpstreamError),
+    /// Not for this question (another source, ID or question).
+    Ignored,
+}
+
+/// Read one datagram `data` from `from` for the question `query` sent to
+/// `asked`. Pure: every transport checks answers the same way.
+pub fn read_datagram(
+    query: &Message,
+    asked: &[SocketAddr],
+    from: SocketAddr,
+    data: &[u8],
+) -> Datagram {
+    if !asked.contains(&from) {
+        return Datagram::Ignored;
+    }
+    // Larger than the payload we advertised (`EDNS_UDP_PAYLOAD`): it would
+    // arrive fragmented on a real network, where a forged fragment carries
+    // no ID or port to check, so it is not used but fetched again over TCP
+    // like a truncated one. Only its head may have been read; it must
+    // still be ours.
+    if data.len() > usize::from(limits::EDNS_UDP_PAYLOAD) {
+        if head_matches(query, data) {
+            return Datagram::Refetch { oversized: true };
+        }
+        return Datagram::Ignored;
+    }
+    match Message::from_vec(data) {
+        Ok(resp) if matches(query, &resp) => {
+            if resp.metadata.truncation {
+                Datagram::Refetch { oversized: false }
+            } else {
+                Datagram::Answer(resp)
+            }
+        }
+        Ok(_) => Datagram::Ignored,
+        // Unparseable but carrying our ID: this server's answer, and it is garbage.
+        Err(e) if data.get(..2) == Some(&query.metadata.id.to_be_bytes()[..]) => {
+            Datagram::Failed(UpstreamError::Malformed(e.to_string()))
+        }
+        Err(_) => Datagram::Ignored,
+    }
+}
+
 /// Whether the head of a datagram (header and question, the rest maybe
 /// cut off by our buffer) answers `query`.
 fn head_matches(query: &Message, data: &[u8]) -> bool {
@@ -472,6 +500,44 @@ mod tests {
         let mut other = build_query(7, &name, RecordType::AAAA);
         other.metadata.message_type = MessageType::Response;
         assert!(!matches(&q, &other));
+    }
+
+    /// Every transport reads datagrams the same way: the source, the
+    /// ID and question, garbage carrying our ID, truncation, size.
+    #[test]
+    fn datagrams_are_read_by_source_id_question_and_size() {
+        let name = Name::from_str("a.example.").unwrap();
+        let q = build_query(42, &name, RecordType::A);
+        let asked: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let stranger: SocketAddr = "192.0.2.2:53".parse().unwrap();
+        let mut resp = q.clone();
+        resp.metadata.message_type = MessageType::Response;
+        let bytes = resp.to_vec().unwrap();
+        let read = |from, data: &[u8]| read_datagram(&q, &[asked], from, data);
+        assert!(matches!(read(asked, &bytes), Datagram::Answer(_)));
+        assert!(matches!(read(stranger, &bytes), Datagram::Ignored));
+        let mut other_id = resp.clone();
+        other_id.metadata.id = 43;
+        assert!(matches!(
+            read(asked, &other_id.to_vec().unwrap()),
+            Datagram::Ignored
+        ));
+        let mut truncated = resp.clone();
+        truncated.metadata.truncation = true;
+        assert!(matches!(
+            read(asked, &truncated.to_vec().unwrap()),
+            Datagram::Refetch { oversized: false }
+        ));
+        let garbage = [0u8, 42, 0x84, 0, 0xff, 0xff, 1, 2, 3];
+        assert!(matches!(read(asked, &garbage), Datagram::Failed(_)));
+        let not_ours = [0u8, 41, 0x84, 0, 0xff, 0xff, 1, 2, 3];
+        assert!(matches!(read(asked, &not_ours), Datagram::Ignored));
+        let mut big = bytes.clone();
+        big.resize(usize::from(limits::EDNS_UDP_PAYLOAD) + 1, 0);
+        assert!(matches!(
+            read(asked, &big),
+            Datagram::Refetch { oversized: true }
+        ));
     }
 
     #[tokio::test]
