@@ -75,6 +75,8 @@ pub struct Window {
     pub last_hit: Timestamp,
     /// Client questions answered from the window (stale or SERVFAIL).
     pub hits: u64,
+    /// Of those, answered stale (for the recovery log line).
+    pub stale: u64,
 }
 
 impl Window {
@@ -169,6 +171,7 @@ impl ZoneHealth {
                 probing: false,
                 last_hit: now,
                 hits: 0,
+                stale: 0,
             },
         );
         true
@@ -193,6 +196,13 @@ impl ZoneHealth {
             window: w.clone(),
             start_probe,
         })
+    }
+
+    /// A client question answered from `zone`'s window got a stale answer.
+    pub fn served_stale(&self, zone: &Name) {
+        if let Some(w) = self.windows().get_mut(zone) {
+            w.stale = w.stale.saturating_add(1);
+        }
     }
 
     /// Whether `zone` is in an outage window (peek: not a client hit).
@@ -239,15 +249,25 @@ impl ZoneHealth {
 
     /// Close the windows of `zone` and every zone below it; returns how many.
     pub fn clear_under(&self, zone: &Name) -> usize {
+        self.take_under(zone).len()
+    }
+
+    /// Close the windows of `zone` and every zone below it and return them
+    /// (for the recovery log line).
+    pub fn take_under(&self, zone: &Name) -> Vec<Window> {
         let zone = zone.to_lowercase();
         let mut windows = self.windows();
-        let before = windows.len();
-        windows.retain(|z, _| !zone.zone_of(z));
+        let under: Vec<Name> = windows
+            .keys()
+            .filter(|z| zone.zone_of(z))
+            .cloned()
+            .collect();
+        let closed = under.iter().filter_map(|z| windows.remove(z)).collect();
         self.evidence
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(z, _), _| !zone.zone_of(z));
-        before.saturating_sub(windows.len())
+        closed
     }
 
     /// Count one Bogus RRset of `zone` with `cause`; true once

@@ -20,6 +20,7 @@ use crate::clock::Timestamp;
 use crate::dnssec::{KeyEntry, Security};
 use crate::ede::{Ede, EdeCode};
 use crate::resolve::health::{CauseKey, FailureClass, Hit, Opening, Window};
+use crate::resolve::zonelog::Recovery;
 use crate::resolve::{Ctx, ResolveError, Resolver};
 
 /// How a step reached the client.
@@ -120,7 +121,10 @@ impl Resolver {
                 self.spawn_probe(hit.window.clone());
             }
             return match old {
-                Some(entry) => Ok(self.stale(entry, Some(ede))),
+                Some(entry) => {
+                    self.health.served_stale(&hit.window.zone);
+                    Ok(self.stale(entry, Some(ede)))
+                }
                 None => Err(ResolveError::KnownFailure {
                     zone: hit.window.zone,
                     ede,
@@ -237,21 +241,13 @@ impl Resolver {
     /// Zone-level evidence: open `zone`'s failure window (one WARN per
     /// episode; later evidence only refreshes the cause).
     pub(crate) fn open_window(&self, opening: Opening) {
-        let (zone, class, cause) = (opening.zone.clone(), opening.class, opening.cause.clone());
-        let question = opening.question.clone();
-        if self.health.open(opening, self.clock.now()) {
+        let class = opening.class;
+        if self.health.open(opening.clone(), self.clock.now()) {
             self.metrics
                 .zone_failures
                 .with_label_values(&[class.as_str()])
                 .inc();
-            tracing::warn!(
-                %zone,
-                class = class.as_str(),
-                ede = cause.code.code(),
-                cause = %cause.text,
-                question = %format!("{} {}", question.0, question.1),
-                "zone failing: answering stale or SERVFAIL from the failure window"
-            );
+            self.log_zone_failing(&opening);
         }
     }
 
@@ -325,14 +321,10 @@ impl Resolver {
             .failure_probes
             .with_label_values(&[result])
             .inc();
-        if let Some(closed) = self.health.probe_done(&window.zone, ok, now, max) {
-            tracing::info!(
-                zone = %closed.zone,
-                class = closed.class.as_str(),
-                failing_for_s = now.saturating_since(closed.since).as_secs(),
-                answered_from_window = closed.hits,
-                "zone recovered: failure window closed by its probe"
-            );
+        match self.health.probe_done(&window.zone, ok, now, max) {
+            Some(closed) => self.log_zone_recovered(&closed, Recovery::Probe),
+            None if !ok => self.log_zone_still_failing(window),
+            None => {}
         }
     }
 
@@ -356,7 +348,7 @@ impl Resolver {
         self.probe_done(&window, ok);
         if ok {
             // A probe that failed keeps the window; one that worked closed it.
-            self.health.clear_under(&zone);
+            self.close_windows_under(&zone, Recovery::Probe);
         }
         Some(ok)
     }

@@ -17,6 +17,7 @@ mod failsmall;
 mod forward;
 mod harness;
 mod iterator;
+mod logs;
 mod nta;
 mod resolve;
 mod server;
