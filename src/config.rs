@@ -15,6 +15,9 @@ use crate::limits;
 use crate::nta::ConfigNta;
 use crate::resolve::TtlLimits;
 
+mod service;
+pub use service::{DEFAULT_CONFIG_FILE, LogLevel, RunAs};
+
 /// Errors loading or checking a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -102,6 +105,10 @@ struct RawConfig {
     cache_min_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_negative_ttl: Option<toml::Spanned<RawTtl>>,
+    // Running as a service (issue 19; `config/service.rs`).
+    log_level: Option<toml::Spanned<String>>,
+    user: Option<toml::Spanned<String>>,
+    group: Option<toml::Spanned<String>>,
 }
 
 /// A checked configuration.
@@ -143,6 +150,10 @@ pub struct Config {
     pub algorithms: AlgorithmPolicy,
     /// `cache-min-ttl`, `cache-max-ttl`, `cache-max-negative-ttl`.
     pub ttl: TtlLimits,
+    /// `log-level` (`--log-level` and `RUST_LOG` override it).
+    pub log_level: LogLevel,
+    /// `user` and `group`: the account `serve` switches to after binding.
+    pub run_as: Option<RunAs>,
 }
 
 /// Serve-stale settings (RFC 8767 §5; names follow Unbound's where one exists).
@@ -201,6 +212,8 @@ impl Default for Config {
             private_address: Vec::new(),
             algorithms: AlgorithmPolicy::default(),
             ttl: TtlLimits::default(),
+            log_level: LogLevel::default(),
+            run_as: None,
         }
     }
 }
@@ -394,6 +407,12 @@ impl Config {
             cache_max_negative_ttl: raw.cache_max_negative_ttl,
         };
         (c.algorithms, c.ttl) = validation.check(text, source_name)?;
+        let service = service::RawService {
+            log_level: raw.log_level,
+            user: raw.user,
+            group: raw.group,
+        };
+        (c.log_level, c.run_as) = service.check(text, source_name)?;
         Ok(c)
     }
 }
