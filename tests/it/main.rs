@@ -21,4 +21,5 @@ mod logs;
 mod nta;
 mod resolve;
 mod server;
+mod service;
 mod stale;
