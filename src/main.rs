@@ -182,12 +182,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo(args) => {
+            // The operator's view of the story on stderr: the zone failure
+            // WARN and recovery INFO lines (issue 19), other warnings.
+            init_logging(LogFormat::Text, "warn,lastgood::resolve::zonelog=info");
             let ok = runtime()?.block_on(lastgood::demo::run(args))?;
             anyhow::ensure!(ok, "demo: some steps did not behave as expected");
             Ok(())
         }
         Command::Lab(args) => {
-            init_logging(LogFormat::Text, LogLevel::Info);
+            init_logging(LogFormat::Text, LogLevel::Info.as_str());
             runtime()?.block_on(lastgood::lab::run(args)).context("lab")
         }
         Command::LabCtl(args) => Ok(runtime()?.block_on(lastgood::lab::cli::lab_ctl(args))?),
@@ -256,10 +259,10 @@ fn man(dir: Option<PathBuf>) -> anyhow::Result<()> {
 
 /// Logs go to stderr (the journal under systemd), coloured only when
 /// stderr is a terminal and `NO_COLOR` is unset. `RUST_LOG`, when set,
-/// wins over `level`.
-fn init_logging(format: LogFormat, level: LogLevel) {
+/// wins over `default` (a level, or `EnvFilter` directives).
+fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.as_str()));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -298,7 +301,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         None => file.log_format,
     };
-    init_logging(log_format, args.log_level.unwrap_or(file.log_level));
+    init_logging(
+        log_format,
+        args.log_level.unwrap_or(file.log_level).as_str(),
+    );
     runtime()?.block_on(async move {
         let app = App::start(options, clock).await?;
         // Sockets bound, state directory and control socket open: the

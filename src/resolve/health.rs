@@ -117,6 +117,9 @@ type Evidence = Vec<(Name, RecordType, Timestamp)>;
 pub struct ZoneHealth {
     windows: Mutex<HashMap<Name, Window>>,
     evidence: Mutex<HashMap<(Name, CauseKey), Evidence>>,
+    /// Windows dropped by `hit` because nobody asked for `lapse`, until
+    /// the resolver takes them for the log (`take_lapsed`).
+    lapsed: Mutex<Vec<Window>>,
 }
 
 /// How a window is opened.
@@ -183,7 +186,12 @@ impl ZoneHealth {
         let mut windows = self.windows();
         let w = windows.get_mut(zone)?;
         if now.saturating_since(w.last_hit) > lapse && !w.probing {
-            windows.remove(zone);
+            if let Some(w) = windows.remove(zone) {
+                let mut lapsed = self.lapsed.lock().unwrap_or_else(|e| e.into_inner());
+                if lapsed.len() < limits::MAX_FAILING_ZONES {
+                    lapsed.push(w);
+                }
+            }
             return None;
         }
         w.last_hit = now;
@@ -196,6 +204,15 @@ impl ZoneHealth {
             window: w.clone(),
             start_probe,
         })
+    }
+
+    /// The windows that lapsed since the last call.
+    pub fn take_lapsed(&self) -> Vec<Window> {
+        let mut lapsed = self.lapsed.lock().unwrap_or_else(|e| e.into_inner());
+        if lapsed.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut *lapsed)
     }
 
     /// A client question answered from `zone`'s window got a stale answer.
@@ -370,6 +387,10 @@ mod tests {
         let late = t0.saturating_add(RECHECK + Duration::from_secs(1));
         assert!(h.hit(&n("lab."), late, RECHECK).is_none());
         assert!(h.list().is_empty());
+        let lapsed = h.take_lapsed();
+        assert_eq!(lapsed.len(), 1);
+        assert_eq!(lapsed[0].zone, n("lab."));
+        assert!(h.take_lapsed().is_empty());
     }
 
     #[test]

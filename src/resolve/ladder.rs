@@ -229,9 +229,11 @@ impl Resolver {
             if let Some(hit) = self.health.hit(&zone, now, lapse)
                 && !(unvalidated_ok && hit.window.class == FailureClass::Validation)
             {
+                self.log_lapsed_windows();
                 return Some(hit);
             }
             if zone == *top || zone.is_root() {
+                self.log_lapsed_windows();
                 return None;
             }
             zone = zone.base_name();

@@ -101,7 +101,7 @@ async fn issue19_rollover_logs_one_warn_and_one_info() {
         .collect();
     let infos: Vec<&String> = lines
         .iter()
-        .filter(|l| l.contains(" INFO ") && l.contains("zone recovered"))
+        .filter(|l| l.contains(" INFO ") && l.contains("zone failure window closed"))
         .collect();
     for l in warns.iter().chain(&infos) {
         eprintln!("{l}");
@@ -117,7 +117,10 @@ async fn issue19_rollover_logs_one_warn_and_one_info() {
     assert!(warn.contains("question=host"), "{warn}");
     let info = infos[0];
     assert!(info.contains(" zone=example.lab. "), "{info}");
-    assert!(info.contains("recovered_by=\"probe answered\""), "{info}");
+    assert!(
+        info.contains("closed_by=\"probe: the zone answers again\""),
+        "{info}"
+    );
     assert!(info.contains("failing_for_s="), "{info}");
     // The 9 questions asked during the break (at least) were answered
     // stale from the window.
