@@ -68,7 +68,7 @@ done
 # The lowest glibc symbol version the binary needs.
 glibc=$(objdump -T "$root/usr/bin/lastgood" 2>/dev/null \
     | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1 || true)
-depends="libc6 (>= ${glibc:-2.34}), libgcc-s1, passwd"
+depends="libc6 (>= ${glibc:-2.34}), libgcc-s1, passwd, init-system-helpers (>= 1.52)"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 
 cat > "$root/DEBIAN/control" <<CONTROL
