@@ -200,7 +200,8 @@ async fn issue19_log_level_key_and_flag() {
 /// file and the OS error) says it once.
 #[tokio::test]
 async fn issue19_errors_name_each_cause_once() {
-    let missing = temp_dir("missing").join("nothing-here.toml");
+    let dir = temp_dir("missing");
+    let missing = dir.join("nothing-here.toml");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
         .arg("check-config")
         .arg(&missing)
@@ -212,4 +213,5 @@ async fn issue19_errors_name_each_cause_once() {
     assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("nothing-here.toml"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
