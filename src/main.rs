@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -16,7 +17,8 @@ use clap::{Args, Parser, Subcommand};
 
 use lastgood_resolver::app::{App, AppOptions, Overrides};
 use lastgood_resolver::clock::{SharedClock, SystemClock};
-use lastgood_resolver::config::{Config, LogFormat};
+use lastgood_resolver::config::{Config, DEFAULT_CONFIG_FILE, LogFormat, LogLevel};
+use lastgood_resolver::service::{Notifier, drop_privileges};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,14 +56,23 @@ enum Command {
     Status(lastgood_resolver::cli::ControlOpts),
     /// Check a configuration file (and the files it names) without starting.
     CheckConfig {
-        /// The TOML configuration file.
-        file: PathBuf,
+        /// The TOML configuration file [default: /etc/lastgood/lastgood.toml].
+        file: Option<PathBuf>,
+    },
+    /// Write the manual pages (roff) generated from these definitions:
+    /// lastgood.1 to stdout, or every page into --dir (packaging).
+    #[command(hide = true)]
+    Man {
+        /// Write lastgood.1 and one lastgood-SUBCOMMAND.1 per subcommand here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// TOML configuration file; flags override it.
+    /// TOML configuration file; flags override it [default:
+    /// /etc/lastgood/lastgood.toml if it exists, else built-in defaults].
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Address to listen on (UDP and TCP); repeatable.
@@ -79,9 +90,27 @@ struct ServeArgs {
     /// Turn DNSSEC validation off.
     #[arg(long)]
     no_dnssec: bool,
-    /// Log format: text or json.
+    /// Log format: text or json [default: log-format of the config, else text].
     #[arg(long)]
     log_format: Option<String>,
+    /// Least severe level logged: error, warn, info, debug or trace
+    /// [default: log-level of the config, else info]. RUST_LOG, when set,
+    /// wins over both (it takes per-module directives).
+    #[arg(long, value_parser = parse_log_level)]
+    log_level: Option<LogLevel>,
+}
+
+fn parse_log_level(s: &str) -> Result<LogLevel, String> {
+    LogLevel::parse(s).ok_or_else(|| format!("expected {}", LogLevel::ALLOWED))
+}
+
+/// `given`, else the default configuration file if there is one: without
+/// it every subcommand behaves as with no configuration at all.
+fn config_or_default(given: Option<PathBuf>) -> Option<PathBuf> {
+    given.or_else(|| {
+        let path = PathBuf::from(DEFAULT_CONFIG_FILE);
+        path.exists().then_some(path)
+    })
 }
 
 #[derive(Args, Debug)]
@@ -130,33 +159,73 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` prints the whole cause chain on one line, no backtrace.
-            eprintln!("lastgood: error: {e:#}");
+            eprintln!("lastgood: error: {}", error_text(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once: many of our
+/// errors already include their cause's text in their own message (a
+/// path and the OS error, say), and `{:#}` would repeat it.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo(args) => {
+            // The operator's view of the story on stderr: the zone failure
+            // WARN and recovery INFO lines (issue 19), other warnings.
+            init_logging(
+                LogFormat::Text,
+                "warn,lastgood_resolver::resolve::zonelog=info",
+            );
             let ok = runtime()?.block_on(lastgood_lab::demo::run(args))?;
             anyhow::ensure!(ok, "demo: some steps did not behave as expected");
             Ok(())
         }
         Command::Lab(args) => {
-            init_logging(LogFormat::Text);
+            init_logging(LogFormat::Text, LogLevel::Info.as_str());
             runtime()?.block_on(lastgood_lab::run(args)).context("lab")
         }
         Command::LabCtl(args) => Ok(runtime()?.block_on(lastgood_lab::cli::lab_ctl(args))?),
         Command::Query(args) => query(args),
-        Command::Nta(args) => Ok(lastgood_resolver::cli::run_nta(args)?),
-        Command::Cache(args) => Ok(lastgood_resolver::cli::run_cache(args)?),
-        Command::Zone(args) => Ok(lastgood_resolver::cli::run_zone(args)?),
-        Command::Reload(args) => Ok(lastgood_resolver::cli::run_reload(args)?),
-        Command::Status(args) => Ok(lastgood_resolver::cli::run_status(args)?),
+        Command::Nta(mut args) => {
+            args.control.config = config_or_default(args.control.config);
+            Ok(lastgood_resolver::cli::run_nta(args)?)
+        }
+        Command::Cache(mut args) => {
+            args.control.config = config_or_default(args.control.config);
+            Ok(lastgood_resolver::cli::run_cache(args)?)
+        }
+        Command::Zone(mut args) => {
+            args.control.config = config_or_default(args.control.config);
+            Ok(lastgood_resolver::cli::run_zone(args)?)
+        }
+        Command::Reload(mut opts) => {
+            opts.config = config_or_default(opts.config);
+            Ok(lastgood_resolver::cli::run_reload(opts)?)
+        }
+        Command::Status(mut opts) => {
+            opts.config = config_or_default(opts.config);
+            Ok(lastgood_resolver::cli::run_status(opts)?)
+        }
+        Command::Man { dir } => man(dir),
         Command::CheckConfig { file } => {
+            let file = file.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
             let options = AppOptions {
                 config_path: Some(file.clone()),
                 overrides: Overrides::default(),
@@ -184,11 +253,32 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-fn init_logging(format: LogFormat) {
+/// `lastgood man`: the manual pages from the clap definitions.
+fn man(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("writing manual pages to {}", dir.display()))
+        }
+        None => clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .context("writing the manual page"),
+    }
+}
+
+/// Logs go to stderr (the journal under systemd), coloured only when
+/// stderr is a terminal and `NO_COLOR` is unset. `RUST_LOG`, when set,
+/// wins over `default` (a level, or `EnvFilter` directives).
+fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -197,8 +287,9 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config_path = config_or_default(args.config.clone());
     let options = AppOptions {
-        config_path: args.config.clone(),
+        config_path: config_path.clone(),
         overrides: Overrides {
             listen: args.listen.clone(),
             root_hints: args.root_hints.clone(),
@@ -208,31 +299,48 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let clock: SharedClock = Arc::new(SystemClock);
-    // Logging is set up from the file's log-format before anything else
-    // can log; the full check happens in App::start.
+    // Logging is set up from the file's log-format and log-level before
+    // anything else can log; the full check happens in App::start.
+    let file = match &config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
     let log_format = match &args.log_format {
         Some(f) => match f.as_str() {
             "json" => LogFormat::Json,
             "text" => LogFormat::Text,
             other => anyhow::bail!("--log-format {other:?}: expected text or json"),
         },
-        None => match &args.config {
-            Some(path) => Config::load(path)?.log_format,
-            None => LogFormat::Text,
-        },
+        None => file.log_format,
     };
-    init_logging(log_format);
+    init_logging(
+        log_format,
+        args.log_level.unwrap_or(file.log_level).as_str(),
+    );
     runtime()?.block_on(async move {
         let app = App::start(options, clock).await?;
-        for addr in app.dns_addrs() {
-            tracing::info!(%addr, "serving DNS");
+        // Sockets bound, state directory and control socket open: the
+        // account of `user =` needs nothing more from root.
+        if let Some(run_as) = &file.run_as
+            && drop_privileges(run_as)?
+        {
+            tracing::info!(user = %run_as.user, uid = run_as.uid, gid = run_as.gid, "switched user");
         }
-        if let Some(addr) = app.control_addr() {
-            tracing::info!(%addr, "control API (token) and /metrics over TCP");
+        log_started(&app, config_path.as_deref());
+        let notifier = match Notifier::from_env() {
+            Ok(n) => n.map(Arc::new),
+            Err(e) => {
+                tracing::warn!("{e}; not reporting readiness to the service manager");
+                None
+            }
+        };
+        if let Some(n) = &notifier {
+            n.notify("READY=1\nSTATUS=answering")?;
         }
-        if let Some(path) = app.control_socket() {
-            tracing::info!(path = %path.display(), "control API on the local socket");
-        }
+        let watchdog = notifier
+            .as_ref()
+            .and_then(|n| n.watchdog_interval().map(|every| (Arc::clone(n), every)))
+            .map(|(n, every)| tokio::spawn(watchdog_loop(n, every)));
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("installing the SIGHUP handler")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -251,7 +359,70 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
         tracing::info!("shutting down");
+        if let Some(n) = &notifier
+            && let Err(e) = n.notify("STOPPING=1")
+        {
+            tracing::warn!("{e}");
+        }
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         app.shutdown().await;
         anyhow::Ok(())
     })
+}
+
+/// `WATCHDOG=1` every `every` from a task of the runtime: a stuck runtime
+/// stops the pings and systemd restarts the service.
+async fn watchdog_loop(notifier: Arc<Notifier>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = notifier.notify("WATCHDOG=1") {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// The one start-up line: version, configuration file, listeners, trust
+/// anchors and the NTAs in force (restored from the state file or from
+/// the configuration).
+fn log_started(app: &App, config: Option<&std::path::Path>) {
+    let resolver = app.resolver();
+    let rc = resolver.config();
+    let anchors: Vec<String> = rc
+        .anchors
+        .zones()
+        .map(|zone| {
+            let (ds, keys) = rc.anchors.get(zone).unwrap_or_default();
+            let tags: Vec<String> = ds.iter().map(|d| d.key_tag().to_string()).collect();
+            format!(
+                "{zone} DS {} + {} DNSKEY",
+                if tags.is_empty() {
+                    "-".to_owned()
+                } else {
+                    tags.join(" ")
+                },
+                keys.len()
+            )
+        })
+        .collect();
+    let now = lastgood_resolver::clock::Clock::now(&SystemClock);
+    let ntas = resolver.ntas().list(now);
+    let restored = ntas
+        .iter()
+        .filter(|n| n.source == lastgood_resolver::nta::NtaSource::Api)
+        .count();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config.map_or_else(|| "none (built-in defaults)".to_owned(), |p| p.display().to_string()),
+        listen = %app.dns_addrs().iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+        control_socket = %app.control_socket().map_or_else(|| "off".to_owned(), |p| p.display().to_string()),
+        control_tcp = %app.control_addr().map_or_else(|| "off".to_owned(), |a| a.to_string()),
+        trust_anchors = %anchors.join(", "),
+        dnssec = rc.dnssec,
+        ntas_restored = restored,
+        ntas_from_config = ntas.len().saturating_sub(restored),
+        "lastgood started"
+    );
 }

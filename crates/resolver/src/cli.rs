@@ -107,8 +107,9 @@ pub struct ControlOpts {
     /// certificate) [default: control-tls-cert of --config].
     #[arg(long, global = true, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
-    /// The resolver's configuration file, to take control-listen and
-    /// control-token-file from.
+    /// The resolver's configuration file, to take control-socket,
+    /// control-listen and control-token-file from [default:
+    /// /etc/lastgood/lastgood.toml if it exists].
     #[arg(long, short, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }

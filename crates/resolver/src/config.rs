@@ -5,12 +5,14 @@
 
 mod operations;
 mod private;
+mod service;
 #[cfg(test)]
 mod tests;
 mod validation;
 
 pub use operations::*;
 pub use private::*;
+pub use service::{DEFAULT_CONFIG_FILE, LogLevel, RunAs};
 pub use validation::*;
 
 use std::net::SocketAddr;
@@ -118,6 +120,10 @@ struct RawConfig {
     cache_min_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_negative_ttl: Option<toml::Spanned<RawTtl>>,
+    // Running as a service (issue 19; `config/service.rs`).
+    log_level: Option<toml::Spanned<String>>,
+    user: Option<toml::Spanned<String>>,
+    group: Option<toml::Spanned<String>>,
 }
 
 /// A checked configuration.
@@ -159,6 +165,10 @@ pub struct Config {
     pub algorithms: AlgorithmPolicy,
     /// `cache-min-ttl`, `cache-max-ttl`, `cache-max-negative-ttl`.
     pub ttl: TtlLimits,
+    /// `log-level` (`--log-level` and `RUST_LOG` override it).
+    pub log_level: LogLevel,
+    /// `user` and `group`: the account `serve` switches to after binding.
+    pub run_as: Option<RunAs>,
 }
 
 /// Smallest accepted `cache-size`: 1 MiB.
@@ -191,6 +201,8 @@ impl Default for Config {
             private_address: Vec::new(),
             algorithms: AlgorithmPolicy::default(),
             ttl: TtlLimits::default(),
+            log_level: LogLevel::default(),
+            run_as: None,
         }
     }
 }
@@ -384,6 +396,12 @@ impl Config {
             cache_max_negative_ttl: raw.cache_max_negative_ttl,
         };
         (c.algorithms, c.ttl) = validation.check(text, source_name)?;
+        let service = service::RawService {
+            log_level: raw.log_level,
+            user: raw.user,
+            group: raw.group,
+        };
+        (c.log_level, c.run_as) = service.check(text, source_name)?;
         Ok(c)
     }
 }

@@ -22,3 +22,4 @@ pub mod query;
 pub mod resolve;
 pub mod rlimit;
 pub mod server;
+pub mod service;

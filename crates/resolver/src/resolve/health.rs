@@ -75,6 +75,8 @@ pub struct Window {
     pub last_hit: Timestamp,
     /// Client questions answered from the window (stale or SERVFAIL).
     pub hits: u64,
+    /// Of those, answered stale (for the recovery log line).
+    pub stale: u64,
 }
 
 impl Window {
@@ -115,6 +117,9 @@ type Evidence = Vec<(Name, RecordType, Timestamp)>;
 pub struct ZoneHealth {
     windows: Mutex<HashMap<Name, Window>>,
     evidence: Mutex<HashMap<(Name, CauseKey), Evidence>>,
+    /// Windows dropped by `hit` because nobody asked for `lapse`, until
+    /// the resolver takes them for the log (`take_lapsed`).
+    lapsed: Mutex<Vec<Window>>,
 }
 
 /// How a window is opened.
@@ -169,6 +174,7 @@ impl ZoneHealth {
                 probing: false,
                 last_hit: now,
                 hits: 0,
+                stale: 0,
             },
         );
         true
@@ -180,7 +186,12 @@ impl ZoneHealth {
         let mut windows = self.windows();
         let w = windows.get_mut(zone)?;
         if now.saturating_since(w.last_hit) > lapse && !w.probing {
-            windows.remove(zone);
+            if let Some(w) = windows.remove(zone) {
+                let mut lapsed = self.lapsed.lock().unwrap_or_else(|e| e.into_inner());
+                if lapsed.len() < limits::MAX_FAILING_ZONES {
+                    lapsed.push(w);
+                }
+            }
             return None;
         }
         w.last_hit = now;
@@ -193,6 +204,22 @@ impl ZoneHealth {
             window: w.clone(),
             start_probe,
         })
+    }
+
+    /// The windows that lapsed since the last call.
+    pub fn take_lapsed(&self) -> Vec<Window> {
+        let mut lapsed = self.lapsed.lock().unwrap_or_else(|e| e.into_inner());
+        if lapsed.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut *lapsed)
+    }
+
+    /// A client question answered from `zone`'s window got a stale answer.
+    pub fn served_stale(&self, zone: &Name) {
+        if let Some(w) = self.windows().get_mut(zone) {
+            w.stale = w.stale.saturating_add(1);
+        }
     }
 
     /// Whether `zone` is in an outage window (peek: not a client hit).
@@ -239,15 +266,25 @@ impl ZoneHealth {
 
     /// Close the windows of `zone` and every zone below it; returns how many.
     pub fn clear_under(&self, zone: &Name) -> usize {
+        self.take_under(zone).len()
+    }
+
+    /// Close the windows of `zone` and every zone below it and return them
+    /// (for the recovery log line).
+    pub fn take_under(&self, zone: &Name) -> Vec<Window> {
         let zone = zone.to_lowercase();
         let mut windows = self.windows();
-        let before = windows.len();
-        windows.retain(|z, _| !zone.zone_of(z));
+        let under: Vec<Name> = windows
+            .keys()
+            .filter(|z| zone.zone_of(z))
+            .cloned()
+            .collect();
+        let closed = under.iter().filter_map(|z| windows.remove(z)).collect();
         self.evidence
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(z, _), _| !zone.zone_of(z));
-        before.saturating_sub(windows.len())
+        closed
     }
 
     /// Count one Bogus RRset of `zone` with `cause`; true once
@@ -350,6 +387,10 @@ mod tests {
         let late = t0.saturating_add(RECHECK + Duration::from_secs(1));
         assert!(h.hit(&n("lab."), late, RECHECK).is_none());
         assert!(h.list().is_empty());
+        let lapsed = h.take_lapsed();
+        assert_eq!(lapsed.len(), 1);
+        assert_eq!(lapsed[0].zone, n("lab."));
+        assert!(h.take_lapsed().is_empty());
     }
 
     #[test]

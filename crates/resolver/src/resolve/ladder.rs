@@ -18,6 +18,7 @@ use crate::dnssec::KeyEntry;
 use crate::ede::Ede;
 use crate::resolve::health::{CauseKey, FailureClass, Hit, Opening, Window};
 use crate::resolve::rung::{self, Cached, Refresh, Rung, StaleCause, Step, ZoneState};
+use crate::resolve::zonelog::Recovery;
 use crate::resolve::{Ctx, Resolver};
 
 impl Resolver {
@@ -112,6 +113,14 @@ impl Resolver {
         {
             self.mark_slow(&served.entry.zone, cause.clone());
         }
+        if let Rung::Stale {
+            cause: StaleCause::Window(_),
+            ..
+        } = &rung
+            && let Some(window) = step.zone.as_ref().and_then(|z| z.window.as_ref())
+        {
+            self.health.served_stale(&window.zone);
+        }
         if let Some(limit) = rung.limit() {
             self.metrics.limit_hit(limit);
         }
@@ -138,9 +147,11 @@ impl Resolver {
             if let Some(hit) = self.health.hit(&zone, now, lapse)
                 && rung::window_stops(hit.window.class, cd, nta)
             {
+                self.log_lapsed_windows();
                 return Some(hit);
             }
             if zone == *top || zone.is_root() {
+                self.log_lapsed_windows();
                 return None;
             }
             zone = zone.base_name();
@@ -150,21 +161,13 @@ impl Resolver {
     /// Zone-level evidence: open `zone`'s failure window (one WARN per
     /// episode; later evidence only refreshes the cause).
     pub(crate) fn open_window(&self, opening: Opening) {
-        let (zone, class, cause) = (opening.zone.clone(), opening.class, opening.cause.clone());
-        let question = opening.question.clone();
-        if self.health.open(opening, self.clock.now()) {
+        let class = opening.class;
+        if self.health.open(opening.clone(), self.clock.now()) {
             self.metrics
                 .zone_failures
                 .with_label_values(&[class.as_str()])
                 .inc();
-            tracing::warn!(
-                %zone,
-                class = class.as_str(),
-                ede = cause.code.code(),
-                cause = %cause.text,
-                question = %format!("{} {}", question.0, question.1),
-                "zone failing: answering stale or SERVFAIL from the failure window"
-            );
+            self.log_zone_failing(&opening);
         }
     }
 
@@ -236,14 +239,10 @@ impl Resolver {
             .failure_probes
             .with_label_values(&[result])
             .inc();
-        if let Some(closed) = self.health.probe_done(&window.zone, ok, now, max) {
-            tracing::info!(
-                zone = %closed.zone,
-                class = closed.class.as_str(),
-                failing_for_s = now.saturating_since(closed.since).as_secs(),
-                answered_from_window = closed.hits,
-                "zone recovered: failure window closed by its probe"
-            );
+        match self.health.probe_done(&window.zone, ok, now, max) {
+            Some(closed) => self.log_zone_recovered(&closed, Recovery::Probe),
+            None if !ok => self.log_zone_still_failing(window),
+            None => {}
         }
     }
 
@@ -267,7 +266,7 @@ impl Resolver {
         self.probe_done(&window, ok);
         if ok {
             // A probe that failed keeps the window; one that worked closed it.
-            self.health.clear_under(&zone);
+            self.close_windows_under(&zone, Recovery::Probe);
         }
         Some(ok)
     }

@@ -44,6 +44,7 @@ pub mod servers;
 pub mod settings;
 pub mod transport;
 pub mod upstream;
+mod zonelog;
 
 pub use error::ResolveError;
 pub use iterate::TtlLimits;
@@ -272,6 +273,8 @@ pub struct Resolver {
     /// Failure-recheck windows per zone and the evidence that opens them
     /// (the ladder's retry-storm brake; see `health`).
     health: health::ZoneHealth,
+    /// The WARN/INFO lines of failing zones, rate-limited (`zonelog.rs`).
+    zone_log: zonelog::ZoneLog,
     /// Zones one of whose refreshes outlived the client-response timer,
     /// until when: their other expired names are answered stale without a
     /// refresh of their own.
@@ -349,6 +352,7 @@ impl Resolver {
             steps_inflight: Coalescer::default(),
             keys_inflight: Coalescer::default(),
             health: health::ZoneHealth::default(),
+            zone_log: zonelog::ZoneLog::default(),
             slow_zones: std::sync::Mutex::default(),
             refreshing: ladder::Refreshing::default(),
             config_generation: AtomicU64::new(0),
@@ -372,7 +376,7 @@ impl Resolver {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         self.config_generation.fetch_add(1, Ordering::AcqRel);
         self.keys.invalidate_all();
-        self.health.clear_under(&Name::root());
+        self.close_windows_under(&Name::root(), zonelog::Recovery::Reload);
         self.delegations.invalidate_all();
         self.inside_zone.invalidate_all();
     }

@@ -56,7 +56,7 @@ impl Resolver {
     pub fn forget_zone(&self, zone: &Name) {
         let zone = zone.to_lowercase();
         invalidate_under(&self.keys, &zone);
-        self.health.clear_under(&zone);
+        self.close_windows_under(&zone, super::zonelog::Recovery::Nta);
         self.cache.flush_view_under(&zone, View::CheckingDisabled);
     }
 
@@ -71,7 +71,7 @@ impl Resolver {
         invalidate_under(&self.keys, &under);
         invalidate_under(&self.delegations, &under);
         invalidate_under(&self.inside_zone, &under);
-        self.health.clear_under(&under);
+        self.close_windows_under(&under, super::zonelog::Recovery::Flush);
         match (zone, drop_stale) {
             (None, true) => self.cache.flush_all(),
             (Some(z), true) => {

@@ -79,6 +79,7 @@ fn window(class: FailureClass) -> Window {
         probing: false,
         last_hit: T0,
         hits: 0,
+        stale: 0,
     }
 }
 
