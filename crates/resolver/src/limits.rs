@@ -411,6 +411,17 @@ impl PartialEq<&str> for Limit {
     }
 }
 
+/// Per zone, at most one "zone failing" WARN (and its recovery INFO) in
+/// this interval; the episodes in between are counted and reported with
+/// the next WARN (issue 19: a flapping zone must not flood the log). Our
+/// own choice, of the order of Unbound's and BIND's log rate limits.
+pub const ZONE_LOG_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Zones whose last failure log line is remembered for the rate limit; past
+/// it, entries older than `ZONE_LOG_INTERVAL` are dropped, and if that is
+/// not enough the line is logged without being remembered.
+pub const MAX_ZONE_LOG_ENTRIES: usize = MAX_FAILING_ZONES;
+
 #[cfg(test)]
 mod limit_tests {
     use super::Limit;
@@ -430,13 +441,3 @@ mod limit_tests {
         assert_eq!(labels.len(), Limit::ALL.len());
     }
 }
-/// Per zone, at most one "zone failing" WARN (and its recovery INFO) in
-/// this interval; the episodes in between are counted and reported with
-/// the next WARN (issue 19: a flapping zone must not flood the log). Our
-/// own choice, of the order of Unbound's and BIND's log rate limits.
-pub const ZONE_LOG_INTERVAL: Duration = Duration::from_secs(600);
-
-/// Zones whose last failure log line is remembered for the rate limit; past
-/// it, entries older than `ZONE_LOG_INTERVAL` are dropped, and if that is
-/// not enough the line is logged without being remembered.
-pub const MAX_ZONE_LOG_ENTRIES: usize = MAX_FAILING_ZONES;
