@@ -17,7 +17,6 @@ mod failsmall;
 mod forward;
 mod harness;
 mod iterator;
-mod logs;
 mod nta;
 mod replay;
 mod resolve;
