@@ -268,6 +268,7 @@ fn unix_ms(t: SystemTime) -> u128 {
 /// The TLD as generated, with what the timeline needs.
 struct Tld {
     data: ZoneData,
+    signed: SignedZone,
     published_zsk: ZoneKey,
     ksk: ZoneKey,
     others: Vec<ZoneKey>,
@@ -415,6 +416,7 @@ fn generate(config: &IncidentConfig) -> Result<Generated, LabError> {
         zones,
         tld: Tld {
             data: tld_data,
+            signed: tld_signed,
             published_zsk,
             ksk: tld_ksk,
             others: signer_keys,
@@ -580,7 +582,7 @@ pub async fn run_incident(args: IncidentArgs) -> Result<(), LabError> {
 
     let tld_name = name_of(TLD)?;
     let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5eed);
-    let mut current = sign_valid(&tld.data, &tld.ksk, &tld.published_zsk)?;
+    let mut current = tld.signed.clone();
     let mut targets: Vec<Target> = current
         .cuts
         .iter()
