@@ -13,8 +13,8 @@
 # clients, RATE queries/s in all, Zipf exponent ZIPF over the children,
 # NEW_SHARE never-seen names). At the lab's `nta` time the script adds the
 # resolver's negative trust anchor for de-lab. (lastgood: `lastgood nta
-# add`; Unbound: `unbound-control insecure_add` + `flush_bogus` +
-# `flush_negative`). The lab counts the queries each server receives
+# add`; Unbound: `unbound-control insecure_add` + `flush_zone`,
+# `flush_bogus`, `flush_negative`, `flush_requestlist`). The lab counts the queries each server receives
 # (upstream.csv). Then a markdown table per resolver and phase and a chart
 # (gnuplot, one panel per resolver) under RESULTS_DIR (default
 # target/incident/<date>/). See benches/README.md.
@@ -213,9 +213,13 @@ add_nta() { # NAME
             ;;
         unbound)
             local uc=(unbound-control -c "$WORK/unbound.conf")
+            # The NTA, then drop what was cached under it (records, keys,
+            # bogus and negative entries, queries waiting on the old chain).
             "${uc[@]}" insecure_add de-lab. >/dev/null &&
+                "${uc[@]}" flush_zone de-lab. >/dev/null &&
                 "${uc[@]}" flush_bogus >/dev/null &&
-                "${uc[@]}" flush_negative >/dev/null || log "unbound-control NTA failed"
+                "${uc[@]}" flush_negative >/dev/null &&
+                "${uc[@]}" flush_requestlist >/dev/null || log "unbound-control NTA failed"
             ;;
     esac
 }
@@ -387,7 +391,7 @@ gnuplot "$RESULTS/incident.gp" || log "gnuplot failed (see $RESULTS/incident.gp)
     echo "Conditions: $(nproc) cores; lab, resolver and client on one machine, one resolver at a"
     echo "time; $SIGNED signed + $UNSIGNED unsigned children, compression ${COMPRESSION}x, $CLIENTS clients,"
     echo "$RATE queries/s offered, Zipf s=$ZIPF, never-seen share $NEW_SHARE, seed $SEED, lastgood"
-    echo "profile $PROFILE; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "binary $LG; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
 } >"$RESULTS/notes.md"
 cat "$RESULTS/table.md" "$RESULTS/notes.md"
 echo "chart: $RESULTS/incident.png"
