@@ -117,6 +117,9 @@ install_tools() {
     local missing=()
     command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
     [[ " $RESOLVERS " == *" unbound "* ]] && ! command -v unbound >/dev/null && missing+=(unbound)
+    [[ " $RESOLVERS " == *" bind "* ]] && ! command -v named >/dev/null && missing+=(bind9 bind9-utils)
+    [[ " $RESOLVERS " == *" kresd "* ]] && ! command -v kresd >/dev/null && missing+=(knot-resolver)
+    [[ " $RESOLVERS " == *" pdns "* ]] && ! command -v pdns_recursor >/dev/null && missing+=(pdns-recursor)
     ((${#missing[@]} == 0)) && return 0
     log "installing ${missing[*]} (apt-get)"
     # Keep Debian's services from starting (invoke-rc.d honours policy-rc.d).
@@ -191,6 +194,34 @@ start_resolver() { # NAME LABDIR
             unbound-checkconf "$WORK/unbound.conf" >/dev/null || die "unbound-checkconf failed"
             unbound -d -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1 &
             ;;
+        bind)
+            mkdir -p "$WORK/bind"
+            RNDC_SECRET=$(head -c 32 /dev/urandom | base64)
+            sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$RESOLVER_PORT#" -e "s#@RNDC_PORT@#$CONTROL_PORT#" \
+                -e "s#@LAB@#$lab#g" -e "s#@RNDC_SECRET@#$RNDC_SECRET#" \
+                -e "s#@TRUST_ANCHOR@#$(awk '$4 == "DS" { printf ". static-ds %s %s %s \"%s\";", $5, $6, $7, $8 }' "$lab/root.key")#" \
+                "$HERE/incident/named.conf.in" >"$WORK/named.conf"
+            printf 'key "rndc-key" { algorithm hmac-sha256; secret "%s"; };\noptions { default-key "rndc-key"; default-server 127.0.0.1; default-port %s; };\n' \
+                "$RNDC_SECRET" "$CONTROL_PORT" >"$WORK/rndc.conf"
+            named-checkconf "$WORK/named.conf" || die "named-checkconf failed"
+            named -g -n 2 -c "$WORK/named.conf" >"$WORK/bind.log" 2>&1 &
+            ;;
+        kresd)
+            mkdir -p "$WORK/kresd"
+            sed -e "s#@PORT@#$RESOLVER_PORT#" -e "s#@LAB@#$lab#g" "$HERE/incident/kresd.conf.in" >"$WORK/kresd/config"
+            # kresd reads Lua commands on stdin: the NTA goes in through a FIFO.
+            rm -f "$WORK/kresd.in"
+            mkfifo "$WORK/kresd.in"
+            exec 3<>"$WORK/kresd.in"
+            kresd -q -c config "$WORK/kresd" <&3 >"$WORK/kresd.log" 2>&1 &
+            ;;
+        pdns)
+            sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$RESOLVER_PORT#" -e "s#@LAB@#$lab#g" \
+                "$HERE/incident/recursor.conf.in" >"$WORK/recursor.conf"
+            awk '$4 == "DS" { printf "clearTA(\".\")\naddTA(\".\", \"%s %s %s %s\")\n", $5, $6, $7, $8 }' \
+                "$lab/root.key" >"$WORK/recursor.lua"
+            pdns_recursor --config-dir="$WORK" >"$WORK/pdns.log" 2>&1 &
+            ;;
         *) die "unknown resolver $r" ;;
     esac
     RES_PID=$!
@@ -221,6 +252,16 @@ add_nta() { # NAME
                 "${uc[@]}" flush_negative >/dev/null &&
                 "${uc[@]}" flush_requestlist >/dev/null || log "unbound-control NTA failed"
             ;;
+        bind)
+            rndc -c "$WORK/rndc.conf" nta -lifetime 1h de-lab >/dev/null || log "rndc nta failed"
+            ;;
+        kresd)
+            echo "trust_anchors.set_insecure({'de-lab.'})" >&3 || log "kresd set_insecure failed"
+            ;;
+        pdns)
+            rec_control --socket-dir="$WORK" add-nta de-lab "de-lab. signer broken" >/dev/null &&
+                rec_control --socket-dir="$WORK" wipe-cache 'de-lab$' >/dev/null || log "rec_control add-nta failed"
+            ;;
     esac
 }
 
@@ -248,6 +289,7 @@ run_one() { # NAME
     CLIENT_PID=""
     stop_pid "$RES_PID"
     RES_PID=""
+    [[ $r == kresd ]] && exec 3>&-
     wait "$LAB_PID" 2>/dev/null
     LAB_PID=""
     cp "$lab/timeline.txt" "$lab/upstream.csv" "$d/"
