@@ -754,7 +754,7 @@ fn set_serial(zone: &mut SignedZone, apex: &Name, serial: u32) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use hickory_proto::dnssec::PublicKey;
@@ -793,5 +793,84 @@ mod tests {
             .map(|k| k.dnskey.public_key().public_bytes().to_vec())
             .collect();
         assert_eq!(publics.len(), SIGNER_KEYS, "three different keys");
+    }
+
+    fn small() -> IncidentConfig {
+        IncidentConfig {
+            signed: 12,
+            unsigned: 4,
+            ..IncidentConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_generated_tld_delegates_every_child() {
+        let g = generate(&small()).unwrap();
+        let tld = &g.tld.signed;
+        assert_eq!(tld.cuts.len(), 16);
+        let with_ds = tld
+            .cuts
+            .iter()
+            .filter(|c| tld.nodes[*c].contains_key(&RecordType::DS))
+            .count();
+        assert_eq!(with_ds, 12);
+        // Apex, ns1..ns3 and every delegation are in the NSEC3 chain.
+        assert_eq!(tld.nsec3.len(), 1 + 3 + 16);
+        assert_eq!(tld.denial, Some(Denial::Nsec3));
+        // 16 children, 3 TLD instances, the root.
+        assert_eq!(g.zones.len(), 16 + 3 + 1);
+        // A DS keeps its delegation's TTL, within the compressed range.
+        for cut in &tld.cuts {
+            let node = &tld.nodes[cut];
+            let ns = node[&RecordType::NS].ttl;
+            assert!((5..=1440).contains(&ns), "{cut} ttl {ns}");
+            if let Some(ds) = node.get(&RecordType::DS) {
+                assert_eq!(ds.ttl, ns);
+            }
+        }
+        assert!(g.root_ds.starts_with(". 3600 IN DS "));
+    }
+
+    #[test]
+    fn only_the_published_signer_validates_and_all_share_its_tag() {
+        let g = generate(&small()).unwrap();
+        let tld_name = name_of(TLD).unwrap();
+        let (inception, expiration) = validity();
+        let plan = SignPlan {
+            published: vec![&g.tld.ksk, &g.tld.published_zsk],
+            dnskey_signers: vec![&g.tld.ksk],
+            data_signer: &g.tld.published_zsk,
+            inception,
+            expiration,
+            tamper_data: false,
+            nsec3_iterations: 0,
+            keytrap: false,
+        };
+        let cut = g.tld.signed.cuts.iter().next().unwrap().clone();
+        let set = g.tld.signed.nodes[&cut][&RecordType::DS].clone();
+        let public = g.tld.published_zsk.dnskey.public_key();
+        let mut signers = vec![&g.tld.published_zsk];
+        signers.extend(g.tld.others.iter());
+        let verdicts: Vec<bool> = signers
+            .iter()
+            .map(|key| {
+                let record = sign::sign_rrset(&set, key, &tld_name, &plan).unwrap();
+                let RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(rrsig)) =
+                    &record.data
+                else {
+                    unreachable!("not an RRSIG");
+                };
+                assert_eq!(rrsig.input().key_tag, g.tld.published_zsk.tag);
+                let tbs = hickory_proto::dnssec::TBS::from_input(
+                    &set.name,
+                    hickory_proto::rr::DNSClass::IN,
+                    rrsig.input(),
+                    set.records.iter(),
+                )
+                .unwrap();
+                public.verify(tbs.as_ref(), rrsig.sig()).is_ok()
+            })
+            .collect();
+        assert_eq!(verdicts, vec![true, false, false]);
     }
 }
