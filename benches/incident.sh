@@ -32,7 +32,8 @@
 # first asked after the break have no last good answer and can only fail
 # before the NTA; together about 14 % in the short run), MIN_SEEN_ANSWERED [0.99] (names seen before the break
 # answered with their data, fresh or stale, between break and NTA),
-# MIN_AFTER_NTA [0.99] (answered with correct data after the NTA).
+# MIN_AFTER_NTA [0.99] (answered with correct data after the NTA), and no
+# answer may carry data other than the child's (`wrong`).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -451,6 +452,8 @@ if ((SHORT)); then
         { log "FAIL: lastgood answered $sa of $sn seen names between break and NTA (< $MIN_SEEN_ANSWERED)"; fail=1; }
     awk -v a="$((ok2 + st2))" -v n="$c2" -v m="$MIN_AFTER_NTA" 'BEGIN { exit !(n > 0 && a / n >= m) }' ||
         { log "FAIL: lastgood answered $((ok2 + st2)) of $c2 after the NTA (< $MIN_AFTER_NTA)"; fail=1; }
+    wrong=$(awk '{ s += $8 } END { print s + 0 }' "$RESULTS/lastgood/summary.txt")
+    ((wrong == 0)) || { log "FAIL: lastgood gave $wrong answers with data other than the child's"; fail=1; }
     ((fail)) && exit 1
     log "short run: lastgood within bounds"
 fi
