@@ -24,7 +24,9 @@
 # UNSIGNED [500], RATE [200], CLIENTS [4], ZIPF [1.0], NEW_SHARE [0.05],
 # SEED [1], PROFILE [release] (cargo profile of the lastgood binary built
 # first; LASTGOOD_BIN=path uses that binary and builds nothing),
-# RESOLVER_PORT [53800], CONTROL_PORT [53801], RESULTS_DIR, KEEP_WORK=1.
+# RESOLVER_PORT [53800], CONTROL_PORT [53801], RESULTS_DIR, KEEP_WORK=1;
+# REPORT_ONLY=1 redraws tables and chart from RESULTS_DIR's data (same
+# RESOLVERS and COMPRESSION), running nothing.
 # --short: RESOLVERS=lastgood COMPRESSION=360 SIGNED=400 UNSIGNED=100
 # RATE=100 PROFILE=debug, and exits 1 if lastgood's shares miss the bounds:
 # MAX_SERVFAIL_BEFORE_NTA [0.25] (SERVFAIL share of all queries between
@@ -137,6 +139,11 @@ install_tools() {
 
 port_free() { [[ -z $(ss -Hlnut "sport = :$1" 2>/dev/null) ]]; }
 
+if [[ ${REPORT_ONLY:-0} == 1 ]]; then
+    # Tables and chart again from an earlier run's RESULTS_DIR.
+    [[ -n ${RESULTS_DIR:-} && -d $RESULTS_DIR ]] || die "REPORT_ONLY=1 needs RESULTS_DIR of a run"
+    LG="(not run: REPORT_ONLY)"
+else
 install_tools
 for p in "$RESOLVER_PORT" "$CONTROL_PORT"; do
     port_free "$p" || die "port $p is in use"
@@ -302,6 +309,7 @@ run_one() { # NAME
 for r in $RESOLVERS; do
     run_one "$r"
 done
+fi
 
 # --- tables ------------------------------------------------------------------------
 #
