@@ -39,6 +39,12 @@ enum Command {
     Serve(ServeArgs),
     /// Run the testbed authoritative servers (signed root, lab., example.lab.).
     Lab(lastgood_lab::LabArgs),
+    /// The scaled incident lab (issue 21): de-lab. with thousands of
+    /// children on three instances, and the 2026 .de break as a timeline.
+    LabIncident(lastgood_lab::scale::IncidentArgs),
+    /// The incident replay's client load: Zipf-distributed queries at a
+    /// fixed rate until the lab's timeline ends; one CSV row per query.
+    IncidentClient(lastgood_lab::incident_client::ClientArgs),
     /// Send one control line to a running `lastgood lab --control ADDR`.
     LabCtl(lastgood_lab::cli::LabCtlArgs),
     /// Ask a resolver one question and print the answer like dig.
@@ -201,6 +207,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(LogFormat::Text, LogLevel::Info.as_str());
             runtime()?.block_on(lastgood_lab::run(args)).context("lab")
         }
+        Command::LabIncident(args) => runtime()?
+            .block_on(lastgood_lab::scale::run_incident(args))
+            .context("lab-incident"),
+        Command::IncidentClient(args) => runtime()?
+            .block_on(lastgood_lab::incident_client::run(args))
+            .context("incident-client"),
         Command::LabCtl(args) => Ok(runtime()?.block_on(lastgood_lab::cli::lab_ctl(args))?),
         Command::Query(args) => query(args),
         Command::Nta(mut args) => {

@@ -24,8 +24,10 @@ pub mod answer;
 pub mod cli;
 pub mod demo;
 pub mod fault;
+pub mod incident_client;
 pub mod keys;
 pub mod limits;
+pub mod scale;
 pub mod server;
 pub mod sign;
 pub mod standalone;
@@ -158,6 +160,13 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no {} ZSKs sharing a key tag among {limit} generated (MAX_SAME_TAG_KEYS)",
+        scale::SIGNER_KEYS
+    )]
+    SameTagKeys { limit: usize },
+    #[error("more than {limit} children of one kind (MAX_CHILDREN)")]
+    TooManyChildren { limit: usize },
     #[error("waiting for Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
 }

@@ -479,7 +479,7 @@ fn keytrap_sigs(sig: &Record) -> Vec<Record> {
 }
 
 /// One RRSIG over `set` by `key` for the zone `signer`.
-fn sign_rrset(
+pub(crate) fn sign_rrset(
     set: &RrSet,
     key: &ZoneKey,
     signer: &Name,
