@@ -15,7 +15,7 @@ use lastgood_lab::Fault;
 use lastgood_resolver::limits;
 use lastgood_resolver::resolve::private::ZoneMode;
 
-use crate::forward::{ZONE, corp_lab, corp_servers, testbed};
+use crate::forward::{ZONE, corp_anchor, corp_lab, corp_servers, testbed};
 use crate::harness::{Flags, a_data, answers_of, ede_codes, name};
 use crate::replay::Replay;
 
@@ -143,6 +143,47 @@ async fn one_bad_server_of_two_never_closes_the_zone() {
         }
         assert!(tb.resolver.failing_zones().is_empty(), "{fault}");
     }
+}
+
+/// One bad server fails that server, not the zone (issue 21's finding:
+/// during the .de break one instance still served older, valid
+/// signatures): an answer that does not validate from one of two servers
+/// is asked again of the other, so every answer validates, no window
+/// opens, and the refetches are counted.
+#[tokio::test]
+async fn one_server_with_bad_signatures_of_two_never_closes_the_zone() {
+    let corp = corp_lab(true).await;
+    let [first, _] = corp_servers();
+    corp.set_fault_at(&name(ZONE), first, Fault::BadSignatures)
+        .unwrap();
+    let tb = testbed(&corp, ZoneMode::Stub, Some(corp_anchor(&corp))).await;
+    let mut questions = vec![
+        ("www.corp.internal.".to_owned(), RecordType::A),
+        ("db.corp.internal.".to_owned(), RecordType::AAAA),
+        ("mail.corp.internal.".to_owned(), RecordType::A),
+        ("www.corp.internal.".to_owned(), RecordType::TXT),
+    ];
+    questions.extend((1..=6).map(|i| (format!("nope{i}.corp.internal."), RecordType::A)));
+    for (qname, qtype) in &questions {
+        let r = tb.query(qname, *qtype).await;
+        assert!(
+            matches!(
+                r.metadata.response_code,
+                ResponseCode::NoError | ResponseCode::NXDomain
+            ),
+            "{qname} {qtype}: {r:?}"
+        );
+        assert!(r.metadata.authentic_data, "{qname} {qtype}: AD {r:?}");
+    }
+    assert!(tb.resolver.failing_zones().is_empty());
+    let refetches = tb
+        .metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("lastgood_bogus_refetches_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap();
+    assert!(refetches >= 1.0, "the bad server was asked: {refetches}");
 }
 
 /// The .de 2026 pattern (data of `lab.` signed by a key it does not

@@ -50,7 +50,7 @@ pub(crate) async fn corp_lab(signed: bool) -> Lab {
 }
 
 /// The anchor an operator would configure: the zone's DS.
-fn corp_anchor(corp: &Lab) -> TrustAnchors {
+pub(crate) fn corp_anchor(corp: &Lab) -> TrustAnchors {
     let text: String = corp
         .ds_records(&name(ZONE))
         .iter()

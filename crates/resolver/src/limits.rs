@@ -42,6 +42,13 @@ pub const MAX_GLUELESS_DEPTH: usize = 7;
 /// attempt fails (bounded retries; Unbound `outbound-msg-retry` = 5).
 pub const MAX_UPSTREAM_TRIES: usize = 5;
 
+/// Other servers of a zone asked again when an answer does not validate,
+/// before the verdict stands (one bad server fails that server, not the
+/// zone: during the .de 2026 break some instances still served older,
+/// valid signatures). Unbound re-fetches from other servers too
+/// (`val-bogus` handling); two keeps a wholly broken zone cheap.
+pub const MAX_BOGUS_REFETCHES: usize = 2;
+
 /// Wait before retransmitting a question to the next server. Starts from
 /// the server's smoothed RTT estimate (x3), doubles with each try of the
 /// same question and is clamped to this range (Unbound's RTO starts at

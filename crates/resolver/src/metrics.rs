@@ -26,6 +26,7 @@ pub const CONTROL_REQUESTS_TOTAL: &str = "lastgood_control_requests_total";
 pub const SIGNATURE_VERIFICATIONS_TOTAL: &str = "lastgood_signature_verifications_total";
 pub const ZONE_FAILURES_TOTAL: &str = "lastgood_zone_failures_total";
 pub const FAILURE_PROBES_TOTAL: &str = "lastgood_failure_probes_total";
+pub const BOGUS_REFETCHES_TOTAL: &str = "lastgood_bogus_refetches_total";
 pub const STATE_FILE_ERRORS_TOTAL: &str = "lastgood_state_file_errors_total";
 
 /// Errors registering metrics (a programming error surfaced at start-up).
@@ -70,6 +71,9 @@ pub struct Metrics {
     pub zone_failures: IntCounterVec,
     /// Background probes of failing zones, by result (recovered, failing).
     pub failure_probes: IntCounterVec,
+    /// Answers that did not validate asked again of another server of the
+    /// zone (one bad server fails that server, not the zone).
+    pub bogus_refetches: IntCounter,
     /// Problems with optional state files, by file (`nta`): bad entries
     /// at start, failed writes (state kept in memory only).
     pub state_file_errors: IntCounterVec,
@@ -138,6 +142,11 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let bogus_refetches = IntCounter::new(
+            BOGUS_REFETCHES_TOTAL,
+            "Answers that did not validate, asked again of another server of the zone.",
+        )?;
+        registry.register(Box::new(bogus_refetches.clone()))?;
         registry.register(Box::new(zone_failures.clone()))?;
         registry.register(Box::new(failure_probes.clone()))?;
         registry.register(Box::new(queries.clone()))?;
@@ -202,6 +211,7 @@ impl Metrics {
             signature_verifications,
             zone_failures,
             failure_probes,
+            bogus_refetches,
             state_file_errors,
         })
     }

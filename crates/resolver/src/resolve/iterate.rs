@@ -27,6 +27,9 @@ use crate::resolve::{transport, upstream};
 /// the same number of queries on the lab).
 const MINIMISED_QTYPE: RecordType = RecordType::A;
 
+/// A usable answer and the server that sent it.
+type Answered = (Message, Classified, SocketAddr);
+
 /// Whether a failed minimised question should be asked again with the
 /// full name (relaxed mode): every upstream failure, but not a limit of
 /// the client query's budget nor a failure remembered for the zone.
@@ -85,7 +88,7 @@ impl Resolver {
             };
             let asked = match self.ask_zone(&deleg, &ask_name, ask_type, ctx).await {
                 // A forwarder that refers instead of recursing is broken.
-                Ok((_, Classified::Referral(_))) if deleg.forward => {
+                Ok((_, Classified::Referral(_), _)) if deleg.forward => {
                     Err(ResolveError::NetworkError {
                         zone: deleg.zone.clone(),
                         detail: "forwarder answered with a referral".into(),
@@ -93,7 +96,7 @@ impl Resolver {
                 }
                 other => other,
             };
-            let (resp, classified) = match asked {
+            let (resp, classified, from) = match asked {
                 Ok(answered) => answered,
                 Err(e)
                     if deleg.forward
@@ -142,8 +145,11 @@ impl Resolver {
                     }
                 }
                 Classified::Answer(kind) => {
-                    return self
+                    let step = self
                         .finish_step(&resp, kind, qname, qtype, &deleg, ctx, validate)
+                        .await;
+                    return self
+                        .ask_others_if_bogus(step, from, &deleg, qname, qtype, ctx, validate)
                         .await;
                 }
                 Classified::Failed(_) if !full => minimise = false,
@@ -156,6 +162,50 @@ impl Resolver {
             crate::limits::Limit::MaxReferralDepth,
             limits::MAX_REFERRAL_DEPTH as u64,
         ))
+    }
+
+    /// One bad server fails that server, not the zone: an answer that did
+    /// not validate is asked again of the zone's other servers (an anycast
+    /// instance or signer still serving older, valid signatures), at most
+    /// `MAX_BOGUS_REFETCHES` more servers; the first verdict stands when
+    /// none of them answers with data that validates.
+    #[allow(clippy::too_many_arguments)]
+    async fn ask_others_if_bogus(
+        self: &Arc<Self>,
+        step: Result<Entry, ResolveError>,
+        from: SocketAddr,
+        deleg: &Delegation,
+        qname: &Name,
+        qtype: RecordType,
+        ctx: &Arc<Ctx>,
+        validate: bool,
+    ) -> Result<Entry, ResolveError> {
+        let mut bogus_from = vec![from.ip()];
+        while matches!(&step, Ok(e) if e.security.is_bogus())
+            && bogus_from.len() <= limits::MAX_BOGUS_REFETCHES
+        {
+            let mut others = deleg.clone();
+            others.retain_addresses(|a| !bogus_from.contains(&a));
+            if others.addresses().is_empty() {
+                break;
+            }
+            tracing::debug!(%qname, %qtype, zone = %deleg.zone, servers = ?bogus_from, "answer did not validate; asking another server");
+            self.metrics.bogus_refetches.inc();
+            match self.ask_zone(&others, qname, qtype, ctx).await {
+                Ok((resp, Classified::Answer(kind), again_from)) => {
+                    let again = self
+                        .finish_step(&resp, kind, qname, qtype, &others, ctx, validate)
+                        .await;
+                    match again {
+                        Ok(e) if !e.security.is_bogus() => return Ok(e),
+                        Ok(_) => bogus_from.push(again_from.ip()),
+                        Err(_) => break,
+                    }
+                }
+                _ => break,
+            }
+        }
+        step
     }
 
     /// The deepest proper ancestor of `qname` below `zone` that a
@@ -215,7 +265,7 @@ impl Resolver {
         name: &Name,
         qtype: RecordType,
         ctx: &Arc<Ctx>,
-    ) -> Result<(Message, Classified), ResolveError> {
+    ) -> Result<Answered, ResolveError> {
         let first = self.query_zone(deleg, name, qtype, ctx).await;
         // Only unreachable IPv4 servers (timeouts, network errors) send
         // us to IPv6: a server that answered badly is no routing problem.
@@ -425,7 +475,7 @@ impl Resolver {
         name: &Name,
         qtype: RecordType,
         ctx: &Ctx,
-    ) -> Result<(Message, Classified), ResolveError> {
+    ) -> Result<Answered, ResolveError> {
         self.refuse_in_outage(deleg, ctx)?;
         let (addrs, ipv6) = self.servers_to_ask(deleg);
         let spec = transport::QuestionSpec {
@@ -565,7 +615,7 @@ impl Resolver {
         deleg: &Delegation,
         spec: &transport::QuestionSpec,
         ctx: &Ctx,
-    ) -> Option<(Message, Classified)> {
+    ) -> Option<Answered> {
         let spoof = || self.count_upstream(UpstreamOutcome::MismatchIgnored);
         loop {
             let (from, outcome) = match question.recv_until(run.try_ends, &spoof).await {
@@ -583,7 +633,7 @@ impl Resolver {
                         Classified::Failed(outcome) => (from, outcome),
                         ok => {
                             self.answered(from, run);
-                            return Some((message, ok));
+                            return Some((message, ok, from));
                         }
                     }
                 }
