@@ -21,3 +21,4 @@ mod nta;
 mod resolve;
 mod server;
 mod stale;
+mod store;
