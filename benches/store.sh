@@ -169,7 +169,8 @@ done
 t2=$(date +%s.%N)
 up_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 start_secs=$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.3f", b - a }')
-open_ms=$(grep 'last-good store opened' "$WORK/lastgood.log" | tail -1 | grep -o 'open_ms[^0-9]*[0-9]*' | grep -o '[0-9]*$')
+open_ms=$(grep 'last-good store opened' "$WORK/lastgood.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g' |
+    grep -o 'open_ms=[0-9]*' | cut -d= -f2)
 first_status=$(grep -o 'status: [A-Z]*' <<<"$first" | head -1)
 first_ede=$(grep -io 'EDE[^;]*' <<<"$first" | head -1)
 rss_start=$(rss)
