@@ -23,3 +23,4 @@ mod resolve;
 mod server;
 mod service;
 mod stale;
+mod store;

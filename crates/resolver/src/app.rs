@@ -253,6 +253,7 @@ impl App {
         let resolver =
             Resolver::with_ntas(rc, Arc::clone(&clock), metrics.clone(), Arc::new(store));
         resolver.update_nta_gauge();
+        open_store(&config, &resolver, &clock, &metrics);
         control_config.metrics = Some(metrics.clone());
         let mut sc = ServerConfig::new(config.listen.clone());
         if let Some(nets) = &config.allow {
@@ -314,6 +315,48 @@ impl App {
         self.recheck.abort();
         self.control.shutdown().await;
         self.dns.shutdown().await;
+        if let Some(store) = self.core.resolver.store() {
+            store.close().await;
+        }
+    }
+}
+
+/// Open the last-good store in `state-dir` (issue 18) and attach it to
+/// the resolver. Optional state: a store that cannot be opened is logged
+/// and counted, and the resolver runs from memory.
+fn open_store(config: &Config, resolver: &Arc<Resolver>, clock: &SharedClock, metrics: &Metrics) {
+    let Some(dir) = config.state_dir.as_ref().filter(|_| config.store.enabled) else {
+        return;
+    };
+    let path = dir.join(crate::store::STORE_FILE_NAME);
+    let started = Instant::now();
+    match crate::store::Store::open(
+        &path,
+        config.store.max_bytes,
+        config.max_stale,
+        resolver.trust(),
+        Arc::clone(clock),
+        metrics.store.clone(),
+    ) {
+        Ok(store) => {
+            store.start();
+            let status = store.status();
+            tracing::info!(
+                path = %path.display(),
+                entries = status.entries,
+                bytes = status.bytes,
+                open_ms = started.elapsed().as_millis(),
+                "last-good store opened"
+            );
+            resolver.attach_store(store);
+        }
+        Err(e) => {
+            metrics
+                .state_file_errors
+                .with_label_values(&["store"])
+                .inc();
+            tracing::warn!("{e}: answers are not kept across restarts");
+        }
     }
 }
 
@@ -457,6 +500,9 @@ impl Control for Core {
             "ntas_persisted": self.resolver.ntas().persisted(),
             "failing_zones": self.resolver.failing_zones().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "failure_windows": self.failure_windows(),
+            "store": self.resolver.store().map(|s| s.status()),
+            // The fleet tier's state (issue 18 part B fills it).
+            "redis": serde_json::Value::Null,
         })
     }
 
@@ -483,6 +529,91 @@ impl Control for Core {
 
     fn reload(&self) -> Result<(), ControlError> {
         Core::reload(self).map_err(|e| ControlError::Reload(e.to_string()))
+    }
+
+    fn cache_dump(&self, file: PathBuf) -> BoxFuture<Result<serde_json::Value, ControlError>> {
+        let store = self.resolver.store().cloned();
+        Box::pin(async move {
+            let store = store.ok_or(ControlError::NoStore)?;
+            store.sync().await;
+            let fail = |e: &dyn std::fmt::Display| ControlError::CacheFile {
+                what: "dump",
+                message: e.to_string(),
+            };
+            let path = file.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let mut out =
+                    crate::store::dump::DumpWriter::create(&path).map_err(|e| fail(&e))?;
+                let mut failed = None;
+                store
+                    .each_entry(|bytes| match out.write(bytes) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            failed = Some(e);
+                            false
+                        }
+                    })
+                    .map_err(|e| fail(&e))?;
+                if let Some(e) = failed {
+                    return Err(fail(&e));
+                }
+                out.finish().map_err(|e| fail(&e))
+            })
+            .await
+            .map_err(|e| fail(&e))??;
+            tracing::info!(file = %file.display(), entries = written, "cache dump written");
+            Ok(serde_json::json!({ "file": file.display().to_string(), "entries": written }))
+        })
+    }
+
+    fn cache_load(&self, file: PathBuf) -> BoxFuture<Result<serde_json::Value, ControlError>> {
+        let resolver = Arc::clone(&self.resolver);
+        let now = self.clock.now();
+        let max_stale = resolver.cache().max_stale();
+        Box::pin(async move {
+            let fail = |e: &dyn std::fmt::Display| ControlError::CacheFile {
+                what: "load",
+                message: e.to_string(),
+            };
+            let path = file.clone();
+            let counts = tokio::task::spawn_blocking(move || {
+                let trust = resolver.trust();
+                let store = resolver.store().cloned();
+                let rejected = &resolver.metrics().store.rejected;
+                let (mut loaded, mut gone) = (0u64, 0u64);
+                let mut refused: std::collections::BTreeMap<&'static str, u64> =
+                    std::collections::BTreeMap::new();
+                let read = crate::store::dump::read(&path, |bytes| {
+                    match crate::store::entry::decode_and_verify(bytes, &trust, now) {
+                        Ok((key, entry)) if crate::store::entry::usable(&entry, now, max_stale) => {
+                            if let Some(store) = &store {
+                                store.put_encoded_blocking(&key, &entry, bytes.to_vec());
+                            }
+                            resolver.cache().insert(key, entry);
+                            loaded += 1;
+                        }
+                        Ok(_) => gone += 1,
+                        Err(e) => {
+                            rejected.with_label_values(&[e.reason()]).inc();
+                            *refused.entry(e.reason()).or_default() += 1;
+                        }
+                    }
+                });
+                (read, loaded, gone, refused)
+            })
+            .await
+            .map_err(|e| fail(&e))?;
+            let (read, loaded, gone, refused) = counts;
+            let read = read.map_err(|e| fail(&e))?;
+            tracing::info!(file = %file.display(), read, loaded, gone, ?refused, "cache dump loaded");
+            Ok(serde_json::json!({
+                "file": file.display().to_string(),
+                "read": read,
+                "loaded": loaded,
+                "expired": gone,
+                "rejected": refused,
+            }))
+        })
     }
 
     fn metrics_text(&self) -> String {

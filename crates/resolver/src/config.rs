@@ -32,6 +32,7 @@ use crate::limits;
 use crate::nta::ConfigNta;
 use crate::resolve::TtlLimits;
 pub use crate::resolve::settings::{self, StaleConfig};
+pub use crate::store::StoreSettings;
 
 /// Errors loading or checking a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +121,9 @@ struct RawConfig {
     cache_min_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_negative_ttl: Option<toml::Spanned<RawTtl>>,
+    // The last-good store (issue 18).
+    store: Option<bool>,
+    store_size: Option<u64>,
     // Running as a service (issue 19; `config/service.rs`).
     log_level: Option<toml::Spanned<String>>,
     user: Option<toml::Spanned<String>>,
@@ -165,6 +169,8 @@ pub struct Config {
     pub algorithms: AlgorithmPolicy,
     /// `cache-min-ttl`, `cache-max-ttl`, `cache-max-negative-ttl`.
     pub ttl: TtlLimits,
+    /// `store`, `store-size`: the last-good store in `state-dir`.
+    pub store: StoreSettings,
     /// `log-level` (`--log-level` and `RUST_LOG` override it).
     pub log_level: LogLevel,
     /// `user` and `group`: the account `serve` switches to after binding.
@@ -201,6 +207,7 @@ impl Default for Config {
             private_address: Vec::new(),
             algorithms: AlgorithmPolicy::default(),
             ttl: TtlLimits::default(),
+            store: StoreSettings::default(),
             log_level: LogLevel::default(),
             run_as: None,
         }
@@ -311,6 +318,18 @@ impl Config {
                 ));
             }
             c.cache_bytes = bytes;
+        }
+        c.store.enabled = raw.store.unwrap_or(c.store.enabled);
+        if let Some(bytes) = raw.store_size {
+            use crate::store::limits::{MAX_STORE_BYTES, MIN_STORE_BYTES};
+            if !(MIN_STORE_BYTES..=MAX_STORE_BYTES).contains(&bytes) {
+                return Err(invalid(
+                    "store-size",
+                    bytes.to_string(),
+                    "1048576 (1 MiB) to 68719476736 (64 GiB) bytes",
+                ));
+            }
+            c.store.max_bytes = bytes;
         }
         if let Some(s) = raw.max_stale_ttl {
             let d = parse_duration(&s).ok_or_else(|| {

@@ -23,3 +23,4 @@ pub mod resolve;
 pub mod rlimit;
 pub mod server;
 pub mod service;
+pub mod store;

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 /// How one scripted server answers.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // test-only; one Resolver variant per scenario
 pub enum Authority {
     /// The in-process lab's server at this address (its faults apply);
     /// nothing where no lab serves.

@@ -41,6 +41,25 @@ log-format = "json"
 }
 
 #[test]
+fn store_keys_issue_18() {
+    let c = Config::parse("", "x.toml").unwrap();
+    assert!(c.store.enabled);
+    assert_eq!(c.store.max_bytes, 256 * 1024 * 1024);
+    let c = Config::parse("store = false\nstore-size = 2097152", "x.toml").unwrap();
+    assert_eq!(
+        c.store,
+        StoreSettings {
+            enabled: false,
+            max_bytes: 2_097_152
+        }
+    );
+    let e = Config::parse("store-size = 5", "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("key `store-size`: value \"5\""), "{e}");
+}
+
+#[test]
 fn errors_name_file_line_and_key() {
     let cases = [
         ("listen = [\"nonsense\"]", "x.toml:1: key `listen`"),

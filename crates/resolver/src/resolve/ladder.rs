@@ -35,7 +35,11 @@ impl Resolver {
         let now = self.clock.now();
         let stale_cfg = self.config().stale;
         let key = CacheKey::new(name, qtype, DNSClass::IN, View::Validated);
-        let validated = match self.cache.get(&key, now) {
+        let validated = match self
+            .cache
+            .get(&key, now)
+            .or_else(|| self.stored_entry(&key, now))
+        {
             Some((entry, Freshness::Fresh { remaining })) => Cached::Fresh { entry, remaining },
             Some((entry, Freshness::Stale { .. })) => Cached::Expired(entry),
             Some((_, Freshness::Gone)) | None => Cached::Nothing,
@@ -125,6 +129,14 @@ impl Resolver {
             self.metrics.limit_hit(limit);
         }
         rung
+    }
+
+    /// On a cache miss, the last-good store's entry (proven again by the
+    /// store), put into the cache as it was stored (issue 18).
+    fn stored_entry(&self, key: &CacheKey, now: Timestamp) -> Option<(Arc<Entry>, Freshness)> {
+        let entry = self.store()?.get(key, now)?;
+        self.cache.insert(key.clone(), entry);
+        self.cache.get(key, now)
     }
 
     /// The failure window that stops a question for `name`: one of the
