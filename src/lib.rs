@@ -15,6 +15,7 @@ pub mod control;
 pub mod demo;
 pub mod dnssec;
 pub mod ede;
+pub mod fleet;
 pub mod lab;
 pub mod limits;
 pub mod metrics;

@@ -39,6 +39,7 @@ pub mod nta;
 pub mod outcome;
 pub mod private;
 pub mod servers;
+mod shared;
 pub mod upstream;
 
 pub use error::ResolveError;
@@ -271,6 +272,8 @@ pub struct Resolver {
     ntas: Arc<NtaStore>,
     /// Counts reconfigurations (part of [`Resolver::cache_state`]).
     config_generation: AtomicU64,
+    /// The fleet tier (Redis), set once at start if configured (`shared.rs`).
+    fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -336,6 +339,7 @@ impl Resolver {
             slow_zones: std::sync::Mutex::default(),
             refreshing: ladder::Refreshing::default(),
             config_generation: AtomicU64::new(0),
+            fleet: std::sync::OnceLock::new(),
         })
     }
 
