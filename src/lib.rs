@@ -24,3 +24,4 @@ pub mod query;
 pub mod resolve;
 pub mod rlimit;
 pub mod server;
+pub mod store;

@@ -20,7 +20,7 @@ mod memo;
 mod nsec;
 mod nsec3;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 pub mod validate;
 mod verify;
 
