@@ -62,7 +62,7 @@ pub const REDIS_ERRORS_TOTAL: &str = "lastgood_redis_errors_total";
 pub const REDIS_READS_TOTAL: &str = "lastgood_redis_reads_total";
 pub const REDIS_ENTRIES_WRITTEN_TOTAL: &str = "lastgood_redis_entries_written_total";
 pub const REDIS_WRITES_DROPPED_TOTAL: &str = "lastgood_redis_writes_dropped_total";
-pub const REDIS_REJECTED_TOTAL: &str = "lastgood_store_rejected_total";
+pub const REDIS_REJECTED_TOTAL: &str = "lastgood_redis_rejected_total";
 pub const FLEET_EVENTS_TOTAL: &str = "lastgood_fleet_events_total";
 
 /// `redis-url` and `redis-password-file`, as configured.
@@ -169,8 +169,9 @@ pub struct FleetMetrics {
     pub written: IntCounter,
     /// Entries not written, by reason (queue_full, down, error).
     pub dropped: IntCounterVec,
-    /// Entries read from a store and refused by re-verification, by store
-    /// (redis) and reason.
+    /// Entries read from Redis and refused by re-verification, by reason
+    /// (`StoreError::reason`; the embedded store counts its own in
+    /// `lastgood_store_rejected_total`).
     pub rejected: IntCounterVec,
     /// Fleet messages by kind (nta, flush, own, bad).
     pub events: IntCounterVec,
@@ -204,9 +205,9 @@ impl FleetMetrics {
         let rejected = IntCounterVec::new(
             Opts::new(
                 REDIS_REJECTED_TOTAL,
-                "Entries read back from a store and refused by re-verification, by store and reason.",
+                "Entries read from Redis and refused by re-verification, by reason.",
             ),
-            &["store", "reason"],
+            &["reason"],
         )?;
         let events = IntCounterVec::new(
             Opts::new(FLEET_EVENTS_TOTAL, "Fleet channel messages, by kind."),
@@ -261,6 +262,8 @@ pub struct Fleet {
     /// Some while Redis is up; calls are tried only then.
     conn: RwLock<Option<ConnectionManager>>,
     up: AtomicBool,
+    /// True while the listener is subscribed to the fleet channel.
+    subscribed: AtomicBool,
     /// Wakes the link task when a call failed.
     wake: Notify,
     last_error: Mutex<Option<LastError>>,
@@ -297,6 +300,7 @@ impl Fleet {
             url: redact(&settings.url),
             conn: RwLock::new(None),
             up: AtomicBool::new(false),
+            subscribed: AtomicBool::new(false),
             wake: Notify::new(),
             last_error: Mutex::new(None),
             writes: tx,
@@ -319,6 +323,11 @@ impl Fleet {
 
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// Whether fleet messages (flushes, NTA changes) reach this instance now.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
     }
 
     fn current(&self) -> Option<ConnectionManager> {
@@ -661,6 +670,7 @@ impl Fleet {
         serde_json::json!({
             "url": self.url,
             "up": self.is_up(),
+            "subscribed": self.is_subscribed(),
             "last_error": last.as_ref().map(|e| format!("{}: {}", e.op, e.text)),
             "last_error_secs_ago": last.as_ref().map(|e| e.at.elapsed().as_secs()),
             "entries_written": self.metrics.written.get(),

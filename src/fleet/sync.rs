@@ -10,6 +10,7 @@
 //! when heard.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures_util::StreamExt;
 use hickory_proto::rr::Name;
@@ -116,6 +117,7 @@ pub async fn run_listener(fleet: Arc<Fleet>, resolver: Arc<Resolver>) {
                 continue;
             }
         };
+        fleet.subscribed.store(true, Ordering::Release);
         reconcile_ntas(&fleet, &resolver).await;
         let mut messages = pubsub.into_on_message();
         let mut tick = tokio::time::interval(NTA_RECONCILE_INTERVAL);
@@ -124,6 +126,7 @@ pub async fn run_listener(fleet: Arc<Fleet>, resolver: Arc<Resolver>) {
             tokio::select! {
                 message = messages.next() => {
                     let Some(message) = message else {
+                        fleet.subscribed.store(false, Ordering::Release);
                         fleet.mark_down("subscribe", "subscription closed");
                         break;
                     };
@@ -131,6 +134,7 @@ pub async fn run_listener(fleet: Arc<Fleet>, resolver: Arc<Resolver>) {
                 }
                 _ = tick.tick() => {
                     if !fleet.is_up() {
+                        fleet.subscribed.store(false, Ordering::Release);
                         break;
                     }
                     reconcile_ntas(&fleet, &resolver).await;

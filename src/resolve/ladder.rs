@@ -110,6 +110,18 @@ impl Resolver {
                 return Ok(StepAnswer::fresh(entry, remaining));
             }
         }
+        // A local miss: the fleet's copy, proven again (`shared.rs`).
+        let old = match old {
+            Some(entry) => Some(entry),
+            None => match self.fleet_entry(name, qtype, now).await {
+                Some((entry, Freshness::Fresh { remaining })) => {
+                    self.metrics.cache_hits.inc();
+                    return Ok(StepAnswer::fresh(entry, remaining));
+                }
+                Some((entry, Freshness::Stale { .. })) if stale_cfg.enabled => Some(entry),
+                _ => None,
+            },
+        };
         self.metrics.cache_misses.inc();
         // The zone that would be asked: the closest known delegation.
         let asked = self.closest_delegation(name, qtype).zone.to_lowercase();
@@ -166,7 +178,7 @@ impl Resolver {
         // Refresh an expired entry, but answer stale if it takes too long:
         // the refresh runs in its own task and fills the cache when done.
         let refresh = self.lookup(name, qtype, ctx);
-        match tokio::time::timeout(stale_cfg.client_response_timer, refresh).await {
+        let served = match tokio::time::timeout(stale_cfg.client_response_timer, refresh).await {
             // What the authority serves now: validated, or wanted anyway.
             Ok(Ok(new))
                 if unvalidated_ok
@@ -195,6 +207,16 @@ impl Resolver {
                 self.mark_slow(&old.zone, cause.clone());
                 Ok(self.stale(old, Some(cause)))
             }
+        };
+        // A failed refresh: another instance may hold a newer copy.
+        match served {
+            Ok(step) if step.stale.is_some() => {
+                match self.fresher_fleet_entry(name, qtype, &step.entry).await {
+                    Some((entry, remaining)) => Ok(StepAnswer::fresh(entry, remaining)),
+                    None => Ok(step),
+                }
+            }
+            other => other,
         }
     }
 
