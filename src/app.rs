@@ -261,6 +261,7 @@ impl App {
         let resolver =
             Resolver::with_ntas(rc, Arc::clone(&clock), metrics.clone(), Arc::new(store));
         resolver.update_nta_gauge();
+        open_store(&config, &resolver, &clock, &metrics);
         control_config.metrics = Some(metrics.clone());
         let mut sc = ServerConfig::new(config.listen.clone());
         if let Some(nets) = &config.allow {
@@ -330,6 +331,48 @@ impl App {
         }
         self.control.shutdown().await;
         self.dns.shutdown().await;
+        if let Some(store) = self.core.resolver.store() {
+            store.close().await;
+        }
+    }
+}
+
+/// Open the last-good store in `state-dir` (issue 18) and attach it to
+/// the resolver. Optional state: a store that cannot be opened is logged
+/// and counted, and the resolver runs from memory.
+fn open_store(config: &Config, resolver: &Arc<Resolver>, clock: &SharedClock, metrics: &Metrics) {
+    let Some(dir) = config.state_dir.as_ref().filter(|_| config.store.enabled) else {
+        return;
+    };
+    let path = dir.join(crate::store::STORE_FILE_NAME);
+    let started = Instant::now();
+    match crate::store::Store::open(
+        &path,
+        config.store.max_bytes,
+        config.max_stale,
+        resolver.trust(),
+        Arc::clone(clock),
+        metrics.store.clone(),
+    ) {
+        Ok(store) => {
+            store.start();
+            let status = store.status();
+            tracing::info!(
+                path = %path.display(),
+                entries = status.entries,
+                bytes = status.bytes,
+                open_ms = started.elapsed().as_millis(),
+                "last-good store opened"
+            );
+            resolver.attach_store(store);
+        }
+        Err(e) => {
+            metrics
+                .state_file_errors
+                .with_label_values(&["store"])
+                .inc();
+            tracing::warn!("{e}: answers are not kept across restarts");
+        }
     }
 }
 
@@ -542,6 +585,7 @@ impl Control for Core {
             "ntas_persisted": self.resolver.ntas().persisted(),
             "failing_zones": self.resolver.failing_zones().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "failure_windows": self.failure_windows(),
+            "store": self.resolver.store().map(|s| s.status()),
             "redis": self.resolver.fleet().map(|f| f.status()),
         })
     }

@@ -105,6 +105,9 @@ struct RawConfig {
     // The fleet tier (issue 18): `redis-url`, `redis-password-file`.
     redis_url: Option<String>,
     redis_password_file: Option<PathBuf>,
+    // The last-good store (issue 18).
+    store: Option<bool>,
+    store_size: Option<u64>,
 }
 
 /// A checked configuration.
@@ -148,6 +151,27 @@ pub struct Config {
     pub ttl: TtlLimits,
     /// `redis-url`, `redis-password-file`: the fleet tier (off if unset).
     pub fleet: Option<crate::fleet::FleetSettings>,
+    /// `store`, `store-size`: the last-good store in `state-dir`.
+    pub store: StoreSettings,
+}
+
+/// The last-good store (issue 18): on by default when `state-dir` is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `store` (default true): keep validated answers in
+    /// `state-dir/cache.redb` across restarts.
+    pub enabled: bool,
+    /// `store-size`: live bytes of stored entries (default 256 MiB).
+    pub max_bytes: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: crate::store::limits::DEFAULT_STORE_BYTES,
+        }
+    }
 }
 
 /// Serve-stale settings (RFC 8767 §5; names follow Unbound's where one exists).
@@ -207,6 +231,7 @@ impl Default for Config {
             algorithms: AlgorithmPolicy::default(),
             ttl: TtlLimits::default(),
             fleet: None,
+            store: StoreSettings::default(),
         }
     }
 }
@@ -315,6 +340,18 @@ impl Config {
                 ));
             }
             c.cache_bytes = bytes;
+        }
+        c.store.enabled = raw.store.unwrap_or(c.store.enabled);
+        if let Some(bytes) = raw.store_size {
+            use crate::store::limits::{MAX_STORE_BYTES, MIN_STORE_BYTES};
+            if !(MIN_STORE_BYTES..=MAX_STORE_BYTES).contains(&bytes) {
+                return Err(invalid(
+                    "store-size",
+                    bytes.to_string(),
+                    "1048576 (1 MiB) to 68719476736 (64 GiB) bytes",
+                ));
+            }
+            c.store.max_bytes = bytes;
         }
         if let Some(s) = raw.max_stale_ttl {
             let d = parse_duration(&s).ok_or_else(|| {
@@ -1256,6 +1293,25 @@ log-format = "json"
             failure_recheck: Duration::from_secs(60),
         };
         assert_eq!(c.stale, want);
+    }
+
+    #[test]
+    fn store_keys_issue_18() {
+        let c = Config::parse("", "x.toml").unwrap();
+        assert!(c.store.enabled);
+        assert_eq!(c.store.max_bytes, 256 * 1024 * 1024);
+        let c = Config::parse("store = false\nstore-size = 2097152", "x.toml").unwrap();
+        assert_eq!(
+            c.store,
+            StoreSettings {
+                enabled: false,
+                max_bytes: 2_097_152
+            }
+        );
+        let e = Config::parse("store-size = 5", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `store-size`: value \"5\""), "{e}");
     }
 
     #[test]

@@ -27,6 +27,15 @@ pub const SIGNATURE_VERIFICATIONS_TOTAL: &str = "lastgood_signature_verification
 pub const ZONE_FAILURES_TOTAL: &str = "lastgood_zone_failures_total";
 pub const FAILURE_PROBES_TOTAL: &str = "lastgood_failure_probes_total";
 pub const STATE_FILE_ERRORS_TOTAL: &str = "lastgood_state_file_errors_total";
+// The last-good store (issue 18).
+pub const STORE_WRITES_TOTAL: &str = "lastgood_store_writes_total";
+pub const STORE_WRITE_DROPPED_TOTAL: &str = "lastgood_store_write_dropped_total";
+pub const STORE_WRITE_ERRORS_TOTAL: &str = "lastgood_store_write_errors_total";
+pub const STORE_READS_TOTAL: &str = "lastgood_store_reads_total";
+pub const STORE_REJECTED_TOTAL: &str = "lastgood_store_rejected_total";
+pub const STORE_EVICTED_TOTAL: &str = "lastgood_store_evicted_total";
+pub const STORE_ENTRIES: &str = "lastgood_store_entries";
+pub const STORE_BYTES: &str = "lastgood_store_bytes";
 
 /// Errors registering metrics (a programming error surfaced at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +82,81 @@ pub struct Metrics {
     /// Problems with optional state files, by file (`nta`): bad entries
     /// at start, failed writes (state kept in memory only).
     pub state_file_errors: IntCounterVec,
+    /// The last-good store (`store/`).
+    pub store: StoreMetrics,
+}
+
+/// Metrics of the last-good store.
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    /// Entries written.
+    pub writes: IntCounter,
+    /// Entries not written, by reason (queue_full, no_chain, encode).
+    pub write_dropped: IntCounterVec,
+    /// Write transactions that failed (the entries are lost, no client
+    /// query is).
+    pub write_errors: IntCounter,
+    /// Reads on a cache miss or a failed refresh, by result (hit, miss,
+    /// gone, error).
+    pub reads: IntCounterVec,
+    /// Entries read back that did not prove again, by reason
+    /// (`StoreError::reason`).
+    pub rejected: IntCounterVec,
+    /// Entries evicted, by reason (size, gone).
+    pub evicted: IntCounterVec,
+    pub entries: IntGauge,
+    /// Live bytes of encoded entries.
+    pub bytes: IntGauge,
+}
+
+impl StoreMetrics {
+    fn register(registry: &Registry) -> Result<Self, MetricsError> {
+        let counter_vec = |name: &str, help: &str, label: &str| {
+            let c = IntCounterVec::new(Opts::new(name, help), &[label])?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, MetricsError>(c)
+        };
+        let writes = IntCounter::new(
+            STORE_WRITES_TOTAL,
+            "Entries written to the last-good store.",
+        )?;
+        registry.register(Box::new(writes.clone()))?;
+        let write_errors = IntCounter::new(
+            STORE_WRITE_ERRORS_TOTAL,
+            "Last-good store write transactions that failed.",
+        )?;
+        registry.register(Box::new(write_errors.clone()))?;
+        let entries = IntGauge::new(STORE_ENTRIES, "Entries in the last-good store.")?;
+        registry.register(Box::new(entries.clone()))?;
+        let bytes = IntGauge::new(STORE_BYTES, "Live bytes of entries in the last-good store.")?;
+        registry.register(Box::new(bytes.clone()))?;
+        Ok(Self {
+            writes,
+            write_dropped: counter_vec(
+                STORE_WRITE_DROPPED_TOTAL,
+                "Entries not written to the last-good store, by reason.",
+                "reason",
+            )?,
+            write_errors,
+            reads: counter_vec(
+                STORE_READS_TOTAL,
+                "Last-good store reads, by result.",
+                "result",
+            )?,
+            rejected: counter_vec(
+                STORE_REJECTED_TOTAL,
+                "Stored entries that did not prove again, by reason.",
+                "reason",
+            )?,
+            evicted: counter_vec(
+                STORE_EVICTED_TOTAL,
+                "Entries evicted from the last-good store, by reason.",
+                "reason",
+            )?,
+            entries,
+            bytes,
+        })
+    }
 }
 
 impl Metrics {
@@ -182,6 +266,7 @@ impl Metrics {
             &["file"],
         )?;
         registry.register(Box::new(state_file_errors.clone()))?;
+        let store = StoreMetrics::register(&registry)?;
         Ok(Self {
             registry,
             queries,
@@ -203,6 +288,7 @@ impl Metrics {
             zone_failures,
             failure_probes,
             state_file_errors,
+            store,
         })
     }
 

@@ -93,7 +93,11 @@ impl Resolver {
         // will be unvalidated anyway (CD, RFC 4035 §3.2.2; NTA, RFC 7646).
         let unvalidated_ok = cd || nta;
         let key = CacheKey::new(name, qtype, DNSClass::IN, View::Validated);
-        let old = match self.cache.get(&key, now) {
+        let old = match self
+            .cache
+            .get(&key, now)
+            .or_else(|| self.stored_entry(&key, now))
+        {
             Some((entry, Freshness::Fresh { remaining })) => {
                 self.metrics.cache_hits.inc();
                 return Ok(StepAnswer::fresh(entry, remaining));
@@ -218,6 +222,14 @@ impl Resolver {
             }
             other => other,
         }
+    }
+
+    /// On a cache miss, the last-good store's entry (proven again by the
+    /// store), put into the cache as it was stored (issue 18).
+    fn stored_entry(&self, key: &CacheKey, now: Timestamp) -> Option<(Arc<Entry>, Freshness)> {
+        let entry = self.store()?.get(key, now)?;
+        self.cache.insert(key.clone(), entry);
+        self.cache.get(key, now)
     }
 
     fn stale(&self, entry: Arc<Entry>, cause: Option<Ede>) -> StepAnswer {

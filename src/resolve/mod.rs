@@ -274,6 +274,8 @@ pub struct Resolver {
     config_generation: AtomicU64,
     /// The fleet tier (Redis), set once at start if configured (`shared.rs`).
     fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
+    /// The last-good store (issue 18), if `state-dir` has one.
+    store: std::sync::OnceLock<Arc<crate::store::Store>>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -340,6 +342,7 @@ impl Resolver {
             refreshing: ladder::Refreshing::default(),
             config_generation: AtomicU64::new(0),
             fleet: std::sync::OnceLock::new(),
+            store: std::sync::OnceLock::new(),
         })
     }
 
@@ -363,6 +366,25 @@ impl Resolver {
         self.health.clear_under(&Name::root());
         self.delegations.invalidate_all();
         self.inside_zone.invalidate_all();
+        if let Some(store) = self.store.get() {
+            store.set_trust(self.trust());
+        }
+    }
+
+    /// Keep validated entries in `store` and read it on a cache miss
+    /// (once; a second store is ignored).
+    pub fn attach_store(&self, store: Arc<crate::store::Store>) {
+        store.set_trust(self.trust());
+        let _ = self.store.set(store);
+    }
+
+    pub fn store(&self) -> Option<&Arc<crate::store::Store>> {
+        self.store.get()
+    }
+
+    /// What entries read back from a store are proven against.
+    pub fn trust(&self) -> crate::store::Trust {
+        crate::store::Trust::from_config(&self.config(), Some(self.verified.clone()))
     }
 
     /// A work budget for validating one response, with the memo of
@@ -719,10 +741,11 @@ impl Resolver {
             .with_label_values(&[outcome.0, outcome.1.as_str()])
             .inc();
         let entry = Arc::new(entry);
-        self.cache.insert(
-            CacheKey::new(name, qtype, DNSClass::IN, view),
-            Entry::clone(&entry),
-        );
+        let key = CacheKey::new(name, qtype, DNSClass::IN, view);
+        if let (View::Validated, Some(store)) = (view, self.store.get()) {
+            store.offer(key.clone(), Arc::clone(&entry));
+        }
+        self.cache.insert(key, Entry::clone(&entry));
         Ok(entry)
     }
 }

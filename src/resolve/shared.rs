@@ -15,7 +15,7 @@ use crate::cache::{CacheKey, Entry, Freshness, View};
 use crate::clock::Timestamp;
 use crate::fleet::{Fleet, keys};
 use crate::resolve::Resolver;
-use crate::store::entry::{self, Trust};
+use crate::store::entry;
 
 impl Resolver {
     /// The resolver's current time (its injected clock).
@@ -31,27 +31,6 @@ impl Resolver {
     /// The fleet tier, if configured.
     pub fn fleet(&self) -> Option<&Arc<Fleet>> {
         self.fleet.get()
-    }
-
-    /// What entries read from Redis are proven against: the configured
-    /// anchors and algorithms, the resolver's memo of verified signatures.
-    fn fleet_trust(&self) -> Trust {
-        let config = self.config();
-        let mut insecure_zones: Vec<Name> = config
-            .private_zones
-            .iter()
-            .filter(|z| !z.secure)
-            .map(|z| z.name.clone())
-            .collect();
-        if !config.dnssec {
-            insecure_zones.push(Name::root());
-        }
-        Trust {
-            anchors: config.anchors.clone(),
-            algorithms: config.algorithms,
-            insecure_zones,
-            memo: Some(self.verified.clone()),
-        }
     }
 
     /// On a local miss: the fleet's entry for (`name`, `qtype`), proven
@@ -71,7 +50,7 @@ impl Resolver {
             hickory_proto::rr::DNSClass::IN,
             View::Validated,
         );
-        let entry = match entry::decode_and_verify(&bytes, &self.fleet_trust(), now) {
+        let entry = match entry::decode_and_verify(&bytes, &self.trust(), now) {
             Ok((found, entry)) if found == key => entry,
             Ok((found, _)) => {
                 fleet.metrics().rejected.with_label_values(&["key"]).inc();

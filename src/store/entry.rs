@@ -61,6 +61,8 @@ use crate::dnssec::{
     AlgorithmPolicy, KeyEntry, KeyMap, Security, TrustAnchors, VerifiedSignatures,
 };
 use crate::limits::MAX_TTL;
+use crate::resolve::ResolverConfig;
+use crate::resolve::private::PrivateZones;
 
 /// The format version written; readers refuse any other.
 pub const FORMAT_VERSION: u8 = 1;
@@ -128,16 +130,29 @@ impl StoreError {
 pub struct Trust {
     pub anchors: TrustAnchors,
     pub algorithms: AlgorithmPolicy,
-    /// Zones whose names are Insecure by configuration (a private zone
-    /// with `validate = false` or without an anchor; `dnssec = false`
-    /// makes it the root).
-    pub insecure_zones: Vec<Name>,
+    /// `dnssec = false`: every name is Insecure by configuration.
+    pub dnssec: bool,
+    /// Forward and stub zones: one without validation (or without an
+    /// anchor) makes its names Insecure by configuration.
+    pub private_zones: PrivateZones,
     /// Signatures verified before (the resolver's memo): the chain's
     /// signatures, shared by every entry of a zone, cost a hash.
     pub memo: Option<VerifiedSignatures>,
 }
 
 impl Trust {
+    /// The trust a resolver with `config` places (memo: its verified
+    /// signatures, if shared).
+    pub fn from_config(config: &ResolverConfig, memo: Option<VerifiedSignatures>) -> Self {
+        Self {
+            anchors: config.anchors.clone(),
+            algorithms: config.algorithms,
+            dnssec: config.dnssec,
+            private_zones: config.private_zones.clone(),
+            memo,
+        }
+    }
+
     fn budget(&self) -> Budget {
         let budget = match &self.memo {
             Some(m) => Budget::with_memo(m.clone()),
@@ -146,8 +161,12 @@ impl Trust {
         budget.with_policy(self.algorithms)
     }
 
-    fn insecure_by_config(&self, zone: &Name) -> bool {
-        self.anchors.closest(zone).is_none() || self.insecure_zones.iter().any(|z| z.zone_of(zone))
+    /// Whether names in `zone` are Insecure whatever is signed: no
+    /// anchor above it, validation off, or a private zone without one.
+    pub fn insecure_by_config(&self, zone: &Name) -> bool {
+        !self.dnssec
+            || self.anchors.closest(zone).is_none()
+            || self.private_zones.covering(zone).is_some_and(|z| !z.secure)
     }
 }
 

@@ -38,7 +38,8 @@ fn world() -> World {
         trust: Trust {
             anchors,
             algorithms: AlgorithmPolicy::default(),
-            insecure_zones: Vec::new(),
+            dnssec: true,
+            private_zones: PrivateZones::default(),
             memo: None,
         },
     }

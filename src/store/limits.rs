@@ -50,3 +50,8 @@ pub const MAX_CHAIN_ZONES: u64 = 16_384;
 /// Entries evicted per write transaction when over `store-size` (more
 /// wait for the next one).
 pub const MAX_EVICTIONS_PER_BATCH: usize = 4096;
+
+/// redb's page cache (its default is 1 GiB, which a 1 GiB store would
+/// fill): reads are one B-tree walk per cache miss, so a small cache
+/// keeps the hot upper pages and RSS flat.
+pub const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;

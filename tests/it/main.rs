@@ -22,3 +22,4 @@ mod nta;
 mod resolve;
 mod server;
 mod stale;
+mod store;

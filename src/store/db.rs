@@ -1,0 +1,535 @@
+//! The embedded store: `state-dir/cache.redb`, the Validated view's
+//! entries (Secure and Insecure) with their chains, kept across restarts.
+//!
+//! redb (pure Rust, crash-safe copy-on-write B-trees, one file, a lock
+//! against a second process). Three tables: `entries` (key -> expiry,
+//! encoded entry), `by_expiry` ((expiry, key) -> ()) for eviction, and
+//! `meta` (live bytes).
+//!
+//! - **Writes** leave the answer path as a `(key, Arc<Entry>)` on a
+//!   bounded queue ([`Store::offer`]; full: dropped and counted). One
+//!   writer task builds each entry's chain ([`ChainLinks`]), encodes it
+//!   ([`super::entry::encode`]) and writes up to [`WRITE_BATCH`] entries
+//!   per transaction, at most one per [`WRITE_INTERVAL`]. A failed
+//!   transaction counts `lastgood_store_write_errors_total` and logs once
+//!   (until a write succeeds again); no client query waits on it.
+//! - **Size**: live bytes (keys + values) stay under `store-size`. After
+//!   each batch, entries past `ttl + max-stale-ttl` are removed, then, if
+//!   still over, the entries that expire first (so stale before fresh,
+//!   and among fresh the one closest to its end).
+//! - **Reads** ([`Store::get`]) happen on a local cache miss; what is read
+//!   is proven again ([`super::entry::decode_and_verify`]) before it goes
+//!   into the cache; a rejected entry is counted, logged and deleted.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
+
+use super::chain::ChainLinks;
+use super::entry::{self, Trust};
+use super::limits::{
+    MAX_EVICTIONS_PER_BATCH, PAGE_CACHE_BYTES, WRITE_BATCH, WRITE_INTERVAL, WRITE_QUEUE,
+};
+use crate::cache::{CacheKey, Entry};
+use crate::clock::{SharedClock, Timestamp};
+use crate::metrics::StoreMetrics;
+
+/// The store's file name in `state-dir`.
+pub const STORE_FILE_NAME: &str = "cache.redb";
+
+const ENTRIES: TableDefinition<&[u8], (u64, &[u8])> = TableDefinition::new("entries");
+const BY_EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("by_expiry");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const META_BYTES: &str = "bytes";
+
+/// Why the store could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    #[error("last-good store: {0}")]
+    Io(#[from] Box<redb::Error>),
+    #[error("last-good store is closed")]
+    Closed,
+}
+
+fn io(e: impl Into<redb::Error>) -> DbError {
+    DbError::Io(Box::new(e.into()))
+}
+
+/// What the writer task is asked to do.
+enum Op {
+    Put(CacheKey, Arc<Entry>),
+    /// Raw rows (already encoded: `cache load`).
+    PutRaw(Vec<u8>, u64, Vec<u8>),
+    Remove(Vec<u8>),
+    /// Answer once everything queued before is written.
+    Sync(oneshot::Sender<()>),
+    /// Write what is queued, then close the file.
+    Close(oneshot::Sender<()>),
+}
+
+/// What `status` shows.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoreStatus {
+    pub path: String,
+    pub entries: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub file_bytes: u64,
+    /// Milliseconds since the epoch of the last committed write.
+    pub last_write_ms: Option<u64>,
+    pub write_errors: u64,
+}
+
+/// The embedded last-good store.
+pub struct Store {
+    db: RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
+    max_bytes: u64,
+    max_stale: Duration,
+    clock: SharedClock,
+    metrics: StoreMetrics,
+    trust: RwLock<Arc<Trust>>,
+    links: ChainLinks,
+    queue: mpsc::Sender<Op>,
+    receiver: Mutex<Option<mpsc::Receiver<Op>>>,
+    entries: AtomicU64,
+    bytes: AtomicU64,
+    last_write: AtomicU64,
+    /// A write error was logged and no write succeeded since.
+    error_logged: AtomicBool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("entries", &self.entries)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Open (or create) the store at `path`. Call [`Store::start`] from a
+    /// tokio runtime to start its writer.
+    pub fn open(
+        path: &Path,
+        max_bytes: u64,
+        max_stale: Duration,
+        trust: Trust,
+        clock: SharedClock,
+        metrics: StoreMetrics,
+    ) -> Result<Arc<Self>, DbError> {
+        let open_err = |e: redb::Error| DbError::Open {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        };
+        let db = Database::builder()
+            .set_cache_size(PAGE_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| open_err(e.into()))?;
+        let (entries, bytes) = {
+            let txn = db.begin_write().map_err(|e| open_err(e.into()))?;
+            let counts = {
+                let t = txn.open_table(ENTRIES).map_err(|e| open_err(e.into()))?;
+                txn.open_table(BY_EXPIRY).map_err(|e| open_err(e.into()))?;
+                let meta = txn.open_table(META).map_err(|e| open_err(e.into()))?;
+                let bytes = meta
+                    .get(META_BYTES)
+                    .map_err(|e| open_err(e.into()))?
+                    .map_or(0, |g| g.value());
+                (t.len().map_err(|e| open_err(e.into()))?, bytes)
+            };
+            txn.commit().map_err(|e| open_err(e.into()))?;
+            counts
+        };
+        let (queue, receiver) = mpsc::channel(WRITE_QUEUE);
+        let store = Arc::new(Self {
+            db: RwLock::new(Some(Arc::new(db))),
+            path: path.to_path_buf(),
+            max_bytes,
+            max_stale,
+            clock,
+            metrics,
+            trust: RwLock::new(Arc::new(trust)),
+            links: ChainLinks::default(),
+            queue,
+            receiver: Mutex::new(Some(receiver)),
+            entries: AtomicU64::new(entries),
+            bytes: AtomicU64::new(bytes),
+            last_write: AtomicU64::new(0),
+            error_logged: AtomicBool::new(false),
+        });
+        store.update_gauges();
+        Ok(store)
+    }
+
+    /// Start the writer task (once; later calls do nothing).
+    pub fn start(self: &Arc<Self>) {
+        let receiver = self
+            .receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(rx) = receiver {
+            tokio::spawn(Arc::clone(self).run_writer(rx));
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The pieces of chains the resolver notes as it authenticates keys.
+    pub fn links(&self) -> &ChainLinks {
+        &self.links
+    }
+
+    /// Replace the trust entries are proven against (a reload).
+    pub fn set_trust(&self, trust: Trust) {
+        *self.trust.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(trust);
+    }
+
+    fn trust(&self) -> Arc<Trust> {
+        Arc::clone(&self.trust.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn db(&self) -> Option<Arc<Database>> {
+        self.db.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Queue a Validated-view entry for writing; never waits.
+    pub fn offer(&self, key: CacheKey, entry: Arc<Entry>) {
+        if self.queue.try_send(Op::Put(key, entry)).is_err() {
+            self.metrics
+                .write_dropped
+                .with_label_values(&["queue_full"])
+                .inc();
+        }
+    }
+
+    /// Wait until everything queued so far is written.
+    pub async fn sync(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.queue.send(Op::Sync(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Write what is queued and close the file (its lock goes with it).
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.queue.send(Op::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        self.db.write().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// The entry stored for `key`, proven again and still usable at
+    /// `now` (fresh or within max-stale-ttl); `None` otherwise.
+    pub fn get(&self, key: &CacheKey, now: Timestamp) -> Option<Entry> {
+        let db = self.db()?;
+        let k = key_bytes(key);
+        let read = || -> Result<Option<Vec<u8>>, DbError> {
+            let txn = db.begin_read().map_err(io)?;
+            let table = txn.open_table(ENTRIES).map_err(io)?;
+            Ok(table
+                .get(k.as_slice())
+                .map_err(io)?
+                .map(|g| g.value().1.to_vec()))
+        };
+        let bytes = match read() {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                self.metrics.reads.with_label_values(&["miss"]).inc();
+                return None;
+            }
+            Err(e) => {
+                self.metrics.reads.with_label_values(&["error"]).inc();
+                tracing::debug!(error = %e, "last-good store read failed");
+                return None;
+            }
+        };
+        match self.prove(&bytes, now) {
+            Ok((found, entry)) if found == *key => {
+                if entry::usable(&entry, now, self.max_stale) {
+                    self.metrics.reads.with_label_values(&["hit"]).inc();
+                    Some(entry)
+                } else {
+                    self.metrics.reads.with_label_values(&["gone"]).inc();
+                    None
+                }
+            }
+            Ok((found, _)) => {
+                self.reject(key, "key", &format!("holds {} {}", found.name, found.qtype));
+                None
+            }
+            Err(e) => {
+                self.reject(key, e.reason(), &e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Prove stored bytes again with the current trust.
+    pub fn prove(
+        &self,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<(CacheKey, Entry), entry::StoreError> {
+        entry::decode_and_verify(bytes, &self.trust(), now)
+    }
+
+    fn reject(&self, key: &CacheKey, reason: &str, detail: &str) {
+        self.metrics.rejected.with_label_values(&[reason]).inc();
+        tracing::warn!(name = %key.name, qtype = %key.qtype, reason, detail, "last-good store entry rejected and deleted");
+        let _ = self.queue.try_send(Op::Remove(key_bytes(key)));
+    }
+
+    /// Every stored entry as encoded (`cache dump`), at most `max_bytes`
+    /// of them in total.
+    pub fn dump(&self, max_bytes: usize) -> Result<Vec<Vec<u8>>, DbError> {
+        let db = self.db().ok_or(DbError::Closed)?;
+        let txn = db.begin_read().map_err(io)?;
+        let table = txn.open_table(ENTRIES).map_err(io)?;
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        for row in table.iter().map_err(io)? {
+            let (_, v) = row.map_err(io)?;
+            let bytes = v.value().1;
+            total = total.saturating_add(bytes.len());
+            if total > max_bytes {
+                break;
+            }
+            out.push(bytes.to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Queue an entry proven by the caller (`cache load`) for writing.
+    pub async fn put_encoded(&self, key: &CacheKey, entry: &Entry, bytes: Vec<u8>) {
+        let op = Op::PutRaw(key_bytes(key), expiry_ms(entry), bytes);
+        if self.queue.send(op).await.is_err() {
+            self.metrics
+                .write_dropped
+                .with_label_values(&["closed"])
+                .inc();
+        }
+    }
+
+    pub fn status(&self) -> StoreStatus {
+        let last = self.last_write.load(Ordering::Relaxed);
+        StoreStatus {
+            path: self.path.display().to_string(),
+            entries: self.entries.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            max_bytes: self.max_bytes,
+            file_bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            last_write_ms: (last != 0).then_some(last),
+            write_errors: self.metrics.write_errors.get(),
+        }
+    }
+
+    fn update_gauges(&self) {
+        let gauge = |v: &AtomicU64| i64::try_from(v.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+        self.metrics.entries.set(gauge(&self.entries));
+        self.metrics.bytes.set(gauge(&self.bytes));
+    }
+
+    async fn run_writer(self: Arc<Self>, mut rx: mpsc::Receiver<Op>) {
+        let mut next = tokio::time::Instant::now();
+        while let Some(first) = rx.recv().await {
+            let mut ops = vec![first];
+            while ops.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            let mut rows = Vec::with_capacity(ops.len());
+            let mut waiting = Vec::new();
+            let mut closing = None;
+            let trust = self.trust();
+            for op in ops {
+                match op {
+                    Op::Put(key, entry) => {
+                        if let Some(row) = self.encode_row(&key, &entry, &trust) {
+                            rows.push(row);
+                        }
+                    }
+                    Op::PutRaw(k, expiry, v) => rows.push(Row::Put(k, expiry, v)),
+                    Op::Remove(k) => rows.push(Row::Remove(k)),
+                    Op::Sync(tx) => waiting.push(tx),
+                    Op::Close(tx) => closing = Some(tx),
+                }
+            }
+            if !rows.is_empty() {
+                let this = Arc::clone(&self);
+                let now = self.clock.now();
+                let written = tokio::task::spawn_blocking(move || this.write(rows, now)).await;
+                match written {
+                    Ok(Ok(count)) => {
+                        self.metrics.writes.inc_by(count);
+                        self.last_write.store(now.as_millis(), Ordering::Relaxed);
+                        self.error_logged.store(false, Ordering::Relaxed);
+                    }
+                    Ok(Err(e)) => self.write_failed(&e.to_string()),
+                    Err(e) => self.write_failed(&e.to_string()),
+                }
+                self.update_gauges();
+            }
+            for tx in waiting {
+                let _ = tx.send(());
+            }
+            if let Some(tx) = closing {
+                self.db.write().unwrap_or_else(|e| e.into_inner()).take();
+                let _ = tx.send(());
+                return;
+            }
+            next += WRITE_INTERVAL;
+            let now = tokio::time::Instant::now();
+            if next > now {
+                tokio::time::sleep_until(next).await;
+            } else {
+                next = now;
+            }
+        }
+    }
+
+    fn write_failed(&self, error: &str) {
+        self.metrics.write_errors.inc();
+        if !self.error_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(path = %self.path.display(), error, "last-good store write failed; answers go on from memory (logged once until a write succeeds)");
+        }
+    }
+
+    fn encode_row(&self, key: &CacheKey, entry: &Entry, trust: &Trust) -> Option<Row> {
+        let chain = match self.links.chain_for(entry, trust) {
+            Ok(chain) => chain,
+            Err(e) => {
+                self.metrics
+                    .write_dropped
+                    .with_label_values(&["no_chain"])
+                    .inc();
+                tracing::debug!(name = %key.name, qtype = %key.qtype, error = %e, "not stored");
+                return None;
+            }
+        };
+        match entry::encode(key, entry, &chain) {
+            Ok(bytes) => Some(Row::Put(key_bytes(key), expiry_ms(entry), bytes)),
+            Err(e) => {
+                self.metrics
+                    .write_dropped
+                    .with_label_values(&["encode"])
+                    .inc();
+                tracing::debug!(name = %key.name, qtype = %key.qtype, error = %e, "not stored");
+                None
+            }
+        }
+    }
+
+    /// One write transaction: the rows, then eviction. Returns the number
+    /// of entries written.
+    fn write(&self, rows: Vec<Row>, now: Timestamp) -> Result<u64, DbError> {
+        let db = self.db().ok_or(DbError::Closed)?;
+        let txn = db.begin_write().map_err(io)?;
+        let mut written = 0u64;
+        let (entries, bytes) = {
+            let mut table = txn.open_table(ENTRIES).map_err(io)?;
+            let mut by_expiry = txn.open_table(BY_EXPIRY).map_err(io)?;
+            let mut meta = txn.open_table(META).map_err(io)?;
+            let mut bytes = meta.get(META_BYTES).map_err(io)?.map_or(0, |g| g.value());
+            for row in rows {
+                let (k, put) = match row {
+                    Row::Put(k, expiry, v) => (k, Some((expiry, v))),
+                    Row::Remove(k) => (k, None),
+                };
+                let old = match &put {
+                    Some((expiry, v)) => table
+                        .insert(k.as_slice(), (*expiry, v.as_slice()))
+                        .map_err(io)?
+                        .map(|g| (g.value().0, g.value().1.len())),
+                    None => table
+                        .remove(k.as_slice())
+                        .map_err(io)?
+                        .map(|g| (g.value().0, g.value().1.len())),
+                };
+                if let Some((old_expiry, old_len)) = old {
+                    by_expiry.remove((old_expiry, k.as_slice())).map_err(io)?;
+                    bytes = bytes.saturating_sub(row_bytes(k.len(), old_len));
+                }
+                if let Some((expiry, v)) = put {
+                    by_expiry.insert((expiry, k.as_slice()), ()).map_err(io)?;
+                    bytes = bytes.saturating_add(row_bytes(k.len(), v.len()));
+                    written += 1;
+                }
+            }
+            // Past ttl + max-stale first, then whatever expires first while
+            // over store-size.
+            let gone_before = now
+                .as_millis()
+                .saturating_sub(u64::try_from(self.max_stale.as_millis()).unwrap_or(u64::MAX));
+            for _ in 0..MAX_EVICTIONS_PER_BATCH {
+                let first = by_expiry
+                    .first()
+                    .map_err(io)?
+                    .map(|(k, _)| (k.value().0, k.value().1.to_vec()));
+                let Some((expiry, k)) = first else { break };
+                let reason = if expiry < gone_before {
+                    "gone"
+                } else if bytes > self.max_bytes {
+                    "size"
+                } else {
+                    break;
+                };
+                by_expiry.remove((expiry, k.as_slice())).map_err(io)?;
+                let removed = table
+                    .remove(k.as_slice())
+                    .map_err(io)?
+                    .map(|g| g.value().1.len());
+                if let Some(len) = removed {
+                    bytes = bytes.saturating_sub(row_bytes(k.len(), len));
+                }
+                self.metrics.evicted.with_label_values(&[reason]).inc();
+            }
+            meta.insert(META_BYTES, bytes).map_err(io)?;
+            (table.len().map_err(io)?, bytes)
+        };
+        txn.commit().map_err(io)?;
+        self.entries.store(entries, Ordering::Relaxed);
+        self.bytes.store(bytes, Ordering::Relaxed);
+        Ok(written)
+    }
+}
+
+enum Row {
+    Put(Vec<u8>, u64, Vec<u8>),
+    Remove(Vec<u8>),
+}
+
+fn row_bytes(key: usize, value: usize) -> u64 {
+    u64::try_from(key.saturating_add(value).saturating_add(8)).unwrap_or(u64::MAX)
+}
+
+/// When `entry` stops being fresh, in milliseconds since the epoch.
+fn expiry_ms(entry: &Entry) -> u64 {
+    entry
+        .stored_at
+        .saturating_add(Duration::from_secs(u64::from(entry.ttl)))
+        .as_millis()
+}
+
+/// The store's key for a cache key: `name qtype` (name lowercased by
+/// `CacheKey::new`; the view is always Validated, the class IN).
+pub fn key_bytes(key: &CacheKey) -> Vec<u8> {
+    format!("{} {}", key.name, key.qtype).into_bytes()
+}
