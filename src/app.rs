@@ -387,7 +387,7 @@ fn start_fleet(
     tracing::info!(url = %crate::fleet::redact(&settings.url), "fleet tier on");
     Ok(vec![
         tokio::spawn(Arc::clone(&fleet).run_link()),
-        tokio::spawn(Arc::clone(&fleet).run_writer()),
+        tokio::spawn(Arc::clone(&fleet).run_writer(Arc::clone(resolver))),
         tokio::spawn(crate::fleet::sync::run_listener(
             fleet,
             Arc::clone(resolver),

@@ -46,9 +46,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo};
 use tokio::sync::{Notify, mpsc};
 
-use crate::cache::Entry;
+use crate::cache::{CacheKey, Entry};
 use crate::clock::Timestamp;
 use crate::control::Flush;
+use crate::resolve::Resolver;
+use crate::store::Trust;
+use crate::store::chain::ChainLinks;
 
 use keys::{Event, NtaRecord};
 use limits::{
@@ -167,7 +170,8 @@ pub struct FleetMetrics {
     pub reads: IntCounterVec,
     /// Entries written to Redis.
     pub written: IntCounter,
-    /// Entries not written, by reason (queue_full, down, error).
+    /// Entries not written, by reason (queue_full, down, error, no_chain,
+    /// encode).
     pub dropped: IntCounterVec,
     /// Entries read from Redis and refused by re-verification, by reason
     /// (`StoreError::reason`; the embedded store counts its own in
@@ -232,11 +236,10 @@ impl FleetMetrics {
     }
 }
 
-/// One entry waiting to be written.
+/// One entry waiting to be written (encoded by the writer task).
 struct Write {
-    key: String,
-    bytes: Vec<u8>,
-    expire: Duration,
+    key: CacheKey,
+    entry: Arc<Entry>,
 }
 
 /// A flush this instance applied, remembered to clip older Redis entries.
@@ -276,6 +279,9 @@ pub struct Fleet {
     /// (the ones a reconcile may remove when they leave the hash).
     shared_ntas: Mutex<HashMap<Name, Timestamp>>,
     read_hits: AtomicU64,
+    /// The chain pieces the resolver noted, when there is no embedded
+    /// store to hold them (`Resolver::chain_links`).
+    links: ChainLinks,
     metrics: FleetMetrics,
 }
 
@@ -309,12 +315,17 @@ impl Fleet {
             flushes: Mutex::new(VecDeque::new()),
             shared_ntas: Mutex::new(HashMap::new()),
             read_hits: AtomicU64::new(0),
+            links: ChainLinks::default(),
             metrics,
         }))
     }
 
     pub fn metrics(&self) -> &FleetMetrics {
         &self.metrics
+    }
+
+    pub fn links(&self) -> &ChainLinks {
+        &self.links
     }
 
     pub fn instance(&self) -> &str {
@@ -448,14 +459,14 @@ impl Fleet {
         }
     }
 
-    /// Queue an entry for writing (never waits): `bytes` at `key`, kept
-    /// in Redis for `expire` (at least a second).
-    pub fn offer(&self, key: String, bytes: Vec<u8>, expire: Duration) {
+    /// Queue a Validated-view entry for writing (never waits; nothing
+    /// while Redis is down).
+    pub fn offer(&self, key: CacheKey, entry: Arc<Entry>) {
         if !self.is_up() {
             self.metrics.dropped.with_label_values(&["down"]).inc();
             return;
         }
-        let write = Write { key, bytes, expire };
+        let write = Write { key, entry };
         if self.writes.try_send(write).is_err() {
             self.metrics
                 .dropped
@@ -464,9 +475,11 @@ impl Fleet {
         }
     }
 
-    /// The writer task: drains the queue in pipelines of at most
-    /// [`REDIS_WRITE_BATCH`]. Runs until aborted.
-    pub async fn run_writer(self: Arc<Self>) {
+    /// The writer task: drains the queue, builds each entry's chain from
+    /// the links the resolver noted and encodes it (`store::entry`), and
+    /// writes pipelines of at most [`REDIS_WRITE_BATCH`], each key kept
+    /// for the entry's TTL + `max-stale-ttl` left. Runs until aborted.
+    pub async fn run_writer(self: Arc<Self>, resolver: Arc<Resolver>) {
         let queued = self
             .queued
             .lock()
@@ -485,19 +498,40 @@ impl Fleet {
                     Err(_) => break,
                 }
             }
-            let n = batch.len() as u64;
             let Some(mut conn) = self.current() else {
+                let n = batch.len() as u64;
                 self.metrics.dropped.with_label_values(&["down"]).inc_by(n);
                 continue;
             };
+            let trust = resolver.trust();
+            let links = resolver.chain_links().unwrap_or(&self.links);
+            let now = resolver.now();
+            let max_stale = resolver.cache().max_stale();
             let mut pipe = redis::pipe();
+            let mut n = 0u64;
             for w in &batch {
+                let Some(bytes) = self.encode(&w.key, &w.entry, links, &trust) else {
+                    continue;
+                };
+                let until = w
+                    .entry
+                    .stored_at
+                    .saturating_add(Duration::from_secs(u64::from(w.entry.ttl)))
+                    .saturating_add(max_stale);
+                let expire = until.saturating_since(now).as_secs();
+                if expire == 0 {
+                    continue;
+                }
                 pipe.cmd("SET")
-                    .arg(&w.key)
-                    .arg(&w.bytes)
+                    .arg(keys::entry_key(&w.key.name, w.key.qtype))
+                    .arg(bytes)
                     .arg("EX")
-                    .arg(w.expire.as_secs().max(1))
+                    .arg(expire)
                     .ignore();
+                n += 1;
+            }
+            if n == 0 {
+                continue;
             }
             match tokio::time::timeout(REDIS_WRITE_TIMEOUT, pipe.query_async::<()>(&mut conn)).await
             {
@@ -510,6 +544,32 @@ impl Fleet {
                     self.metrics.dropped.with_label_values(&["error"]).inc_by(n);
                     self.mark_down("write", "no answer within REDIS_WRITE_TIMEOUT");
                 }
+            }
+        }
+    }
+
+    /// The entry's bytes with its chain, or None (counted) without one.
+    fn encode(
+        &self,
+        key: &CacheKey,
+        entry: &Entry,
+        links: &ChainLinks,
+        trust: &Trust,
+    ) -> Option<Vec<u8>> {
+        let chain = match links.chain_for(entry, trust) {
+            Ok(chain) => chain,
+            Err(e) => {
+                self.metrics.dropped.with_label_values(&["no_chain"]).inc();
+                tracing::debug!(name = %key.name, qtype = %key.qtype, error = %e, "not shared");
+                return None;
+            }
+        };
+        match crate::store::entry::encode(key, entry, &chain) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.metrics.dropped.with_label_values(&["encode"]).inc();
+                tracing::debug!(name = %key.name, qtype = %key.qtype, error = %e, "not shared");
+                None
             }
         }
     }
@@ -632,12 +692,12 @@ impl Fleet {
     }
 
     /// An entry read from Redis as the flushes applied here since it was
-    /// stored leave it: unchanged, expired at the flush (kept for the
+    /// stored (at the same millisecond counts as since) leave it: unchanged, expired at the flush (kept for the
     /// stale tier, as a local flush keeps it), or gone (a name flush or
     /// `drop_stale`).
     pub fn clip(&self, name: &Name, mut entry: Entry) -> Option<Entry> {
         let flushes = self.flushes.lock().unwrap_or_else(PoisonError::into_inner);
-        for mark in flushes.iter().filter(|m| m.at > entry.stored_at) {
+        for mark in flushes.iter().filter(|m| m.at >= entry.stored_at) {
             let covers = match &mark.what {
                 Flush::All => true,
                 Flush::Zone(z) => z.zone_of(name),
@@ -663,7 +723,7 @@ impl Fleet {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let dropped: u64 = ["queue_full", "down", "error"]
+        let dropped: u64 = ["queue_full", "down", "error", "no_chain", "encode"]
             .iter()
             .map(|r| self.metrics.dropped.with_label_values(&[*r]).get())
             .sum();

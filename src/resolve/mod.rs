@@ -745,6 +745,7 @@ impl Resolver {
         if let (View::Validated, Some(store)) = (view, self.store.get()) {
             store.offer(key.clone(), Arc::clone(&entry));
         }
+        self.share(&key, &entry);
         self.cache.insert(key, Entry::clone(&entry));
         Ok(entry)
     }

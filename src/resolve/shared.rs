@@ -15,6 +15,7 @@ use crate::cache::{CacheKey, Entry, Freshness, View};
 use crate::clock::Timestamp;
 use crate::fleet::{Fleet, keys};
 use crate::resolve::Resolver;
+use crate::store::chain::ChainLinks;
 use crate::store::entry;
 
 impl Resolver {
@@ -31,6 +32,26 @@ impl Resolver {
     /// The fleet tier, if configured.
     pub fn fleet(&self) -> Option<&Arc<Fleet>> {
         self.fleet.get()
+    }
+
+    /// Where the pieces of the chain of trust are noted for stored
+    /// entries: the store's, else the fleet's own; None if neither.
+    pub(crate) fn chain_links(&self) -> Option<&ChainLinks> {
+        match (self.store(), self.fleet()) {
+            (Some(store), _) => Some(store.links()),
+            (None, Some(fleet)) => Some(fleet.links()),
+            (None, None) => None,
+        }
+    }
+
+    /// Offer a just-cached step to the fleet (Validated view only; the
+    /// fleet's writer builds its chain and encodes it off this path).
+    pub(crate) fn share(&self, key: &CacheKey, entry: &Arc<Entry>) {
+        if key.view == View::Validated
+            && let Some(fleet) = self.fleet()
+        {
+            fleet.offer(key.clone(), Arc::clone(entry));
+        }
     }
 
     /// On a local miss: the fleet's entry for (`name`, `qtype`), proven
