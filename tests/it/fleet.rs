@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{RData, RecordType};
 use lastgood::app::{App, AppOptions, Overrides};
 use lastgood::cli::{CacheArgs, CacheCommand, ControlOpts, FlushArgs, NtaArgs, NtaCommand};
 use lastgood::clock::{Clock, ManualClock};
 use lastgood::lab::{Fault, Lab, LabConfig, default_zones_dir};
 
-use crate::harness::{Flags, name, query};
+use crate::harness::{Flags, a_data, ede_codes, name, query};
 
 /// A `redis-server` of our own, killed on drop.
 pub struct RedisServer {
@@ -73,7 +73,6 @@ impl RedisServer {
     }
 
     /// A client of our own (to look at or forge what is stored).
-    #[allow(dead_code)]
     pub async fn client(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())
             .unwrap()
@@ -398,5 +397,157 @@ async fn redis_stopped_mid_load_fails_no_query() {
     assert_eq!(status["up"], false);
     assert!(status["last_error"].is_string(), "{status}");
     a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Wait until Redis holds the entry for (`qname`, A); its bytes.
+async fn stored(redis: &RedisServer, qname: &str) -> Vec<u8> {
+    let mut conn = redis.client().await;
+    let key = lastgood::fleet::keys::entry_key(&name(qname), RecordType::A);
+    for _ in 0..200 {
+        let got: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if let Some(bytes) = got {
+            return bytes;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{key} never reached Redis");
+}
+
+#[tokio::test]
+async fn b_answers_stale_what_only_a_resolved() {
+    let Some(redis) = RedisServer::start("stale") else {
+        return;
+    };
+    let (lab, dir) = lab_dir("fleet-stale").await;
+    let (a, _) = instance(&lab, &dir, "a", &redis.url()).await;
+    let (b, b_clock) = instance(&lab, &dir, "b", &redis.url()).await;
+    fleet_up(&a).await;
+    fleet_up(&b).await;
+    let (a_dns, b_dns) = (a.dns_addrs()[0], b.dns_addrs()[0]);
+    // Only A resolves these.
+    let mut truth = Vec::new();
+    for q in ["host5.example.lab.", "host7.example.lab."] {
+        let r = query(a_dns, q, RecordType::A, Flags::default()).await;
+        assert!(r.metadata.authentic_data, "{q}");
+        truth.push(a_data(&r));
+        stored(&redis, q).await;
+    }
+    // Fresh from the fleet: B answers with AD, proven again.
+    let r = query(b_dns, "host5.example.lab.", RecordType::A, Flags::default()).await;
+    assert!(r.metadata.authentic_data, "{r:?}");
+    assert_eq!(a_data(&r), truth[0]);
+    // The authority goes down; an hour later B is asked a name it never saw.
+    lab.set_fault(&name("example.lab."), Fault::ServFail)
+        .unwrap();
+    b_clock.advance(Duration::from_secs(3601));
+    let r = query(b_dns, "host7.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{r:?}");
+    assert_eq!(ede_codes(&r).first(), Some(&3), "stale, EDE 3: {r:?}");
+    assert_eq!(a_data(&r), truth[1]);
+    // Without the fleet, the same question on a third instance fails.
+    let (c, c_clock) = instance(&lab, &dir, "c", &redis.url()).await;
+    c_clock.advance(Duration::from_secs(3601));
+    let r = query(
+        c.dns_addrs()[0],
+        "host9.example.lab.",
+        RecordType::A,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    let reads = b.resolver().fleet().unwrap().metrics().reads.clone();
+    assert!(reads.with_label_values(&["hit"]).get() >= 2);
+    c.shutdown().await;
+    b.shutdown().await;
+    a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn forged_redis_entries_are_rejected_and_counted() {
+    let Some(redis) = RedisServer::start("forged") else {
+        return;
+    };
+    let (lab, dir) = lab_dir("fleet-forged").await;
+    let (a, _) = instance(&lab, &dir, "a", &redis.url()).await;
+    fleet_up(&a).await;
+    let r = query(
+        a.dns_addrs()[0],
+        "host8.example.lab.",
+        RecordType::A,
+        Flags::default(),
+    )
+    .await;
+    let truth = a_data(&r);
+    let bytes = stored(&redis, "host8.example.lab.").await;
+    a.shutdown().await;
+
+    // host8: same RRSIG and chain, another address.
+    let mut d = lastgood::store::entry::decode(&bytes).unwrap();
+    let mut changed = 0;
+    for r in &mut d.entry.answers {
+        if r.record_type() == RecordType::A {
+            r.data = RData::A(hickory_proto::rr::rdata::A::new(6, 6, 6, 6));
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 1);
+    let forged = lastgood::store::entry::encode(&d.key, &d.entry, &d.chain).unwrap();
+    let mut conn = redis.client().await;
+    let key = |q: &str| lastgood::fleet::keys::entry_key(&name(q), RecordType::A);
+    let set = |k: String, v: Vec<u8>| {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(k).arg(v);
+        cmd
+    };
+    let _: () = set(key("host8.example.lab."), forged)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // host9: host8's genuine entry under another name's key.
+    let _: () = set(key("host9.example.lab."), bytes.clone())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // host10: garbage.
+    let _: () = set(key("host10.example.lab."), b"LGS\x01garbage".to_vec())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    // A new instance, authority down: nothing forged is ever served.
+    lab.set_fault(&name("example.lab."), Fault::ServFail)
+        .unwrap();
+    let (b, _) = instance(&lab, &dir, "b", &redis.url()).await;
+    fleet_up(&b).await;
+    let b_dns = b.dns_addrs()[0];
+    for q in [
+        "host8.example.lab.",
+        "host9.example.lab.",
+        "host10.example.lab.",
+    ] {
+        let r = query(b_dns, q, RecordType::A, Flags::default()).await;
+        assert_eq!(
+            r.metadata.response_code,
+            ResponseCode::ServFail,
+            "{q}: {r:?}"
+        );
+        assert!(!format!("{r:?}").contains("6.6.6.6"), "{q}");
+    }
+    let rejected = &b.resolver().fleet().unwrap().metrics().rejected;
+    assert!(rejected.with_label_values(&["signature"]).get() >= 1);
+    assert_eq!(rejected.with_label_values(&["key"]).get(), 1);
+    assert_eq!(rejected.with_label_values(&["malformed"]).get(), 1);
+    // The authority back: the genuine answer, not the forged one.
+    lab.set_fault(&name("example.lab."), Fault::None).unwrap();
+    b.resolver().flush(None, true);
+    let r = query(b_dns, "host8.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(a_data(&r), truth);
+    b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
