@@ -227,6 +227,13 @@ labctl() { "$LG" lab-ctl "127.0.0.1:$LAB_CONTROL_PORT" "$@" >/dev/null || die "l
 # --- resolvers -----------------------------------------------------------------
 
 sed "s#@CONTROL@#127.0.0.1:$CONTROL_PORT#" "$HERE/load/lastgood.toml.in" >"$WORK/lastgood.toml"
+# Issue 18: STORE=on gives lastgood a state-dir, so its last-good store
+# (state-dir/cache.redb) is on; emptied at each start of the resolver.
+STORE=${STORE:-off}
+if [[ $STORE == on ]]; then
+    mkdir -p "$WORK/state"
+    printf 'state-dir = "%s"\n' "$WORK/state" >>"$WORK/lastgood.toml"
+fi
 sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$RESOLVER_PORT#" -e "s#@THREADS@#$THREADS#" \
     "$HERE/load/unbound.conf.in" >"$WORK/unbound.conf"
 
@@ -234,6 +241,7 @@ start_resolver() { # lastgood|unbound
     local i
     case $1 in
         lastgood)
+            rm -f "$WORK/state/cache.redb"
             "$LG" serve -c "$WORK/lastgood.toml" --listen "$RESOLVER:$RESOLVER_PORT" \
                 --root-hints "$WORK/lab/root.hints" --trust-anchor "$WORK/lab/root.key" \
                 --upstream-port "$LAB_PORT" >"$WORK/lastgood.log" 2>&1 &
@@ -321,6 +329,10 @@ metric_sum() { # NAME: sum of a lastgood counter over its labels
 
 declare -A R # R[resolver.metric]
 
+store_metric() { # NAME: one lastgood sample, integer
+    curl -sf "http://127.0.0.1:$CONTROL_PORT/metrics" | awk -v n="$1" '$1 == n { printf "%d", $2 }'
+}
+
 measure() { # lastgood|unbound: phases 1, 2, 3 and 5 on a long-TTL lab
     local r=$1 d=$RESULTS/$1 t0 rest c
     mkdir -p "$d"
@@ -354,6 +366,9 @@ measure() { # lastgood|unbound: phases 1, 2, 3 and 5 on a long-TTL lab
     R[$r.miss_noerror]=$(num "$(stat_of "$d/miss.txt" noerror)")
 
     log "$r: unique-name flood (>= $FLOOD_MIN names, ~${FLOOD_SECS}s)"
+    if [[ $r == lastgood ]]; then
+        R[store_w0]=$(store_metric lastgood_store_writes_total)
+    fi
     t0=$SECONDS
     perf "$d/flood1.txt" -d "$WORK/flood1.txt" -n 1 -l "$FLOOD_CAP_SECS" "${DNSPERF_ARGS[@]}"
     rest=$((FLOOD_SECS - (SECONDS - t0)))
@@ -373,6 +388,13 @@ measure() { # lastgood|unbound: phases 1, 2, 3 and 5 on a long-TTL lab
         curl -sf "http://127.0.0.1:$CONTROL_PORT/metrics" >"$d/metrics.txt"
         R[$r.cache_mib]=$(awk '$1 == "lastgood_cache_bytes" { printf "%.1f", $2 / 1048576 }' "$d/metrics.txt")
         R[$r.cache_entries]=$(awk '$1 == "lastgood_cache_entries" { printf "%d", $2 }' "$d/metrics.txt")
+        if [[ $STORE == on ]]; then
+            R[store_w1]=$(store_metric lastgood_store_writes_total)
+            R[store_dropped]=$(awk '/^lastgood_store_write_dropped_total/ { s += $2 } END { printf "%d", s }' "$d/metrics.txt")
+            R[store_entries]=$(store_metric lastgood_store_entries)
+            R[store_mib]=$(awk '$1 == "lastgood_store_bytes" { printf "%.1f", $2 / 1048576 }' "$d/metrics.txt")
+            R[store_file_mib]=$(du -m "$WORK/state/cache.redb" | cut -f1)
+        fi
     else
         # Switched on only now: per-query extended counters would slow its hit path.
         unbound-control -c "$WORK/unbound.conf" set_option extended-statistics: yes >/dev/null 2>&1
@@ -512,6 +534,15 @@ L=lastgood U=unbound
     echo "$LOAD_BEFORE, after $LOAD_AFTER. Latencies count lost queries as slower than any answer."
     echo "lastgood's own upstream counter during the outage: ${R[$L.up_metric]} queries"
     echo "(lastgood_upstream_queries_total). Whole run: $((SECONDS - STARTED)) s."
+    if [[ $STORE == on ]]; then
+        echo "lastgood's last-good store was on (STORE=on). During the phase 5 flood it wrote"
+        echo "$(( ${R[store_w1]:-0} - ${R[store_w0]:-0} )) entries in ${R[lastgood.flood_secs]} s"
+        echo "($(per "$(( ${R[store_w1]:-0} - ${R[store_w0]:-0} ))" "${R[lastgood.flood_secs]}") entries/s);"
+        echo "entries not written over the whole run (queue full, no chain): ${R[store_dropped]:-n/a}; after"
+        echo "the flood it held ${R[store_entries]:-n/a} entries, ${R[store_mib]:-n/a} MiB live, file ${R[store_file_mib]:-n/a} MiB."
+    else
+        echo "lastgood's last-good store was off (no state-dir; STORE=on turns it on)."
+    fi
 } >"$RESULTS/notes.md"
 
 echo

@@ -615,6 +615,91 @@ impl Control for Core {
         Core::reload(self).map_err(|e| ControlError::Reload(e.to_string()))
     }
 
+    fn cache_dump(&self, file: PathBuf) -> BoxFuture<Result<serde_json::Value, ControlError>> {
+        let store = self.resolver.store().cloned();
+        Box::pin(async move {
+            let store = store.ok_or(ControlError::NoStore)?;
+            store.sync().await;
+            let fail = |e: &dyn std::fmt::Display| ControlError::CacheFile {
+                what: "dump",
+                message: e.to_string(),
+            };
+            let path = file.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let mut out =
+                    crate::store::dump::DumpWriter::create(&path).map_err(|e| fail(&e))?;
+                let mut failed = None;
+                store
+                    .each_entry(|bytes| match out.write(bytes) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            failed = Some(e);
+                            false
+                        }
+                    })
+                    .map_err(|e| fail(&e))?;
+                if let Some(e) = failed {
+                    return Err(fail(&e));
+                }
+                out.finish().map_err(|e| fail(&e))
+            })
+            .await
+            .map_err(|e| fail(&e))??;
+            tracing::info!(file = %file.display(), entries = written, "cache dump written");
+            Ok(serde_json::json!({ "file": file.display().to_string(), "entries": written }))
+        })
+    }
+
+    fn cache_load(&self, file: PathBuf) -> BoxFuture<Result<serde_json::Value, ControlError>> {
+        let resolver = Arc::clone(&self.resolver);
+        let now = self.clock.now();
+        let max_stale = resolver.cache().max_stale();
+        Box::pin(async move {
+            let fail = |e: &dyn std::fmt::Display| ControlError::CacheFile {
+                what: "load",
+                message: e.to_string(),
+            };
+            let path = file.clone();
+            let counts = tokio::task::spawn_blocking(move || {
+                let trust = resolver.trust();
+                let store = resolver.store().cloned();
+                let rejected = &resolver.metrics().store.rejected;
+                let (mut loaded, mut gone) = (0u64, 0u64);
+                let mut refused: std::collections::BTreeMap<&'static str, u64> =
+                    std::collections::BTreeMap::new();
+                let read = crate::store::dump::read(&path, |bytes| {
+                    match crate::store::entry::decode_and_verify(bytes, &trust, now) {
+                        Ok((key, entry)) if crate::store::entry::usable(&entry, now, max_stale) => {
+                            if let Some(store) = &store {
+                                store.put_encoded_blocking(&key, &entry, bytes.to_vec());
+                            }
+                            resolver.cache().insert(key, entry);
+                            loaded += 1;
+                        }
+                        Ok(_) => gone += 1,
+                        Err(e) => {
+                            rejected.with_label_values(&[e.reason()]).inc();
+                            *refused.entry(e.reason()).or_default() += 1;
+                        }
+                    }
+                });
+                (read, loaded, gone, refused)
+            })
+            .await
+            .map_err(|e| fail(&e))?;
+            let (read, loaded, gone, refused) = counts;
+            let read = read.map_err(|e| fail(&e))?;
+            tracing::info!(file = %file.display(), read, loaded, gone, ?refused, "cache dump loaded");
+            Ok(serde_json::json!({
+                "file": file.display().to_string(),
+                "read": read,
+                "loaded": loaded,
+                "expired": gone,
+                "rejected": refused,
+            }))
+        })
+    }
+
     fn metrics_text(&self) -> String {
         let cache = self.resolver.cache();
         self.metrics

@@ -158,6 +158,18 @@ pub struct CacheArgs {
 pub enum CacheCommand {
     /// Drop cached data: one name, a zone and everything below, or all.
     Flush(FlushArgs),
+    /// Write the last-good store's entries (with their chains of trust)
+    /// to FILE, a new file on the resolver's host.
+    Dump {
+        /// Created by the resolver (never overwritten), mode 0600.
+        file: std::path::PathBuf,
+    },
+    /// Load a dump: every entry is proven again against the trust anchors
+    /// before it goes into the cache and the store.
+    Load {
+        /// A file written by `cache dump`, read by the resolver.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
@@ -309,7 +321,20 @@ pub async fn nta(args: &NtaArgs) -> Result<String, CliError> {
 /// `lastgood cache ...`: the text to print.
 pub async fn cache(args: &CacheArgs) -> Result<String, CliError> {
     let api = Api::new(&args.control)?;
-    let CacheCommand::Flush(f) = &args.command;
+    let f = match &args.command {
+        CacheCommand::Flush(f) => f,
+        CacheCommand::Dump { file } | CacheCommand::Load { file } => {
+            let dump = matches!(args.command, CacheCommand::Dump { .. });
+            // The resolver opens the file: give it an absolute path.
+            let file = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+            let body = serde_json::json!({ "file": file.display().to_string() });
+            let path = if dump { "/cache/dump" } else { "/cache/load" };
+            let answer = api.call(Method::POST, path, Some(body)).await?;
+            let mut text = serde_json::to_string_pretty(&answer).unwrap_or_default();
+            text.push('\n');
+            return Ok(text);
+        }
+    };
     let (mut body, what) = match (&f.name, &f.zone, f.all) {
         (Some(n), _, _) => (serde_json::json!({ "name": n }), format!("name {n}")),
         (None, Some(z), _) => (

@@ -206,6 +206,12 @@ pub enum ControlError {
     Reload(String),
     #[error("cache flush failed: {0}")]
     Flush(String),
+    #[error("field `file`: {path:?} is not an absolute path")]
+    RelativePath { path: String },
+    #[error("the last-good store is off (it needs state-dir, and store = true)")]
+    NoStore,
+    #[error("cache {what} failed: {message}")]
+    CacheFile { what: &'static str, message: String },
 }
 
 impl ControlError {
@@ -232,7 +238,9 @@ impl ControlError {
             | E::FieldType { .. }
             | E::BadName { .. }
             | E::BadLifetime { .. }
-            | E::FlushTarget => StatusCode::BAD_REQUEST,
+            | E::FlushTarget
+            | E::RelativePath { .. } => StatusCode::BAD_REQUEST,
+            E::NoStore => StatusCode::CONFLICT,
             E::Nta(e) => match e {
                 NtaError::InvalidZone { .. }
                 | NtaError::RootZone
@@ -256,7 +264,8 @@ impl ControlError {
             | E::TokenFileTooOpen { .. }
             | E::TokenGenerate { .. }
             | E::Reload(_)
-            | E::Flush(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | E::Flush(_)
+            | E::CacheFile { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -303,6 +312,24 @@ pub trait Control: Send + Sync + 'static {
     fn zone_retry(&self, zone: Name) -> BoxFuture<Result<serde_json::Value, ControlError>> {
         let _ = zone;
         Box::pin(async { Err(ControlError::NotSupported { what: "zone retry" }) })
+    }
+    /// Write the last-good store's entries to a new `file` on the
+    /// resolver's host (`cache dump`).
+    fn cache_dump(
+        &self,
+        file: std::path::PathBuf,
+    ) -> BoxFuture<Result<serde_json::Value, ControlError>> {
+        let _ = file;
+        Box::pin(async { Err(ControlError::NotSupported { what: "cache dump" }) })
+    }
+    /// Read a dump, prove every entry again, and load those that prove
+    /// into the cache and the store (`cache load`).
+    fn cache_load(
+        &self,
+        file: std::path::PathBuf,
+    ) -> BoxFuture<Result<serde_json::Value, ControlError>> {
+        let _ = file;
+        Box::pin(async { Err(ControlError::NotSupported { what: "cache load" }) })
     }
     /// Anything useful to an operator, as a JSON object.
     fn status(&self) -> serde_json::Value;
@@ -735,6 +762,16 @@ async fn answer(
             } else {
                 target.flush(what, drop_stale)?;
             }
+            Ok(json_response(StatusCode::OK, &answer))
+        }
+        Route::CacheDump | Route::CacheLoad => {
+            let body = request::read_body(req).await?;
+            let file = request::parse_cache_file(&body)?;
+            let answer = if route == Route::CacheDump {
+                target.cache_dump(file).await?
+            } else {
+                target.cache_load(file).await?
+            };
             Ok(json_response(StatusCode::OK, &answer))
         }
         Route::ZoneRetry => {

@@ -27,6 +27,10 @@ pub enum Route {
     /// `DELETE /nta/{zone}`, the zone as written in the path.
     NtaRemove(String),
     CacheFlush,
+    /// `POST /cache/dump`, `POST /cache/load`: `{"file": "/abs/path"}` on
+    /// the resolver's host.
+    CacheDump,
+    CacheLoad,
     /// `POST /zone/retry`: end a zone's failure window by probing it now.
     ZoneRetry,
     Reload,
@@ -52,6 +56,8 @@ impl Route {
             "/nta" if *method == Method::POST => Ok(Route::NtaAdd),
             "/nta" => only(Method::GET, Route::NtaList, "GET, POST"),
             "/cache/flush" => only(Method::POST, Route::CacheFlush, "POST"),
+            "/cache/dump" => only(Method::POST, Route::CacheDump, "POST"),
+            "/cache/load" => only(Method::POST, Route::CacheLoad, "POST"),
             "/zone/retry" => only(Method::POST, Route::ZoneRetry, "POST"),
             "/reload" => only(Method::POST, Route::Reload, "POST"),
             _ => match path.strip_prefix("/nta/") {
@@ -75,6 +81,8 @@ impl Route {
             Route::NtaAdd
             | Route::NtaRemove(_)
             | Route::CacheFlush
+            | Route::CacheDump
+            | Route::CacheLoad
             | Route::ZoneRetry
             | Route::Reload => true,
             Route::Metrics | Route::Status | Route::NtaList => false,
@@ -90,6 +98,8 @@ impl Route {
             Route::NtaAdd => "nta_add",
             Route::NtaRemove(_) => "nta_remove",
             Route::CacheFlush => "cache_flush",
+            Route::CacheDump => "cache_dump",
+            Route::CacheLoad => "cache_load",
             Route::ZoneRetry => "zone_retry",
             Route::Reload => "reload",
         }
@@ -221,6 +231,27 @@ pub(super) async fn read_body(req: Request<Incoming>) -> Result<Bytes, ControlEr
     }
 }
 
+/// `{"file": "/abs/path"}` of `cache dump` and `cache load`.
+pub fn parse_cache_file(body: &[u8]) -> Result<std::path::PathBuf, ControlError> {
+    let map = object(body, &["file"])?;
+    let file = match map.get("file") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(ControlError::FieldType {
+                field: "file",
+                expected: "a string",
+            });
+        }
+        None => return Err(ControlError::MissingField { field: "file" }),
+    };
+    let path = std::path::PathBuf::from(&file);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(ControlError::RelativePath { path: file })
+    }
+}
+
 /// The body as a JSON object whose keys are all in `allowed`; an empty
 /// body is an empty object.
 fn object(
@@ -248,6 +279,7 @@ fn allowed_list(allowed: &'static [&'static str]) -> &'static str {
     match allowed {
         ["zone", "lifetime", "reason"] => "zone, lifetime, reason",
         ["name", "zone", "all"] => "name, zone, all",
+        ["file"] => "file",
         _ => "none",
     }
 }

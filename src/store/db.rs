@@ -295,30 +295,26 @@ impl Store {
         let _ = self.queue.try_send(Op::Remove(key_bytes(key)));
     }
 
-    /// Every stored entry as encoded (`cache dump`), at most `max_bytes`
-    /// of them in total.
-    pub fn dump(&self, max_bytes: usize) -> Result<Vec<Vec<u8>>, DbError> {
+    /// Call `each` with every stored entry as encoded (`cache dump`),
+    /// in key order, until it returns false.
+    pub fn each_entry(&self, mut each: impl FnMut(&[u8]) -> bool) -> Result<(), DbError> {
         let db = self.db().ok_or(DbError::Closed)?;
         let txn = db.begin_read().map_err(io)?;
         let table = txn.open_table(ENTRIES).map_err(io)?;
-        let mut out = Vec::new();
-        let mut total = 0usize;
         for row in table.iter().map_err(io)? {
             let (_, v) = row.map_err(io)?;
-            let bytes = v.value().1;
-            total = total.saturating_add(bytes.len());
-            if total > max_bytes {
+            if !each(v.value().1) {
                 break;
             }
-            out.push(bytes.to_vec());
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// Queue an entry proven by the caller (`cache load`) for writing.
-    pub async fn put_encoded(&self, key: &CacheKey, entry: &Entry, bytes: Vec<u8>) {
+    /// Queue an entry the caller proved (`cache load`) for writing; waits
+    /// for room in the queue, so call it from a blocking thread.
+    pub fn put_encoded_blocking(&self, key: &CacheKey, entry: &Entry, bytes: Vec<u8>) {
         let op = Op::PutRaw(key_bytes(key), expiry_ms(entry), bytes);
-        if self.queue.send(op).await.is_err() {
+        if self.queue.blocking_send(op).is_err() {
             self.metrics
                 .write_dropped
                 .with_label_values(&["closed"])

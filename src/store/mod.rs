@@ -7,10 +7,12 @@
 //! - `chain.rs`: the DNSKEY sets and DS steps the resolver saw, from which
 //!   each written entry's chain is built.
 //! - `db.rs`: the embedded store (redb), its writer task and eviction.
+//! - `dump.rs`: `cache dump` / `cache load` files.
 //! - `limits.rs`: the store's bounds.
 
 pub mod chain;
 pub mod db;
+pub mod dump;
 pub mod entry;
 pub mod limits;
 

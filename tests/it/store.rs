@@ -272,3 +272,98 @@ async fn issue18_forged_entry_in_the_store_is_rejected() {
     app.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `cache dump` then `cache load` into a resolver with an empty store
+/// during an outage: the loaded names are answered stale; a forged entry
+/// in a dump is rejected by the load, counted, never served.
+#[tokio::test]
+async fn issue18_cache_dump_and_load_round_trip() {
+    use lastgood::cli::{CacheArgs, CacheCommand, ControlOpts};
+    let (lab, dir, config) = lab_and_config("store-dump", "").await;
+    let control = |app: &App| ControlOpts {
+        control: Some(format!("unix:{}", app.control_socket().unwrap().display())),
+        ..ControlOpts::default()
+    };
+    let cache = |control: ControlOpts, command: CacheCommand| async move {
+        lastgood::cli::cache(&CacheArgs { control, command })
+            .await
+            .unwrap()
+    };
+    let clock = ManualClock::new();
+    let app = start(&config, &clock).await;
+    let dns = app.dns_addrs()[0];
+    let hosts: Vec<String> = (1..=5).map(|i| format!("host{i}.example.lab.")).collect();
+    let mut before = Vec::new();
+    for h in &hosts {
+        before.push(data(&query(dns, h, RecordType::A, Flags::default()).await));
+    }
+    let dump = dir.join("dump.bin");
+    let said = cache(control(&app), CacheCommand::Dump { file: dump.clone() }).await;
+    let said: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert!(
+        said["entries"].as_u64().unwrap() >= hosts.len() as u64,
+        "{said}"
+    );
+    app.shutdown().await;
+
+    // A forged copy of the dump: one entry's address changed.
+    let forged = dir.join("forged.bin");
+    {
+        let mut entries = Vec::new();
+        lastgood::store::dump::read(&dump, |e| entries.push(e.to_vec())).unwrap();
+        let mut w = lastgood::store::dump::DumpWriter::create(&forged).unwrap();
+        let mut n = 0;
+        for e in entries {
+            let mut d = lastgood::store::entry::decode(&e).unwrap();
+            if d.key.name.to_string() != "host3.example.lab." || d.key.qtype != RecordType::A {
+                continue;
+            }
+            for r in &mut d.entry.answers {
+                if r.record_type() == RecordType::A {
+                    r.data = RData::A(hickory_proto::rr::rdata::A::new(6, 6, 6, 6));
+                }
+            }
+            w.write(&lastgood::store::entry::encode(&d.key, &d.entry, &d.chain).unwrap())
+                .unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 1);
+        w.finish().unwrap();
+    }
+
+    // A new resolver with an empty store, the lab down, two hours later.
+    std::fs::remove_file(dir.join("cache.redb")).unwrap();
+    break_the_lab(&lab, Fault::ServFail);
+    let clock = ManualClock::new();
+    clock.advance(Duration::from_secs(2 * 3600));
+    let app = start(&config, &clock).await;
+    let dns = app.dns_addrs()[0];
+    let said = cache(control(&app), CacheCommand::Load { file: forged }).await;
+    let said: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(said["loaded"], 0, "{said}");
+    assert_eq!(said["rejected"]["signature"], 1, "{said}");
+    let m = query(dns, "host3.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m:?}");
+
+    let said = cache(control(&app), CacheCommand::Load { file: dump }).await;
+    let said: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert!(
+        said["loaded"].as_u64().unwrap() >= hosts.len() as u64,
+        "{said}"
+    );
+    for (h, want) in hosts.iter().zip(&before) {
+        let m = query(dns, h, RecordType::A, Flags::default()).await;
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NoError,
+            "{h}: {m:?}"
+        );
+        assert_eq!(data(&m), *want, "{h}");
+        assert_eq!(ede_codes(&m).first(), Some(&3), "{h}");
+    }
+    // Loaded entries went into the new store too.
+    app.resolver().store().unwrap().sync().await;
+    assert!(app.resolver().store().unwrap().status().entries >= hosts.len() as u64);
+    app.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
