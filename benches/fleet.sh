@@ -51,8 +51,12 @@ for tool in dnsperf redis-server; do
 done
 
 cd "$REPO" || die "no repo"
-cargo build --release --quiet || die "cargo build --release failed"
-LG="$REPO/target/release/lastgood"
+# LG=path uses that binary (e.g. docker/build.sh's static one) instead of
+# building target/release/lastgood.
+if [[ -z ${LG:-} ]]; then
+    cargo build --release --quiet || die "cargo build --release failed"
+    LG="$REPO/target/release/lastgood"
+fi
 RESULTS_DIR=${RESULTS_DIR:-$REPO/target/fleet/$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$RESULTS_DIR"
 WORK=$(mktemp -d)

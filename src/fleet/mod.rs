@@ -29,6 +29,11 @@
 //!   flush published while an instance was disconnected is not replayed
 //!   to it (NTAs are state and are reconciled; flushes are events).
 //! - Config-file NTAs are per instance, never shared.
+//! - Proving an entry again shows that its records were signed by the
+//!   zone's keys, not when it was stored: a writer to Redis can replay
+//!   data whose signatures are still valid with a later stored-at time
+//!   (never one in the future), as an on-path attacker can replay it on
+//!   the wire. It cannot make up data.
 
 pub mod keys;
 pub mod limits;
