@@ -19,7 +19,7 @@
 #
 # Prints markdown tables; raw outputs stay in RESULTS_DIR
 # (target/fleet/<date>). Environment: HIT_SECS [10], WARM_NAMES [1000],
-# ROUNDS [4], LOAD_QPS [2000], PERIOD [10], LAB_PORT [53810],
+# ROUNDS [4], LOAD_QPS [1000], PERIOD [10], LAB_PORT [53810],
 # RESOLVER_PORT [53811], NICE [-10], DNSPERF_ARGS ["-c 8 -T 1 -q 200"].
 set -uo pipefail
 
@@ -30,7 +30,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 HIT_SECS=${HIT_SECS:-10}
 WARM_NAMES=${WARM_NAMES:-1000}
 ROUNDS=${ROUNDS:-4}
-LOAD_QPS=${LOAD_QPS:-2000}
+LOAD_QPS=${LOAD_QPS:-1000}
 PERIOD=${PERIOD:-10}
 LAB_PORT=${LAB_PORT:-53810}
 RESOLVER_PORT=${RESOLVER_PORT:-53811}
@@ -103,7 +103,7 @@ start_resolver() { # on|off
         echo "control-socket = \"$WORK/control-$1.sock\""
         [[ $1 == on ]] && echo "redis-url = \"redis+unix://$WORK/redis.sock\""
     } >"$WORK/lastgood-$1.toml"
-    run "$LG" serve -c "$WORK/lastgood-$1.toml" --listen "$RESOLVER:$RESOLVER_PORT" \
+    nice -n "$NICE" "$LG" serve -c "$WORK/lastgood-$1.toml" --listen "$RESOLVER:$RESOLVER_PORT" \
         --root-hints "$WORK/lab/root.hints" --trust-anchor "$WORK/lab/root.key" \
         --upstream-port "$LAB_PORT" >"$WORK/lastgood-$1.log" 2>&1 &
     RES_PID=$!
@@ -136,7 +136,11 @@ percentiles() { # FILE: p50 p99 in ms over answers
         a = int(0.5 * NR + 0.999999); b = int(0.99 * NR + 0.999999)
         printf "%.3f %.3f\n", v[a] * 1000, v[b] * 1000 }'
 }
-rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$RES_PID/status"; }
+rss_mib() { # of the lastgood serving now (found by its config file)
+    local pid
+    pid=$(pgrep -f -- "serve -c $WORK/lastgood-" | head -1)
+    [[ -n $pid ]] && awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status"
+}
 
 names h "$WARM_NAMES" "$WORK/warm.txt"
 start_redis
@@ -159,12 +163,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- 2. Redis stopped mid-load ---------------------------------------------------
-start_resolver on
-run dnsperf -s "$RESOLVER" -p "$RESOLVER_PORT" -d "$WORK/warm.txt" -n 1 "${DNSPERF_ARGS[@]}" \
-    >"$RESULTS_DIR/warm-load.txt" 2>&1
-rss_before=$(rss_mib)
+# "off" first: the same load on a resolver without Redis, the baseline.
 declare -a ROWS
-for period in up hung killed restarted; do
+for period in off up hung killed restarted; do
+    if [[ $period == off || $period == up ]]; then
+        stop_pid "$RES_PID"
+        start_resolver "$period"
+        run dnsperf -s "$RESOLVER" -p "$RESOLVER_PORT" -d "$WORK/warm.txt" -n 1 \
+            "${DNSPERF_ARGS[@]}" >"$RESULTS_DIR/warm-load-$period.txt" 2>&1
+        [[ $period == up ]] && rss_before=$(rss_mib)
+    fi
     # Half hits, half names never asked (each asked once).
     n=$((LOAD_QPS * PERIOD))
     names "m-$period-" "$((n / 2))" "$WORK/miss.txt"
@@ -186,6 +194,8 @@ for period in up hung killed restarted; do
     noerr=$(stat_of "$f" noerror)
     done_=$(stat_of "$f" completed)
     ROWS+=("| $period | $sent | ${lost:-0} | $(( ${done_:-0} - ${noerr:-0} )) | $p50 | $p99 | $(rss_mib) |")
+    [[ $period == off ]] && curl -s --unix-socket "$WORK/control-off.sock" http://localhost/metrics \
+        >"$RESULTS_DIR/metrics-off.txt" 2>/dev/null
 done
 curl -s --unix-socket "$WORK/control-on.sock" http://localhost/metrics >"$RESULTS_DIR/metrics.txt" 2>/dev/null || true
 
@@ -200,7 +210,7 @@ curl -s --unix-socket "$WORK/control-on.sock" http://localhost/metrics >"$RESULT
     echo
     echo "### Redis stopped mid-load ($LOAD_QPS QPS, half hits half misses, ${PERIOD}s per period; RSS before: $rss_before MiB)"
     echo
-    echo "| redis | queries | lost | not NOERROR | p50 ms | p99 ms | RSS MiB at end |"
+    echo "| redis (off: no redis-url, baseline) | queries | lost | not NOERROR | p50 ms | p99 ms | RSS MiB at end |"
     echo "|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
 } | tee "$RESULTS_DIR/results.md"
