@@ -62,6 +62,9 @@ mkdir -p "$RESULTS_DIR"
 WORK=$(mktemp -d)
 LAB_PID="" RES_PID="" REDIS_PID=""
 
+if ss -lnu 2>/dev/null | grep -qE ":($LAB_PORT|$RESOLVER_PORT)\b"; then
+    die "something listens on UDP port $LAB_PORT or $RESOLVER_PORT"
+fi
 stop_pid() { [[ -n ${1:-} ]] && { kill -CONT "$1" 2>/dev/null; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }; }
 cleanup() {
     stop_pid "$RES_PID"
@@ -75,18 +78,19 @@ trap 'exit 130' INT
 run() { nice -n "$NICE" "$@"; }
 
 "$LG" lab --keygen "$WORK/keys" >/dev/null || die "lab --keygen"
-run "$LG" lab --zones "$REPO/zones" --port "$LAB_PORT" --keys "$WORK/keys" --out "$WORK/lab" \
+nice -n "$NICE" "$LG" lab --zones "$REPO/zones" --port "$LAB_PORT" --keys "$WORK/keys" --out "$WORK/lab" \
     >"$WORK/lab.log" 2>&1 &
 LAB_PID=$!
 for ((i = 0; i < READY_TRIES; i++)); do
     [[ -s $WORK/lab/root.hints ]] && break
     sleep 0.1
 done
+[[ -s $WORK/lab/root.hints ]] || { cat "$WORK/lab.log" >&2; die "the lab did not start"; }
 sleep 0.5
 
 start_redis() {
     rm -f "$WORK/redis.sock"
-    run redis-server --port 0 --unixsocket "$WORK/redis.sock" --unixsocketperm 700 \
+    nice -n "$NICE" redis-server --port 0 --unixsocket "$WORK/redis.sock" --unixsocketperm 700 \
         --save "" --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
     for ((i = 0; i < READY_TRIES; i++)); do
@@ -108,6 +112,7 @@ start_resolver() { # on|off
         --upstream-port "$LAB_PORT" >"$WORK/lastgood-$1.log" 2>&1 &
     RES_PID=$!
     for ((i = 0; i < READY_TRIES; i++)); do
+        kill -0 "$RES_PID" 2>/dev/null || break
         if "$LG" query -s "$RESOLVER:$RESOLVER_PORT" example.lab. SOA 2>/dev/null |
             grep -q '^;; status: NOERROR'; then
             return 0
@@ -168,7 +173,9 @@ declare -a ROWS
 for period in off up hung killed restarted; do
     if [[ $period == off || $period == up ]]; then
         stop_pid "$RES_PID"
-        start_resolver "$period"
+        mode=off
+        [[ $period == up ]] && mode=on
+        start_resolver "$mode"
         run dnsperf -s "$RESOLVER" -p "$RESOLVER_PORT" -d "$WORK/warm.txt" -n 1 \
             "${DNSPERF_ARGS[@]}" >"$RESULTS_DIR/warm-load-$period.txt" 2>&1
         [[ $period == up ]] && rss_before=$(rss_mib)
@@ -177,7 +184,7 @@ for period in off up hung killed restarted; do
     n=$((LOAD_QPS * PERIOD))
     names "m-$period-" "$((n / 2))" "$WORK/miss.txt"
     paste -d '\n' "$WORK/warm.txt" "$WORK/miss.txt" | awk 'NF' | head -n "$n" >"$WORK/mix-$period.txt"
-    run dnsperf -s "$RESOLVER" -p "$RESOLVER_PORT" -d "$WORK/mix-$period.txt" -n 1 \
+    nice -n "$NICE" dnsperf -s "$RESOLVER" -p "$RESOLVER_PORT" -d "$WORK/mix-$period.txt" -n 1 \
         -Q "$LOAD_QPS" -l "$PERIOD" -t 5 -v "${DNSPERF_ARGS[@]}" >"$RESULTS_DIR/load-$period.txt" 2>&1 &
     perf=$!
     sleep 1
@@ -197,7 +204,8 @@ for period in off up hung killed restarted; do
     [[ $period == off ]] && curl -s --unix-socket "$WORK/control-off.sock" http://localhost/metrics \
         >"$RESULTS_DIR/metrics-off.txt" 2>/dev/null
 done
-curl -s --unix-socket "$WORK/control-on.sock" http://localhost/metrics >"$RESULTS_DIR/metrics.txt" 2>/dev/null || true
+"$LG" status --control "unix:$WORK/control-on.sock" >"$RESULTS_DIR/status.json" 2>&1
+curl -s --unix-socket "$WORK/control-on.sock" http://localhost/metrics >"$RESULTS_DIR/metrics.txt" 2>&1
 
 {
     echo "### Cache-hit max QPS ($WARM_NAMES names, ${HIT_SECS}s each, alternating)"
@@ -214,4 +222,5 @@ curl -s --unix-socket "$WORK/control-on.sock" http://localhost/metrics >"$RESULT
     echo "|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
 } | tee "$RESULTS_DIR/results.md"
+cp "$WORK"/lastgood-*.log "$WORK/redis.log" "$RESULTS_DIR/" 2>/dev/null
 echo "results: $RESULTS_DIR" >&2

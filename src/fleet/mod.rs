@@ -269,6 +269,9 @@ pub struct Fleet {
     url: String,
     /// Some while Redis is up; calls are tried only then.
     conn: RwLock<Option<ConnectionManager>>,
+    /// The answer path's reads have a connection of their own, so that
+    /// they never queue behind a pipeline of writes (Some with `conn`).
+    read_conn: RwLock<Option<ConnectionManager>>,
     up: AtomicBool,
     /// True while the listener is subscribed to the fleet channel.
     subscribed: AtomicBool,
@@ -310,6 +313,7 @@ impl Fleet {
             client,
             url: redact(&settings.url),
             conn: RwLock::new(None),
+            read_conn: RwLock::new(None),
             up: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
             wake: Notify::new(),
@@ -346,6 +350,13 @@ impl Fleet {
         self.subscribed.load(Ordering::Acquire)
     }
 
+    fn current_read(&self) -> Option<ConnectionManager> {
+        self.read_conn
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn current(&self) -> Option<ConnectionManager> {
         self.conn
             .read()
@@ -360,6 +371,10 @@ impl Fleet {
         self.metrics.up.set(0);
         *self.conn.write().unwrap_or_else(PoisonError::into_inner) = None;
         *self
+            .read_conn
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(LastError {
@@ -373,12 +388,23 @@ impl Fleet {
         self.wake.notify_one();
     }
 
-    fn mark_up(&self, conn: ConnectionManager) {
+    fn mark_up(&self, (conn, read): (ConnectionManager, ConnectionManager)) {
+        *self
+            .read_conn
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(read);
         *self.conn.write().unwrap_or_else(PoisonError::into_inner) = Some(conn);
         if !self.up.swap(true, Ordering::AcqRel) {
             tracing::info!(url = %self.url, "redis up");
         }
         self.metrics.up.set(1);
+    }
+
+    /// Two connections: calls and writes, and the answer path's reads.
+    async fn connect_pair(&self) -> Result<(ConnectionManager, ConnectionManager), String> {
+        let conn = self.connect().await?;
+        let read = self.connect().await?;
+        Ok((conn, read))
     }
 
     async fn connect(&self) -> Result<ConnectionManager, String> {
@@ -418,7 +444,7 @@ impl Fleet {
                 tokio::time::sleep(backoff).await;
             }
             first = false;
-            match self.connect().await {
+            match self.connect_pair().await {
                 Ok(conn) => {
                     backoff = REDIS_BACKOFF_MIN;
                     self.mark_up(conn);
@@ -434,7 +460,7 @@ impl Fleet {
     /// Read the entry bytes at `key` (answer path: at most
     /// [`REDIS_CALL_TIMEOUT`]; nothing at all while Redis is down).
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let Some(mut conn) = self.current() else {
+        let Some(mut conn) = self.current_read() else {
             self.metrics.reads.with_label_values(&["down"]).inc();
             return None;
         };
