@@ -136,12 +136,25 @@ install_tools() {
         die "dnsperf or unbound still missing"
 }
 
-port_free() { # PORT: nothing listens on it, UDP or TCP, any address
-    [[ -z $(ss -Hlnut "sport = :$1" 2>/dev/null) ]]
+port_free() { # PORT [IP...]: nothing listens on it, UDP or TCP, on any address
+    # (with IPs: on one of them or on a wildcard address)
+    local port=$1 addr ip
+    shift
+    while read -r addr; do
+        [[ -n $addr ]] || continue
+        (($# == 0)) && return 1
+        case ${addr%:*} in 0.0.0.0 | '*' | '[::]') return 1 ;; esac
+        for ip in "$@"; do [[ ${addr%:*} == "$ip" ]] && return 1; done
+    done < <(ss -Hlnut "sport = :$port" 2>/dev/null | awk '{ print $5 }')
+    return 0
 }
 
 install_tools
-for p in "$LAB_PORT" "$RESOLVER_PORT" "$CONTROL_PORT" "$LAB_CONTROL_PORT"; do
+# The lab takes port 53 on 127.53.0.1-4 only: another lab on other addresses
+# (127.54.0.x) does not stop this one.
+port_free "$LAB_PORT" 127.53.0.1 127.53.0.2 127.53.0.3 127.53.0.4 ||
+    die "port $LAB_PORT is in use: $(ss -Hlnutp "sport = :$LAB_PORT" | head -3)"
+for p in "$RESOLVER_PORT" "$CONTROL_PORT" "$LAB_CONTROL_PORT"; do
     port_free "$p" || die "port $p is in use: $(ss -Hlnutp "sport = :$p" | head -3)"
 done
 

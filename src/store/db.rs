@@ -529,3 +529,118 @@ fn expiry_ms(entry: &Entry) -> u64 {
 pub fn key_bytes(key: &CacheKey) -> Vec<u8> {
     format!("{} {}", key.name, key.qtype).into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::dnssec::{AlgorithmPolicy, TrustAnchors};
+    use crate::metrics::Metrics;
+    use crate::resolve::private::PrivateZones;
+
+    fn trust() -> Trust {
+        Trust {
+            anchors: TrustAnchors::builtin_root(),
+            algorithms: AlgorithmPolicy::default(),
+            dnssec: true,
+            private_zones: PrivateZones::default(),
+            memo: None,
+        }
+    }
+
+    /// The indices (first 4 bytes of each value) of what the store holds.
+    fn held(store: &Store) -> Vec<u32> {
+        let mut v = Vec::new();
+        store
+            .each_entry(|b| {
+                v.push(u32::from_be_bytes(b[..4].try_into().unwrap()));
+                true
+            })
+            .unwrap();
+        v.sort_unstable();
+        v
+    }
+
+    #[tokio::test]
+    async fn bounded_by_store_size_evicting_gone_then_soonest_to_expire() {
+        let dir = std::env::temp_dir().join(format!("lastgood-db-{}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let clock = ManualClock::new();
+        let metrics = Metrics::new().unwrap();
+        let max_stale = Duration::from_secs(100);
+        let store = Store::open(
+            &dir.join(STORE_FILE_NAME),
+            20_000,
+            max_stale,
+            trust(),
+            Arc::new(clock.clone()),
+            metrics.store.clone(),
+        )
+        .unwrap();
+        store.start();
+        let now = clock.now().as_millis();
+        let value = |i: u32| {
+            let mut v = i.to_be_bytes().to_vec();
+            v.resize(1000, 0);
+            v
+        };
+        // 100 entries of ~1 KB, entry i expiring i seconds from now, in a
+        // shuffled order.
+        for i in (0..100u32).map(|i| (i * 37) % 100) {
+            let op = Op::PutRaw(
+                format!("k{i}").into_bytes(),
+                now + u64::from(i) * 1000,
+                value(i),
+            );
+            store.queue.send(op).await.unwrap();
+        }
+        store.sync().await;
+        let status = store.status();
+        assert!(status.bytes <= 20_000, "{status:?}");
+        let kept = held(&store);
+        assert!(kept.len() >= 15 && kept.len() < 100, "{kept:?}");
+        let first_kept = kept[0];
+        assert_eq!(
+            kept,
+            (first_kept..100).collect::<Vec<_>>(),
+            "the latest to expire stay"
+        );
+        assert_eq!(status.entries, kept.len() as u64);
+        assert_eq!(
+            metrics.store.evicted.with_label_values(&["size"]).get(),
+            100 - kept.len() as u64
+        );
+
+        // Past expiry + max-stale: gone at the next write, whatever the size.
+        clock.advance(max_stale + Duration::from_secs(u64::from(first_kept) + 5));
+        let op = Op::PutRaw(
+            b"new".to_vec(),
+            clock.now().as_millis() + 60_000,
+            value(1000),
+        );
+        store.queue.send(op).await.unwrap();
+        store.sync().await;
+        let kept = held(&store);
+        assert!(!kept.contains(&first_kept), "{kept:?}");
+        assert!(kept.contains(&1000));
+        assert!(metrics.store.evicted.with_label_values(&["gone"]).get() >= 1);
+
+        // Removing counts the bytes back; reopening keeps entries and bytes.
+        let before = store.status();
+        store.close().await;
+        let again = Store::open(
+            &dir.join(STORE_FILE_NAME),
+            20_000,
+            max_stale,
+            trust(),
+            Arc::new(clock.clone()),
+            metrics.store.clone(),
+        )
+        .unwrap();
+        let after = again.status();
+        assert_eq!((after.entries, after.bytes), (before.entries, before.bytes));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
