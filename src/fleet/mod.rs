@@ -860,6 +860,31 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    #[test]
+    fn config_keys_are_checked() {
+        use crate::config::Config;
+        let c = Config::parse("redis-url = \"redis://:pw@10.0.0.5:6379/2\"\n", "t.toml").unwrap();
+        let fleet = c.fleet.unwrap();
+        assert_eq!(fleet.url, "redis://:pw@10.0.0.5:6379/2");
+        assert!(fleet.password_file.is_none());
+        assert!(Config::parse("", "t.toml").unwrap().fleet.is_none());
+        let err = Config::parse(
+            "listen = [\"127.0.0.1:53\"]\nredis-url = \"http://:pw@h/\"\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("t.toml:2") && err.contains("redis-url"),
+            "{err}"
+        );
+        assert!(!err.contains(":pw@"), "the password is never shown: {err}");
+        let err = Config::parse("redis-password-file = \"/etc/pw\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only with redis-url"), "{err}");
+    }
+
     fn entry(stored_at: u64, ttl: u32) -> Entry {
         Entry {
             kind: crate::cache::StepKind::NoData,
