@@ -885,6 +885,32 @@ mod tests {
         assert!(err.contains("only with redis-url"), "{err}");
     }
 
+    /// rediss:// builds its rustls client (ring, system roots) and fails
+    /// the handshake with an error, not a panic, against a server that
+    /// does not speak TLS; Redis stays down.
+    #[tokio::test]
+    async fn tls_to_a_plain_server_is_an_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.write_all(b"-ERR not tls\r\n").await;
+            }
+        });
+        let fleet = Fleet::new(
+            &FleetSettings {
+                url: format!("rediss://localhost:{port}/0"),
+                password_file: None,
+            },
+            &Registry::new(),
+        )
+        .unwrap();
+        assert!(fleet.connect().await.is_err());
+        assert!(!fleet.is_up());
+        assert!(fleet.get("lastgood:1:e:x.|1").await.is_none());
+    }
+
     fn entry(stored_at: u64, ttl: u32) -> Entry {
         Entry {
             kind: crate::cache::StepKind::NoData,
