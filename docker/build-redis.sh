@@ -8,7 +8,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 image=${LASTGOOD_REDIS_IMAGE:-lastgood-redis:fleet}
-ctx=$here/.build-redis
+ctx=$here/.run/redis-image # ignored, like the keys
 
 if ! command -v redis-server >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
