@@ -24,7 +24,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1 && ! cargo fuzz --version >/dev/null 
     cargo install cargo-fuzz
 fi
 
-targets=(${TARGETS:-client_query upstream_response validator config zone_file})
+targets=(${TARGETS:-client_query upstream_response validator config zone_file store_entry})
 if command -v python3 >/dev/null 2>&1; then
     for t in "${targets[@]}"; do
         if [ -z "$(ls -A "corpus/$t" 2>/dev/null)" ]; then

@@ -298,6 +298,22 @@ async fn issue18_cache_dump_and_load_round_trip() {
         before.push(data(&query(dns, h, RecordType::A, Flags::default()).await));
     }
     let dump = dir.join("dump.bin");
+    // status shows the store (and a place for the Redis tier).
+    let status = lastgood::cli::status(&control(&app)).await.unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    app.resolver().store().unwrap().sync().await;
+    let status_after = lastgood::cli::status(&control(&app)).await.unwrap();
+    let status_after: serde_json::Value = serde_json::from_str(&status_after).unwrap();
+    assert!(status.get("redis").is_some(), "{status}");
+    assert!(status_after["store"]["entries"].as_u64().unwrap() >= hosts.len() as u64);
+    assert!(status_after["store"]["bytes"].as_u64().unwrap() > 0);
+    assert!(status_after["store"]["last_write_ms"].as_u64().is_some());
+    assert!(
+        status_after["store"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("cache.redb")
+    );
     let said = cache(control(&app), CacheCommand::Dump { file: dump.clone() }).await;
     let said: serde_json::Value = serde_json::from_str(&said).unwrap();
     assert!(
