@@ -247,6 +247,22 @@ if [[ $STORE == on ]]; then
     mkdir -p "$WORK/state"
     printf 'state-dir = "%s"\n' "$WORK/state" >>"$WORK/lastgood.toml"
 fi
+# Issue 18 part B: REDIS=on gives lastgood the fleet tier (`redis-url`) on a
+# redis-server of this script's own (Unix socket in the work dir; installed
+# from Debian if missing), emptied at each start of the resolver.
+REDIS=${REDIS:-off}
+if [[ $REDIS == on ]]; then
+    command -v redis-server >/dev/null 2>&1 || apt-get install -y -qq redis-server >/dev/null ||
+        die "cannot install redis-server"
+    redis-server --port 0 --unixsocket "$WORK/redis.sock" --unixsocketperm 700 --save "" \
+        --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+    for ((i = 0; i < READY_TRIES; i++)); do
+        [[ -S $WORK/redis.sock ]] && break
+        sleep 0.1
+    done
+    [[ -S $WORK/redis.sock ]] || die "redis-server did not start"
+    printf 'redis-url = "redis+unix://%s"\n' "$WORK/redis.sock" >>"$WORK/lastgood.toml"
+fi
 sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$RESOLVER_PORT#" -e "s#@THREADS@#$THREADS#" \
     "$HERE/load/unbound.conf.in" >"$WORK/unbound.conf"
 
@@ -255,6 +271,7 @@ start_resolver() { # lastgood|unbound
     case $1 in
         lastgood)
             rm -f "$WORK/state/cache.redb"
+            [[ $REDIS == on ]] && redis-cli -s "$WORK/redis.sock" FLUSHALL >/dev/null
             "$LG" serve -c "$WORK/lastgood.toml" --listen "$RESOLVER:$RESOLVER_PORT" \
                 --root-hints "$WORK/lab/root.hints" --trust-anchor "$WORK/lab/root.key" \
                 --upstream-port "$LAB_PORT" >"$WORK/lastgood.log" 2>&1 &
@@ -555,6 +572,9 @@ L=lastgood U=unbound
         echo "the flood it held ${R[store_entries]:-n/a} entries, ${R[store_mib]:-n/a} MiB live, file ${R[store_file_mib]:-n/a} MiB."
     else
         echo "lastgood's last-good store was off (no state-dir; STORE=on turns it on)."
+    fi
+    if [[ $REDIS == on ]]; then
+        echo "lastgood's fleet tier was on (REDIS=on: redis-url on a local redis-server)."
     fi
 } >"$RESULTS/notes.md"
 

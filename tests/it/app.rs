@@ -752,6 +752,7 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
             zone: Some("example.lab.".into()),
             all: false,
             drop_stale,
+            fleet: false,
         }),
     };
     let host1 = || query(dns, "host1.example.lab.", RecordType::A, Flags::default());

@@ -713,6 +713,7 @@ example.org.  58m 59s    api
             zone: zone.map(str::to_owned),
             all,
             drop_stale: false,
+            fleet: false,
         }),
     };
     assert_eq!(

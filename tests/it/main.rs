@@ -14,6 +14,7 @@ mod bounds;
 mod conformance;
 mod control;
 mod failsmall;
+mod fleet;
 mod forward;
 mod harness;
 mod iterator;

@@ -52,6 +52,8 @@ pub enum AppError {
     Control(#[from] ControlError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
     #[error(
         "{}: trust anchor for {anchor} is outside the private zone {zone} it is configured for",
         path.display()
@@ -122,6 +124,10 @@ pub fn load(
         config.dnssec = false;
     }
     let rc = resolver_config(&config)?;
+    if let Some(fleet) = &config.fleet {
+        // The URL again and the password file: refused like the other files.
+        fleet.client()?;
+    }
     let (control, mut warnings) =
         ControlConfig::from_settings(&config.control, config.state_dir.as_deref(), None, purpose)?;
     warnings.extend(checks::warnings(options, &config));
@@ -221,6 +227,8 @@ pub struct App {
     dns: ServerHandle,
     control: ControlHandle,
     recheck: tokio::task::JoinHandle<()>,
+    /// The fleet tier's link, writer and listener (empty without Redis).
+    fleet_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -266,6 +274,10 @@ impl App {
             .await?
             .start();
         let recheck_every = config.nta.recheck_interval;
+        let fleet_tasks = match &config.fleet {
+            Some(settings) => start_fleet(settings, &metrics, &resolver)?,
+            None => Vec::new(),
+        };
         let core = Arc::new(Core {
             options,
             clock,
@@ -281,6 +293,7 @@ impl App {
             dns,
             control,
             recheck,
+            fleet_tasks,
         })
     }
 
@@ -313,6 +326,9 @@ impl App {
 
     pub async fn shutdown(self) {
         self.recheck.abort();
+        for task in &self.fleet_tasks {
+            task.abort();
+        }
         self.control.shutdown().await;
         self.dns.shutdown().await;
         if let Some(store) = self.core.resolver.store() {
@@ -360,6 +376,39 @@ fn open_store(config: &Config, resolver: &Arc<Resolver>, clock: &SharedClock, me
     }
 }
 
+/// Attach the fleet tier (`redis-url`) to `resolver` and start its tasks.
+fn start_fleet(
+    settings: &crate::fleet::FleetSettings,
+    metrics: &Metrics,
+    resolver: &Arc<Resolver>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, AppError> {
+    let fleet = crate::fleet::Fleet::new(settings, &metrics.registry)?;
+    resolver.set_fleet(Arc::clone(&fleet));
+    tracing::info!(url = %crate::fleet::redact(&settings.url), "fleet tier on");
+    Ok(vec![
+        tokio::spawn(Arc::clone(&fleet).run_link()),
+        tokio::spawn(Arc::clone(&fleet).run_writer(Arc::clone(resolver))),
+        tokio::spawn(crate::fleet::sync::run_listener(
+            fleet,
+            Arc::clone(resolver),
+        )),
+    ])
+}
+
+/// Run `job` with the fleet tier off the caller's path (control calls
+/// are synchronous); nothing without one.
+fn with_fleet<F, Fut>(resolver: &Arc<Resolver>, job: F)
+where
+    F: FnOnce(Arc<crate::fleet::Fleet>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    if let Some(fleet) = resolver.fleet()
+        && let Ok(rt) = tokio::runtime::Handle::try_current()
+    {
+        rt.spawn(job(Arc::clone(fleet)));
+    }
+}
+
 async fn recheck_loop(resolver: Arc<Resolver>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await; // the first tick is immediate
@@ -368,6 +417,12 @@ async fn recheck_loop(resolver: Arc<Resolver>, every: Duration) {
         let lifted = resolver.recheck_ntas().await;
         if !lifted.is_empty() {
             tracing::info!(?lifted, "NTAs lifted by recheck");
+            // Lifted everywhere, or the next reconcile would bring them back.
+            with_fleet(&resolver, |fleet| async move {
+                for zone in lifted {
+                    fleet.remove_nta(&zone).await;
+                }
+            });
         }
     }
 }
@@ -458,6 +513,17 @@ impl Control for Core {
             .add(zone, lifetime, reason, NtaSource::Api, now)?;
         self.resolver.update_nta_gauge();
         tracing::info!(zone = %nta.zone, reason, "NTA added");
+        let record = crate::fleet::keys::NtaRecord {
+            reason: nta.reason.clone(),
+            added_at_ms: nta.added_at.as_millis(),
+            expires_at_ms: nta.expires_at.as_millis(),
+        };
+        let zone = nta.zone.clone();
+        with_fleet(&self.resolver, |fleet| async move {
+            if !fleet.put_nta(&zone, &record).await {
+                tracing::warn!(%zone, "redis down: NTA added on this instance only");
+            }
+        });
         Ok(nta.view(now))
     }
 
@@ -467,6 +533,12 @@ impl Control for Core {
         if removed {
             tracing::info!(%zone, "NTA removed");
         }
+        let shared = zone.clone();
+        with_fleet(&self.resolver, |fleet| async move {
+            if !fleet.remove_nta(&shared).await {
+                tracing::warn!(zone = %shared, "redis down: NTA removed on this instance only");
+            }
+        });
         Ok(removed)
     }
 
@@ -477,11 +549,24 @@ impl Control for Core {
     fn flush(&self, what: Flush, drop_stale: bool) -> Result<(), ControlError> {
         // Zone and whole-cache flushes end failure windows and keep the
         // last validated answers for the stale tier (issue 13).
-        match what {
-            Flush::All => self.resolver.flush(None, drop_stale),
-            Flush::Zone(zone) => self.resolver.flush(Some(&zone), drop_stale),
-            Flush::Name(name) => self.resolver.cache().flush_name(&name),
+        let fleet = self.resolver.fleet().map(Arc::as_ref);
+        crate::fleet::sync::apply_flush(fleet, &self.resolver, &what, drop_stale);
+        Ok(())
+    }
+
+    fn flush_fleet(&self, what: Flush, drop_stale: bool) -> Result<(), ControlError> {
+        if self.resolver.fleet().is_none() {
+            return Err(ControlError::NotSupported {
+                what: "fleet flush without redis-url",
+            });
         }
+        self.flush(what.clone(), drop_stale)?;
+        let event = crate::fleet::keys::Event::Flush { what, drop_stale };
+        with_fleet(&self.resolver, |fleet| async move {
+            if !fleet.publish(&event).await {
+                tracing::warn!(?event, "redis down: flush applied on this instance only");
+            }
+        });
         Ok(())
     }
 
@@ -501,8 +586,7 @@ impl Control for Core {
             "failing_zones": self.resolver.failing_zones().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "failure_windows": self.failure_windows(),
             "store": self.resolver.store().map(|s| s.status()),
-            // The fleet tier's state (issue 18 part B fills it).
-            "redis": serde_json::Value::Null,
+            "redis": self.resolver.fleet().map(|f| f.status()),
         })
     }
 

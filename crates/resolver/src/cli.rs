@@ -190,6 +190,10 @@ pub struct FlushArgs {
     /// tier, so a flush during an outage never turns them into SERVFAIL.
     #[arg(long)]
     pub drop_stale: bool,
+    /// Flush every instance sharing this one's Redis (`redis-url`), not
+    /// only this one.
+    #[arg(long)]
+    pub fleet: bool,
 }
 
 /// `lastgood zone ...`
@@ -345,6 +349,14 @@ pub async fn cache(args: &CacheArgs) -> Result<String, CliError> {
             map.insert("drop_stale".into(), Value::Bool(true));
         }
         format!("{what}, stale copies dropped")
+    } else {
+        what
+    };
+    let what = if f.fleet {
+        if let Some(map) = body.as_object_mut() {
+            map.insert("fleet".into(), Value::Bool(true));
+        }
+        format!("{what}, on every instance of the fleet")
     } else {
         what
     };

@@ -121,6 +121,9 @@ struct RawConfig {
     cache_min_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_negative_ttl: Option<toml::Spanned<RawTtl>>,
+    // The fleet tier (issue 18): `redis-url`, `redis-password-file`.
+    redis_url: Option<String>,
+    redis_password_file: Option<PathBuf>,
     // The last-good store (issue 18).
     store: Option<bool>,
     store_size: Option<u64>,
@@ -169,6 +172,8 @@ pub struct Config {
     pub algorithms: AlgorithmPolicy,
     /// `cache-min-ttl`, `cache-max-ttl`, `cache-max-negative-ttl`.
     pub ttl: TtlLimits,
+    /// `redis-url`, `redis-password-file`: the fleet tier (off if unset).
+    pub fleet: Option<crate::fleet::FleetSettings>,
     /// `store`, `store-size`: the last-good store in `state-dir`.
     pub store: StoreSettings,
     /// `log-level` (`--log-level` and `RUST_LOG` override it).
@@ -207,6 +212,7 @@ impl Default for Config {
             private_address: Vec::new(),
             algorithms: AlgorithmPolicy::default(),
             ttl: TtlLimits::default(),
+            fleet: None,
             store: StoreSettings::default(),
             log_level: LogLevel::default(),
             run_as: None,
@@ -421,8 +427,52 @@ impl Config {
             group: raw.group,
         };
         (c.log_level, c.run_as) = service.check(text, source_name)?;
+        c.fleet = fleet_settings((text, source_name), raw.redis_url, raw.redis_password_file)?;
         Ok(c)
     }
+}
+
+/// `redis-url` and `redis-password-file`: the URL's form is checked here
+/// (the password file is read by `app::load`, with the other files).
+fn fleet_settings(
+    (text, source_name): (&str, &str),
+    url: Option<String>,
+    password_file: Option<PathBuf>,
+) -> Result<Option<crate::fleet::FleetSettings>, ConfigError> {
+    let invalid = |key: &'static str, value: String, allowed: String| ConfigError::InvalidEntry {
+        source_name: source_name.to_owned(),
+        line: line_of_key(text, key).unwrap_or(0),
+        key,
+        value,
+        allowed,
+    };
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        if let Some(file) = password_file {
+            return Err(invalid(
+                "redis-password-file",
+                file.display().to_string(),
+                "only with redis-url".to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    let settings = crate::fleet::FleetSettings {
+        url,
+        password_file: None,
+    };
+    if let Err(e) = settings.client() {
+        return Err(invalid(
+            "redis-url",
+            crate::fleet::redact(&settings.url),
+            format!(
+                "redis://[user:pass@]host:port/db, rediss:// for TLS or redis+unix:///path ({e})"
+            ),
+        ));
+    }
+    Ok(Some(crate::fleet::FleetSettings {
+        password_file,
+        ..settings
+    }))
 }
 
 /// An error in a table entry, at the line of `span` in `text`.

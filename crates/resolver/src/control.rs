@@ -33,7 +33,7 @@
 //! | `GET /nta` | | `{"ntas": [NtaView...]}` |
 //! | `POST /nta` | `{"zone", "lifetime"?: "1h", "reason"?}` | `NtaView` |
 //! | `DELETE /nta/{zone}` | | `{"zone", "removed": true}` or 404 |
-//! | `POST /cache/flush` | one of `{"name"}`, `{"zone"}`, `{"all": true}`; `"drop_stale"?: true` | `{"flushed", "target"?, "drop_stale"}` |
+//! | `POST /cache/flush` | one of `{"name"}`, `{"zone"}`, `{"all": true}`; `"drop_stale"?: true`; `"fleet"?: true` (every instance sharing the Redis) | `{"flushed", "target"?, "drop_stale", "fleet"?}` |
 //! | `POST /zone/retry` | `{"zone"}` | [`Control::zone_retry`]: `{"zone", "was_failing", "recovered"}` |
 //! | `POST /reload` | | `{"reloaded": true}` |
 //!
@@ -301,6 +301,13 @@ pub trait Control: Send + Sync + 'static {
     /// Flush; zone and whole-cache flushes keep the last validated
     /// answers for the stale tier unless `drop_stale`.
     fn flush(&self, what: Flush, drop_stale: bool) -> Result<(), ControlError>;
+    /// Flush here and on every instance of the fleet (`"fleet": true`).
+    fn flush_fleet(&self, what: Flush, drop_stale: bool) -> Result<(), ControlError> {
+        let _ = (what, drop_stale);
+        Err(ControlError::NotSupported {
+            what: "fleet flush without redis-url",
+        })
+    }
     /// End `zone`'s failure window by probing it now; answers when the
     /// probe has ended.
     fn zone_retry(&self, zone: Name) -> BoxFuture<Result<serde_json::Value, ControlError>> {
@@ -738,7 +745,8 @@ async fn answer(
         Route::CacheFlush => {
             let body = request::read_body(req).await?;
             let (what, drop_stale) = request::parse_flush(&body)?;
-            let answer = match &what {
+            let fleet = request::flush_fleet(&body)?;
+            let mut answer = match &what {
                 Flush::Name(n) => {
                     serde_json::json!({ "flushed": "name", "target": n.to_string(), "drop_stale": drop_stale })
                 }
@@ -747,7 +755,14 @@ async fn answer(
                 }
                 Flush::All => serde_json::json!({ "flushed": "all", "drop_stale": drop_stale }),
             };
-            target.flush(what, drop_stale)?;
+            if fleet {
+                target.flush_fleet(what, drop_stale)?;
+                if let Some(map) = answer.as_object_mut() {
+                    map.insert("fleet".into(), serde_json::Value::Bool(true));
+                }
+            } else {
+                target.flush(what, drop_stale)?;
+            }
             Ok(json_response(StatusCode::OK, &answer))
         }
         Route::CacheDump | Route::CacheLoad => {

@@ -15,6 +15,7 @@ pub mod control;
 pub mod dnssec;
 pub mod duration;
 pub mod ede;
+pub mod fleet;
 pub mod limits;
 pub mod metrics;
 pub mod nta;

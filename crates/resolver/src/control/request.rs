@@ -350,7 +350,7 @@ fn zone_error(field: &'static str, e: NtaError) -> ControlError {
 /// (`"drop_stale": true`; by default the last validated answers stay for
 /// the stale tier).
 pub(super) fn parse_flush(body: &[u8]) -> Result<(Flush, bool), ControlError> {
-    let map = object(body, &["name", "zone", "all", "drop_stale"])?;
+    let map = object(body, FLUSH_FIELDS)?;
     let all = flag(&map, "all")?;
     let drop_stale = flag(&map, "drop_stale")?;
     let name = string(&map, "name")?;
@@ -362,6 +362,15 @@ pub(super) fn parse_flush(body: &[u8]) -> Result<(Flush, bool), ControlError> {
         _ => return Err(ControlError::FlushTarget),
     };
     Ok((what, drop_stale))
+}
+
+/// The fields of `POST /cache/flush`.
+const FLUSH_FIELDS: &[&str] = &["name", "zone", "all", "drop_stale", "fleet"];
+
+/// `POST /cache/flush`'s `"fleet": true`: flush every instance sharing
+/// the fleet's Redis.
+pub(super) fn flush_fleet(body: &[u8]) -> Result<bool, ControlError> {
+    flag(&object(body, FLUSH_FIELDS)?, "fleet")
 }
 
 /// An optional boolean field (absent, null: false).

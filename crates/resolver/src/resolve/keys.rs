@@ -83,8 +83,8 @@ impl Resolver {
             Ok(step) => step,
             Err(e) => return (KeyEntry::Indeterminate(e.ede()), 0),
         };
-        if let Some(store) = self.store() {
-            store.links().note_ds(zone, &ds_step);
+        if let Some(links) = self.chain_links() {
+            links.note_ds(zone, &ds_step);
         }
         match (&ds_step.security, &ds_step.kind) {
             (Security::Secure, StepKind::Positive) => {
@@ -158,8 +158,8 @@ impl Resolver {
             .signature_verifications
             .inc_by(u64::from(budget.signatures_used()));
         ctx.note_budget(&budget);
-        if let (KeyEntry::Secure(_), Some(store)) = (&entry, self.store()) {
-            store.links().note_dnskey(zone, &step.answers);
+        if let (KeyEntry::Secure(_), Some(links)) = (&entry, self.chain_links()) {
+            links.note_dnskey(zone, &step.answers);
         }
         let ttl = step.answers.iter().map(|r| r.ttl).min().unwrap_or(0);
         (entry, ttl)

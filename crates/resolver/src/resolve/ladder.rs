@@ -44,6 +44,15 @@ impl Resolver {
             Some((entry, Freshness::Stale { .. })) => Cached::Expired(entry),
             Some((_, Freshness::Gone)) | None => Cached::Nothing,
         };
+        // A local miss: the fleet's copy, proven again (`shared.rs`).
+        let validated = match validated {
+            Cached::Nothing => match self.fleet_entry(name, qtype, now).await {
+                Some((entry, Freshness::Fresh { remaining })) => Cached::Fresh { entry, remaining },
+                Some((entry, Freshness::Stale { .. })) => Cached::Expired(entry),
+                _ => Cached::Nothing,
+            },
+            cached => cached,
+        };
         let checking_disabled = match validated {
             Cached::Fresh { .. } => None,
             Cached::Expired(_) | Cached::Nothing => self.fresh(name, qtype, View::CheckingDisabled),
@@ -127,6 +136,20 @@ impl Resolver {
         }
         if let Some(limit) = rung.limit() {
             self.metrics.limit_hit(limit);
+        }
+        // A failed refresh: another instance may hold a newer copy.
+        if let Rung::Stale {
+            served,
+            cause: StaleCause::Refresh(_) | StaleCause::Timer(_),
+            ..
+        } = &rung
+            && let Some((entry, remaining)) =
+                self.fresher_fleet_entry(name, qtype, &served.entry).await
+        {
+            return Rung::Fresh(rung::Served {
+                entry,
+                ttl: remaining,
+            });
         }
         rung
     }

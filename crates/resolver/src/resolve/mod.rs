@@ -42,6 +42,7 @@ pub mod private;
 pub(crate) mod rung;
 pub mod servers;
 pub mod settings;
+mod shared;
 pub mod transport;
 pub mod upstream;
 mod zonelog;
@@ -286,6 +287,8 @@ pub struct Resolver {
     ntas: Arc<NtaStore>,
     /// Counts reconfigurations (part of [`Resolver::cache_state`]).
     config_generation: AtomicU64,
+    /// The fleet tier (Redis), set once at start if configured (`shared.rs`).
+    fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
     /// The last-good store (issue 18), if `state-dir` has one.
     store: std::sync::OnceLock<Arc<crate::store::Store>>,
 }
@@ -358,6 +361,7 @@ impl Resolver {
             slow_zones: std::sync::Mutex::default(),
             refreshing: ladder::Refreshing::default(),
             config_generation: AtomicU64::new(0),
+            fleet: std::sync::OnceLock::new(),
             store: std::sync::OnceLock::new(),
         })
     }
@@ -732,6 +736,7 @@ impl Resolver {
         if let (View::Validated, Some(store)) = (view, self.store.get()) {
             store.offer(key.clone(), Arc::clone(&entry));
         }
+        self.share(&key, &entry);
         self.cache.insert(key, Entry::clone(&entry));
         Ok(entry)
     }
