@@ -494,6 +494,8 @@ impl Control for Core {
             .cache_bytes
             .set(i64::try_from(cache.weighted_size()).unwrap_or(i64::MAX));
         self.resolver.update_nta_gauge();
+        self.metrics
+            .set_failing_zones(&self.resolver.failure_windows(), self.clock.now());
         self.metrics.render()
     }
 }

@@ -110,11 +110,14 @@ impl Resolver {
                 return Ok(StepAnswer::fresh(entry, remaining));
             }
         }
-        self.metrics.cache_misses.inc();
+        if old.is_none() {
+            self.metrics.cache_misses.inc();
+        }
         // The zone that would be asked: the closest known delegation.
         let asked = self.closest_delegation(name, qtype).zone.to_lowercase();
         if let Some(hit) = self.window_for(name, &asked, now, unvalidated_ok) {
             let ede = hit.window.ede(now);
+            self.metrics.answered_from_window(&hit.window);
             tracing::debug!(%name, zone = %hit.window.zone, %ede, "failure window: no upstream query");
             if hit.start_probe {
                 self.spawn_probe(hit.window.clone());
@@ -172,6 +175,7 @@ impl Resolver {
                 if unvalidated_ok
                     || matches!(new.security, Security::Secure | Security::Insecure { .. }) =>
             {
+                self.metrics.cache_misses.inc();
                 let ttl = remaining(&new, self.clock.now());
                 Ok(StepAnswer::fresh(new, ttl))
             }
@@ -199,6 +203,7 @@ impl Resolver {
     }
 
     fn stale(&self, entry: Arc<Entry>, cause: Option<Ede>) -> StepAnswer {
+        self.metrics.cache_stale_hits.inc();
         let ttl = u32::try_from(self.config().stale.answer_ttl.as_secs()).unwrap_or(u32::MAX);
         StepAnswer {
             entry,

@@ -18,6 +18,7 @@ mod forward;
 mod harness;
 mod iterator;
 mod nta;
+mod observe;
 mod resolve;
 mod server;
 mod stale;
