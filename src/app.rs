@@ -514,7 +514,8 @@ impl Control for Core {
         self.metrics
             .cache_bytes
             .set(i64::try_from(cache.weighted_size()).unwrap_or(i64::MAX));
-        self.resolver.update_nta_gauge();
+        self.metrics
+            .set_ntas(&self.resolver.ntas().list(self.clock.now()));
         self.metrics
             .set_failing_zones(&self.resolver.failure_windows(), self.clock.now());
         self.metrics.render()

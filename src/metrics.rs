@@ -48,6 +48,11 @@ pub const ZONES_FAILING: &str = "lastgood_zones_failing";
 pub const FAILING_ZONE_INFO: &str = "lastgood_failing_zone_info";
 pub const FAILING_ZONE_SECONDS: &str = "lastgood_failing_zone_seconds";
 pub const BUILD_INFO: &str = "lastgood_build_info";
+pub const NTA_REMAINING_SECONDS: &str = "lastgood_nta_remaining_seconds";
+
+/// NTAs given their own `lastgood_nta_remaining_seconds` series: the ones
+/// that expire first.
+pub const MAX_NTA_SERIES: usize = 10;
 
 /// Response codes pre-initialised in `lastgood_queries_total` (the labels
 /// of `server::wire::rcode_label`).
@@ -131,6 +136,8 @@ pub struct Metrics {
     /// The top `MAX_FAILING_ZONE_SERIES` failing zones (set at each scrape).
     pub failing_zone_info: IntGaugeVec,
     pub failing_zone_seconds: IntGaugeVec,
+    /// Lifetime left of the `MAX_NTA_SERIES` NTAs that expire first.
+    pub nta_remaining: IntGaugeVec,
     /// Answers per minute by tier, the last hour (the status page's chart).
     pub history: std::sync::Arc<AnswerHistory>,
 }
@@ -279,6 +286,14 @@ impl Metrics {
             &["zone", "cause"],
         )?;
         registry.register(Box::new(failing_zone_seconds.clone()))?;
+        let nta_remaining = IntGaugeVec::new(
+            Opts::new(
+                NTA_REMAINING_SECONDS,
+                "Lifetime left of the negative trust anchors that expire first (bounded).",
+            ),
+            &["zone"],
+        )?;
+        registry.register(Box::new(nta_remaining.clone()))?;
         let build_info = IntGaugeVec::new(
             Opts::new(BUILD_INFO, "The running lastgood build; always 1."),
             &["version"],
@@ -317,6 +332,7 @@ impl Metrics {
             zones_failing,
             failing_zone_info,
             failing_zone_seconds,
+            nta_remaining,
             history: std::sync::Arc::new(AnswerHistory::default()),
         };
         metrics.preinitialise();
@@ -404,6 +420,19 @@ impl Metrics {
             self.validation
                 .with_label_values(&["bogus", window.cause.code.code().to_string().as_str()])
                 .inc();
+        }
+    }
+
+    /// Set the NTA gauges from the active NTAs (at each scrape).
+    pub fn set_ntas(&self, ntas: &[crate::nta::NtaView]) {
+        self.set_ntas_active(ntas.len());
+        let mut soonest: Vec<&crate::nta::NtaView> = ntas.iter().collect();
+        soonest.sort_by_key(|n| n.remaining);
+        self.nta_remaining.reset();
+        for n in soonest.into_iter().take(MAX_NTA_SERIES) {
+            self.nta_remaining
+                .with_label_values(&[n.zone.to_string().as_str()])
+                .set(i64::try_from(n.remaining.as_secs()).unwrap_or(i64::MAX));
         }
     }
 

@@ -895,6 +895,22 @@ async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
     assert!(j["cache"]["stale_hits"].as_u64().unwrap() >= n as u64);
     assert!(j["cache"]["entries"].as_u64().unwrap() >= 1);
 
+    // The same incident in a scrape: which zone, why; the NTA's time left.
+    let (_, text) = http(control, "GET", "/metrics", None, "").await;
+    assert_prometheus_text(&text);
+    assert_eq!(
+        sample(&text, "lastgood_nta_remaining_seconds{zone=\"other.lab.\"}"),
+        3600.0
+    );
+    assert!(sample(&text, "lastgood_zones_failing{cause=\"bogus-key\"}") >= 1.0);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("lastgood_failing_zone_info{")
+                && l.contains("zone=\"example.lab.\"")
+                && l.ends_with(" 1")),
+        "{text}"
+    );
+
     // The page itself, to a browser, without the token; the CLI's
     // /status still needs it.
     let mut s = tokio::net::TcpStream::connect(control).await.unwrap();
