@@ -48,6 +48,9 @@ impl StatusPage {
             .iter()
             .map(|w| {
                 let z = FailingZone::new(w, now);
+                // Validation failures under an NTA: clients get answers
+                // anyway, the zone is still broken.
+                let under_nta = self.ntas.iter().any(|n| n.zone.zone_of(&w.zone));
                 json!({
                     "zone": z.zone,
                     "fault_zone": z.fault_zone,
@@ -58,6 +61,7 @@ impl StatusPage {
                     "since_unix": w.since.unix_secs(),
                     "failing_for_s": z.failing_for_secs,
                     "answered_from_window": z.answered_from_window,
+                    "under_nta": under_nta,
                 })
             })
             .collect();
@@ -142,6 +146,7 @@ mod tests {
         assert_eq!(j["failing_zones"][0]["ede"], 9);
         assert_eq!(j["failing_zones"][0]["since_unix"], 1_000);
         assert_eq!(j["failing_zones"][0]["failing_for_s"], 60);
+        assert_eq!(j["failing_zones"][0]["under_nta"], true);
         assert_eq!(j["ntas"][0]["remaining_secs"], 90);
         assert_eq!(j["ntas"][0]["reason"], "rollover <b>");
         assert_eq!(j["answers"]["tiers"][1], "stale");
@@ -151,9 +156,12 @@ mod tests {
 
     #[test]
     fn page_fetches_nothing_but_status_json() {
-        for foreign in ["https:", "src=", "href=", "@import", "url("] {
+        for foreign in ["https:", "src=", "@import", "url("] {
             assert!(!HTML.contains(foreign), "{foreign}");
         }
+        // The one link is the empty icon (no favicon request).
+        assert_eq!(HTML.matches("href=").count(), 1);
+        assert!(HTML.contains("<link rel=\"icon\" href=\"data:,\">"));
         // The only URL is the SVG namespace, an identifier never fetched.
         assert_eq!(HTML.matches("http:").count(), 1);
         assert!(HTML.contains("\"http://www.w3.org/2000/svg\""));

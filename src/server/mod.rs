@@ -332,18 +332,18 @@ impl<H: QueryHandler> Shared<H> {
         let (reply, rcode) = self.templates.reply(&key, bytes, state)?;
         self.metrics.cache_hits.inc();
         match rcode {
-            ResponseCode::NXDomain | ResponseCode::NoError => {
-                match rcode {
-                    ResponseCode::NXDomain => self.reused.nxdomain.inc(),
-                    _ => self.reused.noerror.inc(),
-                }
-                self.reused.answers.inc();
-                self.metrics
-                    .history
-                    .record(Tier::Fresh, crate::metrics::history::unix_minute(), 1);
-            }
-            other => self.metrics.answered(wire::rcode_label(other), Tier::Fresh),
+            ResponseCode::NXDomain => self.reused.nxdomain.inc(),
+            ResponseCode::NoError => self.reused.noerror.inc(),
+            other => self
+                .metrics
+                .queries
+                .with_label_values(&[wire::rcode_label(other), Tier::Fresh.as_str()])
+                .inc(),
         }
+        self.reused.answers.inc();
+        self.metrics
+            .history
+            .record(Tier::Fresh, crate::metrics::history::unix_minute(), 1);
         self.reused.latency.observe(started.elapsed().as_secs_f64());
         Some(reply)
     }
