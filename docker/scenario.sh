@@ -280,12 +280,13 @@ ask "never cached: fail closed" host2.example.lab. servfail no
 # The status page in a real browser while the zone fails (before the NTA
 # clears its window), then with the NTA.
 status_page() {
+    local out=$run_dir/status-page-$(basename "${3%.png}").out
     if "$repo/tests/status-page.sh" "http://127.0.0.1:$LASTGOOD_CONTROL_PORT" "$@" \
-        >"$run_dir/status-page.out" 2>&1; then
-        note "status page (headless Chromium): $(grep -c ': ok:' "$run_dir/status-page.out") checks ok"
+        >"$out" 2>&1; then
+        note "status page (headless Chromium): $(grep -c ': ok:' "$out") checks ok ($3)"
     else
         ok=0
-        note "FAILED: status page: $(grep FAIL "$run_dir/status-page.out" | head -2 | tr '\n' ' ')"
+        note "FAILED: status page: $(grep FAIL "$out" | head -2 | tr '\n' ' ') (see $out)"
     fi
 }
 failing=$(curl -sf "http://127.0.0.1:$LASTGOOD_CONTROL_PORT/status.json" |
@@ -303,13 +304,11 @@ nta_active=1
 note "operator: lastgood nta add lab. (no cache flush)"
 ask "never cached, under the NTA" host2.example.lab. nta no
 ask "cached, under the NTA" host1.example.lab. nta no
-# The zone still fails validation (its window reopens on the NTA's
-# unvalidated resolutions): the page shows it beside the NTA that bridges it.
-failing=$(curl -sf "http://127.0.0.1:$LASTGOOD_CONTROL_PORT/status.json" |
-    python3 -c 'import json,sys; print(" ".join(z["zone"] for z in json.load(sys.stdin)["failing_zones"]))')
-note "status.json: failing zones under the NTA: ${failing:-none}"
-first=${failing%% *}
-status_page "${first:--}" lab. "$repo/target/status-page-scenario.png"
+# Under the NTA the zone's window may reopen (unvalidated resolutions still
+# see the broken chain) and close again (its probe is answered): only the
+# NTA is checked here. monitoring/check.sh checks a failing zone and an NTA
+# on one page.
+status_page - lab. "$repo/target/status-page-scenario.png"
 
 labctl tld fault lab. none
 note "tld: lab. rollover fixed; waiting for the NTA recheck (10s) to lift the NTA"

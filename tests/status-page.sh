@@ -36,12 +36,21 @@ browse() {
         --window-size=1000,1300 "$@" 2>"$profile/chromium.log"
 }
 
-dom=$(browse --dump-dom "$url/status") || {
-    cat "$profile/chromium.log" >&2
-    echo "status-page: chromium failed on $url/status" >&2
-    exit 1
-}
+# A loaded machine may dump the DOM before the page's fetch has drawn
+# anything: up to three loads, until the tables are there.
+dom=
+for _ in 1 2 3; do
+    dom=$(browse --dump-dom "$url/status") || {
+        cat "$profile/chromium.log" >&2
+        echo "status-page: chromium failed on $url/status" >&2
+        exit 1
+    }
+    grep -q 'id="tier-chart"' <<<"$dom" && break
+    echo "status-page: page not drawn yet, loading again" >&2
+    sleep 1
+done
 mkdir -p "$(dirname "$shot")"
+printf '%s\n' "$dom" >"${shot%.png}.dom.html"
 browse --screenshot="$shot" "$url/status" >/dev/null || true
 
 fail=0
