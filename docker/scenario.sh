@@ -10,10 +10,16 @@
 # fix -> the NTA recheck lifts the NTA -> secure again -> stop the leaf
 # container -> stale answers with EDE 3 + 22 -> start it -> fresh again ->
 # scrape /metrics and show the counters that moved -> compose down.
+# A real Prometheus (the host's Debian `prometheus`, installed if missing)
+# scrapes the resolver every second through the whole story, which ends
+# with PromQL results from its HTTP API (answers by tier over time); during
+# the break headless Chromium checks the status page (tests/status-page.sh,
+# screenshot target/status-page-scenario.png).
 #
 # Prints a timeline table and exits non-zero if any step did not behave as
 # expected. Environment: LASTGOOD_DNS_PORT (53530), LASTGOOD_CONTROL_PORT
-# (8053), LASTGOOD_TTL (5), LASTGOOD_PROJECT (lastgood-lab), LASTGOOD_IMAGE.
+# (8053), LASTGOOD_TTL (5), LASTGOOD_PROJECT (lastgood-lab), LASTGOOD_IMAGE,
+# LASTGOOD_PROM_PORT (9590, the host Prometheus on 127.0.0.1).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -79,8 +85,10 @@ chmod 0755 "$keys"
 chmod 0644 "$keys"/*
 
 ok=1
+prom_pid=
 cleanup() {
     local rc=$?
+    [[ -n $prom_pid ]] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
     if ((rc != 0 || ok == 0)); then
         echo
         echo "--- container logs (last lines) ---"
@@ -111,9 +119,57 @@ for _ in $(seq 1 60); do
 done
 labs_ready || die "the lab containers did not come up within 30s"
 curl -sf -o /dev/null "$metrics_url" || die "the resolver's /metrics never answered at $metrics_url"
+# --- Prometheus on the host, scraping the published /metrics ----------------
+
+prom_port=${LASTGOOD_PROM_PORT:-9590}
+prom_url=http://127.0.0.1:$prom_port
+if ! command -v prometheus >/dev/null 2>&1; then
+    log "installing Debian's prometheus"
+    apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 ||
+        sudo apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 ||
+        die "prometheus is missing and could not be installed"
+fi
+command -v python3 >/dev/null 2>&1 || die "python3 is needed to print the PromQL results"
+rm -rf "$run_dir/prometheus"
+mkdir -p "$run_dir/prometheus"
+cat >"$run_dir/prometheus/prometheus.yml" <<PROM
+# Written by docker/scenario.sh: scrape every second for the short story.
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $repo/monitoring/rules.yml
+scrape_configs:
+  - job_name: lastgood
+    static_configs:
+      - targets: ["127.0.0.1:$LASTGOOD_CONTROL_PORT"]
+        labels:
+          instance: compose-resolver
+PROM
+prometheus --config.file="$run_dir/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$run_dir/prometheus/data" \
+    --web.listen-address="127.0.0.1:$prom_port" --log.level=warn \
+    >"$run_dir/prometheus/prometheus.log" 2>&1 &
+prom_pid=$!
+promql() { # promql ENDPOINT PARAM...: GET the HTTP API, JSON out
+    local endpoint=$1
+    shift
+    local args=()
+    for p in "$@"; do args+=(--data-urlencode "$p"); done
+    curl -sfG "$prom_url/api/v1/$endpoint" "${args[@]}"
+}
+for _ in $(seq 1 60); do
+    promql query 'query=up{job="lastgood"}' 2>/dev/null | grep -q '"value":\[[0-9.]*,"1"\]' && break
+    sleep 0.5
+done
+promql query 'query=up{job="lastgood"}' 2>/dev/null | grep -q '"value":\[[0-9.]*,"1"\]' ||
+    die "Prometheus at $prom_url did not scrape $metrics_url (see $run_dir/prometheus/prometheus.log)"
+log "prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') on $prom_url scrapes $metrics_url every second"
+
 log "resolver ready; the timeline starts at 0"
 setup_took=$(elapsed)
 started=$(date +%s.%N)
+story_start=$(date +%s)
 
 # --- the timeline ------------------------------------------------------------
 
@@ -221,6 +277,24 @@ ask "cached: last answer that validated" host1.example.lab. stale yes 3
 ask "cached, in the broken zone itself" ns1.lab. stale yes 3
 ask "never cached: fail closed" host2.example.lab. servfail no
 
+# The status page in a real browser while the zone fails (before the NTA
+# clears its window), then with the NTA.
+status_page() {
+    local out=$run_dir/status-page-$(basename "${3%.png}").out
+    if "$repo/tests/status-page.sh" "http://127.0.0.1:$LASTGOOD_CONTROL_PORT" "$@" \
+        >"$out" 2>&1; then
+        note "status page (headless Chromium): $(grep -c ': ok:' "$out") checks ok ($3)"
+    else
+        ok=0
+        note "FAILED: status page: $(grep FAIL "$out" | head -2 | tr '\n' ' ') (see $out)"
+    fi
+}
+failing=$(curl -sf "http://127.0.0.1:$LASTGOOD_CONTROL_PORT/status.json" |
+    python3 -c 'import json,sys; print(" ".join(z["zone"] for z in json.load(sys.stdin)["failing_zones"]))')
+note "status.json: failing zones: ${failing:-none}"
+first=${failing%% *}
+status_page "${first:--}" - "$repo/target/status-page-break.png"
+
 lastgood_ctl nta add lab. --lifetime 1h --reason "lab. rollover broken" >/dev/null ||
     {
         ok=0
@@ -230,6 +304,11 @@ nta_active=1
 note "operator: lastgood nta add lab. (no cache flush)"
 ask "never cached, under the NTA" host2.example.lab. nta no
 ask "cached, under the NTA" host1.example.lab. nta no
+# Under the NTA the zone's window may reopen (unvalidated resolutions still
+# see the broken chain) and close again (its probe is answered): only the
+# NTA is checked here. monitoring/check.sh checks a failing zone and an NTA
+# on one page.
+status_page - lab. "$repo/target/status-page-scenario.png"
 
 labctl tld fault lab. none
 note "tld: lab. rollover fixed; waiting for the NTA recheck (10s) to lift the NTA"
@@ -291,6 +370,56 @@ if [[ -s $run_dir/metrics.before && -s $run_dir/metrics.after ]]; then
 else
     echo "  (no scrape)"
 fi
+
+# --- PromQL results from the host's Prometheus --------------------------------
+
+sleep 2 # the last scrape
+story_end=$(date +%s)
+echo
+echo "PromQL (Prometheus $prom_url, scraped every 1s), answers by tier over the story:"
+echo "  query_range: sum by (tier) (lastgood_answers_total), step 5s, per-step increase shown"
+promql query_range 'query=sum by (tier) (lastgood_answers_total{job="lastgood"})' \
+    "start=$story_start" "end=$((story_end + 4))" step=5 >"$run_dir/promql-tiers.json" ||
+    {
+        ok=0
+        echo "  FAILED: query_range"
+    }
+python3 - "$run_dir/promql-tiers.json" "$story_start" <<'PY' || ok=0
+import json, sys
+doc = json.load(open(sys.argv[1]))
+start = int(sys.argv[2])
+series = {r["metric"].get("tier", "?"): {int(float(t)): int(float(v)) for t, v in r["values"]}
+          for r in doc["data"]["result"]}
+order = [t for t in ("fresh", "stale", "nta", "servfail", "local") if t in series]
+times = sorted({t for s in series.values() for t in s})
+print("  %6s | %s" % ("t", " | ".join("%8s" % t for t in order)))
+prev = {t: 0 for t in order}
+for ts in times:
+    cells = []
+    for t in order:
+        v = series[t].get(ts, prev[t])
+        cells.append("%8s" % ("+%d" % (v - prev[t]) if v != prev[t] else "."))
+        prev[t] = v
+    print("  %5ds | %s" % (ts - start, " | ".join(cells)))
+print("  totals | " + " | ".join("%8d" % prev[t] for t in order))
+need = {"fresh", "stale", "nta", "servfail"}
+missing = need - {t for t in order if prev[t] > 0}
+if missing:
+    print("  FAILED: tiers never seen by Prometheus: %s" % ", ".join(sorted(missing)))
+    sys.exit(1)
+PY
+range=$((story_end - story_start + 1))
+for q in "max by (cause) (max_over_time(lastgood_zones_failing[${range}s])) > 0" \
+    "max by (zone, cause, ede) (max_over_time(lastgood_failing_zone_info[${range}s]))" \
+    "max by (zone) (max_over_time(lastgood_nta_remaining_seconds[${range}s]))" \
+    "sum by (outcome, ede) (lastgood_validation_total{outcome=~\"bogus|nta\"}) > 0"; do
+    echo "  query: $q"
+    promql query "query=$q" "time=$story_end" |
+        python3 -c 'import json,sys
+r = json.load(sys.stdin)["data"]["result"]
+for s in r: print("    %s => %s" % ({k: v for k, v in s["metric"].items() if k not in ("job", "instance")}, s["value"][1]))
+print("    (no series)") if not r else None' || ok=0
+done
 
 steps=$(printf '%s\n' "${rows[@]}" | grep -c ' | ok   | \| | FAIL | ')
 good=$(printf '%s\n' "${rows[@]}" | grep -c ' | ok   | ')

@@ -824,3 +824,126 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
     );
     let _ = std::fs::remove_dir_all(&r.dir);
 }
+
+/// Issue 19: `GET /status.json` and the status page, without the token,
+/// during a break with an NTA set: the failing zone with its cause, the
+/// NTA with its reason and time left, answers per minute by tier.
+#[tokio::test]
+async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
+    let r = start("status-page", "").await;
+    let dns = r.app.dns_addrs()[0];
+    let n = lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS;
+    for i in 1..=n {
+        let a = query(
+            dns,
+            &format!("host{i}.example.lab."),
+            RecordType::A,
+            Flags::default(),
+        )
+        .await;
+        assert!(a.metadata.authentic_data);
+    }
+    r.lab
+        .set_fault(&name("example.lab."), Fault::UnpublishedZsk)
+        .unwrap();
+    r.clock.advance(Duration::from_secs(3601));
+    for i in 1..=n {
+        let a = query(
+            dns,
+            &format!("host{i}.example.lab."),
+            RecordType::A,
+            Flags::default(),
+        )
+        .await;
+        assert_eq!(ede_codes(&a).first(), Some(&3), "stale");
+    }
+    for _ in 0..100 {
+        if !r.app.resolver().failing_zones().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let socket = r.app.control_socket().unwrap();
+    let (status, body) = http_unix(
+        socket,
+        "POST",
+        "/nta",
+        r#"{"zone": "other.lab.", "lifetime": "1h", "reason": "other.lab. rollover broken"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let control = r.app.control_addr().unwrap();
+    let (status, body) = http(control, "GET", "/status.json", None, "").await;
+    assert_eq!(status, 200, "no token needed: {body}");
+    let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let zone = j["failing_zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["zone"] == "example.lab.")
+        .unwrap_or_else(|| panic!("example.lab. failing in {j}"));
+    assert_eq!(zone["cause"], "bogus-key", "{zone}");
+    assert_eq!(zone["ede"], 9, "{zone}");
+    assert!(zone["since_unix"].as_u64().unwrap() <= j["generated_at_unix"].as_u64().unwrap());
+    let nta = &j["ntas"][0];
+    assert_eq!(nta["zone"], "other.lab.", "{j}");
+    assert_eq!(nta["reason"], "other.lab. rollover broken");
+    assert_eq!(nta["remaining_secs"], 3600);
+    assert_eq!(j["store"]["ntas_active"], 1);
+    let tiers: Vec<&str> = j["answers"]["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let minutes = j["answers"]["minutes"].as_array().unwrap();
+    assert_eq!(
+        minutes.len(),
+        lastgood_resolver::metrics::history::HISTORY_MINUTES
+    );
+    let total = |tier: &str| -> u64 {
+        let i = tiers.iter().position(|t| *t == tier).unwrap();
+        minutes
+            .iter()
+            .map(|m| m["counts"][i].as_u64().unwrap())
+            .sum()
+    };
+    assert!(total("fresh") >= n as u64, "{j}");
+    assert!(total("stale") >= n as u64, "{j}");
+    assert!(j["cache"]["stale_hits"].as_u64().unwrap() >= n as u64);
+    assert!(j["cache"]["entries"].as_u64().unwrap() >= 1);
+
+    // The same incident in a scrape: which zone, why; the NTA's time left.
+    let (_, text) = http(control, "GET", "/metrics", None, "").await;
+    assert_prometheus_text(&text);
+    assert_eq!(
+        sample(&text, "lastgood_nta_remaining_seconds{zone=\"other.lab.\"}"),
+        3600.0
+    );
+    assert!(sample(&text, "lastgood_zones_failing{cause=\"bogus-key\"}") >= 1.0);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("lastgood_failing_zone_info{")
+                && l.contains("zone=\"example.lab.\"")
+                && l.ends_with(" 1")),
+        "{text}"
+    );
+
+    // The page itself, to a browser, without the token; the CLI's
+    // /status still needs it.
+    let mut s = tokio::net::TcpStream::connect(control).await.unwrap();
+    let req = format!(
+        "GET /status HTTP/1.1\r\nHost: {control}\r\nAccept: text/html,application/xhtml+xml\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).await.unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("content-type: text/html"), "{page}");
+    assert!(page.contains("content-security-policy: default-src 'none'"));
+    assert!(page.contains("fetch(\"status.json\""));
+    let (status, _) = http(control, "GET", "/status", None, "").await;
+    assert_eq!(status, 401);
+    let _ = std::fs::remove_dir_all(&r.dir);
+}

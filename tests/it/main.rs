@@ -19,6 +19,7 @@ mod forward;
 mod harness;
 mod iterator;
 mod nta;
+mod observe;
 mod replay;
 mod resolve;
 mod server;

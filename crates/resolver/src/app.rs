@@ -590,6 +590,27 @@ impl Control for Core {
         })
     }
 
+    fn status_page(&self) -> Result<serde_json::Value, ControlError> {
+        let now = self.clock.now();
+        let cache = self.resolver.cache();
+        let ntas = self.resolver.ntas();
+        let m = &self.metrics;
+        let page = crate::control::status_page::StatusPage {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: self.started.elapsed().as_secs(),
+            windows: self.resolver.failure_windows(),
+            ntas: ntas.list(now),
+            minutes: m.history.snapshot(crate::metrics::history::unix_minute()),
+            cache_entries: cache.entry_count(),
+            cache_bytes: cache.weighted_size(),
+            cache_hits: m.cache_hits.get(),
+            cache_stale_hits: m.cache_stale_hits.get(),
+            cache_misses: m.cache_misses.get(),
+            ntas_persisted: ntas.persisted(),
+        };
+        Ok(page.to_json(now))
+    }
+
     fn zone_retry(&self, zone: Name) -> BoxFuture<Result<serde_json::Value, ControlError>> {
         let resolver = Arc::clone(&self.resolver);
         Box::pin(async move {
@@ -708,7 +729,10 @@ impl Control for Core {
         self.metrics
             .cache_bytes
             .set(i64::try_from(cache.weighted_size()).unwrap_or(i64::MAX));
-        self.resolver.update_nta_gauge();
+        self.metrics
+            .set_ntas(&self.resolver.ntas().list(self.clock.now()));
+        self.metrics
+            .set_failing_zones(&self.resolver.failure_windows(), self.clock.now());
         self.metrics.render()
     }
 }

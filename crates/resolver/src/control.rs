@@ -29,7 +29,8 @@
 //! | endpoint | body | answer |
 //! |---|---|---|
 //! | `GET /metrics` | | Prometheus text |
-//! | `GET /status` | | [`Control::status`] |
+//! | `GET /status` | | [`Control::status`]; from a browser (`Accept: text/html`), no token: the status page ([`status_page`]) |
+//! | `GET /status.json` | | no token: [`Control::status_page`] |
 //! | `GET /nta` | | `{"ntas": [NtaView...]}` |
 //! | `POST /nta` | `{"zone", "lifetime"?: "1h", "reason"?}` | `NtaView` |
 //! | `DELETE /nta/{zone}` | | `{"zone", "removed": true}` or 404 |
@@ -49,6 +50,7 @@ mod conns;
 mod listen;
 mod request;
 pub mod settings;
+pub mod status_page;
 pub mod tls;
 mod token;
 
@@ -334,6 +336,13 @@ pub trait Control: Send + Sync + 'static {
     }
     /// Anything useful to an operator, as a JSON object.
     fn status(&self) -> serde_json::Value;
+    /// What the read-only status page shows (`GET /status.json`, no
+    /// token): failing zones, NTAs, answers per minute, cache figures.
+    fn status_page(&self) -> Result<serde_json::Value, ControlError> {
+        Err(ControlError::NotSupported {
+            what: "status page",
+        })
+    }
     /// Reload the configuration; [`ControlError::Reload`] carries the
     /// message naming file, line and key when it is refused.
     fn reload(&self) -> Result<(), ControlError>;
@@ -632,7 +641,10 @@ impl Gate {
         route: Option<&Route>,
         headers: &hyper::HeaderMap,
     ) -> Result<(), ControlError> {
-        if matches!(route, Some(Route::Metrics)) {
+        // Read-only and public like a scrape: /metrics, the status page
+        // and its JSON (no token, any Host, so that a scraper or a
+        // browser behind a published port reaches them).
+        if route.is_some_and(Route::is_public) {
             return Ok(());
         }
         match (self, peer) {
@@ -674,7 +686,7 @@ async fn handle(
 ) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let route = Route::parse(&method, &path);
+    let route = Route::parse(&method, &path).map(|r| r.negotiate(req.headers()));
     let endpoint = route.as_ref().map_or("unknown", Route::label);
     let changes = route.as_ref().is_ok_and(Route::changes_state);
     // Unknown paths are checked like any endpoint: nothing is told to a
@@ -721,6 +733,19 @@ async fn answer(
     match route {
         Route::Metrics => Ok(text_response(target.metrics_text())),
         Route::Status => Ok(json_response(StatusCode::OK, &target.status())),
+        Route::StatusJson => Ok(json_response(StatusCode::OK, &target.status_page()?)),
+        Route::StatusPage => {
+            let mut r = response(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                status_page::HTML.as_bytes().to_vec(),
+            );
+            r.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(status_page::CSP),
+            );
+            Ok(r)
+        }
         Route::NtaList => Ok(json_response(
             StatusCode::OK,
             &serde_json::json!({ "ntas": target.nta_list() }),

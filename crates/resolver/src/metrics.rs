@@ -1,12 +1,27 @@
 //! Prometheus metrics: one explicit registry, every name a const here,
-//! enum-valued labels only (never a qname or an address).
+//! enum-valued labels only (never a qname or an address) but for the
+//! bounded per-zone series of failing zones ([`zones`]).
+//!
+//! Every label set of tier, rcode and outcome exists from the start at 0
+//! (so `rate()` and alerts work from the first scrape after a restart);
+//! EDE codes and limit names appear when first counted.
+
+pub mod history;
+pub mod zones;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
+use crate::clock::Timestamp;
+use crate::dnssec::Security;
+use crate::ede::{Ede, EdeCode};
 use crate::query::Tier;
+use crate::resolve::health::{FailureClass, Window};
+use crate::resolve::outcome::UpstreamOutcome;
+use history::AnswerHistory;
+use zones::CauseClass;
 
 pub const QUERIES_TOTAL: &str = "lastgood_queries_total";
 pub const MALFORMED_QUERIES_TOTAL: &str = "lastgood_malformed_queries_total";
@@ -37,6 +52,45 @@ pub const STORE_REJECTED_TOTAL: &str = "lastgood_store_rejected_total";
 pub const STORE_EVICTED_TOTAL: &str = "lastgood_store_evicted_total";
 pub const STORE_ENTRIES: &str = "lastgood_store_entries";
 pub const STORE_BYTES: &str = "lastgood_store_bytes";
+pub const ANSWERS_TOTAL: &str = "lastgood_answers_total";
+pub const CACHE_STALE_HITS_TOTAL: &str = "lastgood_cache_stale_hits_total";
+pub const ZONES_FAILING: &str = "lastgood_zones_failing";
+pub const FAILING_ZONE_INFO: &str = "lastgood_failing_zone_info";
+pub const FAILING_ZONE_SECONDS: &str = "lastgood_failing_zone_seconds";
+pub const BUILD_INFO: &str = "lastgood_build_info";
+pub const NTA_REMAINING_SECONDS: &str = "lastgood_nta_remaining_seconds";
+
+/// NTAs given their own `lastgood_nta_remaining_seconds` series: the ones
+/// that expire first.
+pub const MAX_NTA_SERIES: usize = 10;
+
+/// Response codes pre-initialised in `lastgood_queries_total` (the labels
+/// of `server::wire::rcode_label`).
+pub const RCODES: [&str; 8] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "OTHER",
+];
+
+/// Outcomes of `lastgood_validation_total`. `nta`: a verdict for a name
+/// under a negative trust anchor (not validated for the client, so not
+/// counted as Bogus even if the zone still fails).
+pub const VALIDATION_OUTCOMES: [&str; 5] = ["secure", "insecure", "bogus", "indeterminate", "nta"];
+
+/// Classes of `lastgood_zone_failures_total`.
+const FAILURE_CLASSES: [FailureClass; 2] = [FailureClass::Outage, FailureClass::Validation];
+
+/// Results of `lastgood_failure_probes_total`.
+const PROBE_RESULTS: [&str; 2] = ["recovered", "failing"];
+
+/// The `ede` label of an answer: the code of its cause, i.e. its first EDE
+/// that is not the "stale answer" marker (3, 19), else the marker, else
+/// `none`.
+pub fn answer_ede_label(ede: &[Ede]) -> String {
+    let marker = |e: &&Ede| matches!(e.code, EdeCode::StaleAnswer | EdeCode::StaleNxdomainAnswer);
+    ede.iter()
+        .find(|e| !marker(e))
+        .or_else(|| ede.first())
+        .map_or_else(|| "none".to_owned(), |e| e.code.code().to_string())
+}
 
 /// Errors registering metrics (a programming error surfaced at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +140,19 @@ pub struct Metrics {
     /// Problems with optional state files, by file (`nta`): bad entries
     /// at start, failed writes (state kept in memory only).
     pub state_file_errors: IntCounterVec,
+    /// Answers by tier and the EDE code of their cause (`none`).
+    pub answers: IntCounterVec,
+    /// Answers served stale from the cache (RFC 8767): hits, not misses.
+    pub cache_stale_hits: IntCounter,
+    /// Zones in a failure window now, by cause class (set at each scrape).
+    pub zones_failing: IntGaugeVec,
+    /// The top `MAX_FAILING_ZONE_SERIES` failing zones (set at each scrape).
+    pub failing_zone_info: IntGaugeVec,
+    pub failing_zone_seconds: IntGaugeVec,
+    /// Lifetime left of the `MAX_NTA_SERIES` NTAs that expire first.
+    pub nta_remaining: IntGaugeVec,
+    /// Answers per minute by tier, the last hour (the status page's chart).
+    pub history: std::sync::Arc<AnswerHistory>,
     /// The last-good store (`store/`).
     pub store: StoreMetrics,
 }
@@ -276,7 +343,64 @@ impl Metrics {
         )?;
         registry.register(Box::new(state_file_errors.clone()))?;
         let store = StoreMetrics::register(&registry)?;
-        Ok(Self {
+        let answers = IntCounterVec::new(
+            Opts::new(
+                ANSWERS_TOTAL,
+                "Client answers, by ladder tier and the EDE code of their cause.",
+            ),
+            &["tier", "ede"],
+        )?;
+        registry.register(Box::new(answers.clone()))?;
+        let cache_stale_hits = IntCounter::new(
+            CACHE_STALE_HITS_TOTAL,
+            "Answers served stale from the cache (RFC 8767); not counted as misses.",
+        )?;
+        registry.register(Box::new(cache_stale_hits.clone()))?;
+        let zones_failing = IntGaugeVec::new(
+            Opts::new(
+                ZONES_FAILING,
+                "Zones in a failure window now, by cause class.",
+            ),
+            &["cause"],
+        )?;
+        registry.register(Box::new(zones_failing.clone()))?;
+        let failing_zone_info = IntGaugeVec::new(
+            Opts::new(
+                FAILING_ZONE_INFO,
+                "The failing zones with most clients (bounded), with cause class and EDE.",
+            ),
+            &["zone", "fault_zone", "class", "cause", "ede"],
+        )?;
+        registry.register(Box::new(failing_zone_info.clone()))?;
+        let failing_zone_seconds = IntGaugeVec::new(
+            Opts::new(
+                FAILING_ZONE_SECONDS,
+                "How long each of the failing zones with most clients (bounded) has been failing.",
+            ),
+            &["zone", "cause"],
+        )?;
+        registry.register(Box::new(failing_zone_seconds.clone()))?;
+        let nta_remaining = IntGaugeVec::new(
+            Opts::new(
+                NTA_REMAINING_SECONDS,
+                "Lifetime left of the negative trust anchors that expire first (bounded).",
+            ),
+            &["zone"],
+        )?;
+        registry.register(Box::new(nta_remaining.clone()))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(BUILD_INFO, "The running lastgood build; always 1."),
+            &["version"],
+        )?;
+        registry.register(Box::new(build_info.clone()))?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let metrics = Self {
             registry,
             queries,
             malformed,
@@ -299,7 +423,48 @@ impl Metrics {
             bogus_refetches,
             state_file_errors,
             store,
-        })
+            answers,
+            cache_stale_hits,
+            zones_failing,
+            failing_zone_info,
+            failing_zone_seconds,
+            nta_remaining,
+            history: std::sync::Arc::new(AnswerHistory::default()),
+        };
+        metrics.preinitialise();
+        Ok(metrics)
+    }
+
+    /// Create every label set of tier, rcode and outcome at 0.
+    fn preinitialise(&self) {
+        for tier in Tier::ALL {
+            let t = tier.as_str();
+            for rcode in RCODES {
+                self.queries.with_label_values(&[rcode, t]);
+            }
+            self.answers.with_label_values(&[t, "none"]);
+            self.latency.with_label_values(&[t]);
+        }
+        for outcome in UpstreamOutcome::ALL {
+            self.upstream.with_label_values(&[outcome.as_str()]);
+        }
+        for outcome in VALIDATION_OUTCOMES {
+            self.validation.with_label_values(&[outcome, "none"]);
+        }
+        for class in FAILURE_CLASSES {
+            self.zone_failures.with_label_values(&[class.as_str()]);
+        }
+        for result in PROBE_RESULTS {
+            self.failure_probes.with_label_values(&[result]);
+        }
+        for cause in CauseClass::ALL {
+            self.zones_failing.with_label_values(&[cause.as_str()]);
+        }
+        for limit in crate::limits::Limit::ALL {
+            self.limit_hits.with_label_values(&[limit.as_str()]);
+        }
+        self.malformed.with_label_values(&["formerr"]);
+        self.state_file_errors.with_label_values(&["nta"]);
     }
 
     /// Count one hit of a named limit (the constant's name in `limits.rs`).
@@ -307,10 +472,87 @@ impl Metrics {
         self.limit_hits.with_label_values(&[limit.as_str()]).inc();
     }
 
+    /// Count an answer without EDE.
     pub fn answered(&self, rcode: &str, tier: Tier) {
+        self.answered_with_ede(rcode, tier, &[]);
+    }
+
+    /// Count an answer: by rcode and tier, by tier and the EDE of its
+    /// cause, and in this minute of the history.
+    pub fn answered_with_ede(&self, rcode: &str, tier: Tier, ede: &[Ede]) {
         self.queries
             .with_label_values(&[rcode, tier.as_str()])
             .inc();
+        let code = answer_ede_label(ede);
+        self.answers
+            .with_label_values(&[tier.as_str(), code.as_str()])
+            .inc();
+        self.history.record(tier, history::unix_minute(), 1);
+    }
+
+    /// Count a validation verdict (each resolution, not each client).
+    /// Under an NTA a failed verdict is outcome `nta`: nobody was refused
+    /// an answer for it.
+    pub fn validated(&self, security: &Security, under_nta: bool) {
+        let code = |c: EdeCode| c.code().to_string();
+        let (outcome, ede) = match security {
+            Security::Secure => ("secure", "none".to_owned()),
+            Security::Insecure { note } => (
+                "insecure",
+                note.as_ref().map_or("none".to_owned(), |e| code(e.code)),
+            ),
+            Security::Bogus(r) if under_nta => ("nta", code(r.kind.ede_code())),
+            Security::Indeterminate(e) if under_nta => ("nta", code(e.code)),
+            Security::Bogus(r) => ("bogus", code(r.kind.ede_code())),
+            Security::Indeterminate(e) => ("indeterminate", code(e.code)),
+        };
+        self.validation
+            .with_label_values(&[outcome, ede.as_str()])
+            .inc();
+    }
+
+    /// A client question answered from a failure window without asking
+    /// upstream: for a validation window that is a Bogus verdict too (the
+    /// zone's data is still known to fail), counted with the window's EDE.
+    pub fn answered_from_window(&self, window: &Window) {
+        if window.class == FailureClass::Validation {
+            self.validation
+                .with_label_values(&["bogus", window.cause.code.code().to_string().as_str()])
+                .inc();
+        }
+    }
+
+    /// Set the NTA gauges from the active NTAs (at each scrape).
+    pub fn set_ntas(&self, ntas: &[crate::nta::NtaView]) {
+        self.set_ntas_active(ntas.len());
+        let mut soonest: Vec<&crate::nta::NtaView> = ntas.iter().collect();
+        soonest.sort_by_key(|n| n.remaining);
+        self.nta_remaining.reset();
+        for n in soonest.into_iter().take(MAX_NTA_SERIES) {
+            self.nta_remaining
+                .with_label_values(&[n.zone.to_string().as_str()])
+                .set(i64::try_from(n.remaining.as_secs()).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Set the failing-zone gauges from the open windows (at each scrape).
+    pub fn set_failing_zones(&self, windows: &[Window], now: Timestamp) {
+        for (cause, n) in zones::count_by_cause(windows) {
+            self.zones_failing
+                .with_label_values(&[cause.as_str()])
+                .set(n);
+        }
+        self.failing_zone_info.reset();
+        self.failing_zone_seconds.reset();
+        for z in zones::top(windows, now) {
+            let ede = z.ede.to_string();
+            self.failing_zone_info
+                .with_label_values(&[&z.zone, &z.fault_zone, z.class, z.cause.as_str(), &ede])
+                .set(1);
+            self.failing_zone_seconds
+                .with_label_values(&[&z.zone, z.cause.as_str()])
+                .set(i64::try_from(z.failing_for_secs).unwrap_or(i64::MAX));
+        }
     }
 
     /// Count a configuration reload, applied (`ok`) or refused.
@@ -336,5 +578,105 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use super::*;
+
+    #[test]
+    fn label_sets_exist_at_zero_from_the_start() {
+        let text = Metrics::new().unwrap().render();
+        for tier in Tier::ALL {
+            for rcode in RCODES {
+                let series = format!(
+                    "{QUERIES_TOTAL}{{rcode=\"{rcode}\",tier=\"{}\"}} 0\n",
+                    tier.as_str()
+                );
+                assert!(text.contains(&series), "{series}");
+            }
+            let series = format!(
+                "{ANSWERS_TOTAL}{{ede=\"none\",tier=\"{}\"}} 0\n",
+                tier.as_str()
+            );
+            assert!(text.contains(&series), "{series}");
+        }
+        for outcome in UpstreamOutcome::ALL {
+            let series = format!(
+                "{UPSTREAM_QUERIES_TOTAL}{{outcome=\"{}\"}} 0\n",
+                outcome.as_str()
+            );
+            assert!(text.contains(&series), "{series}");
+        }
+        for outcome in VALIDATION_OUTCOMES {
+            let series = format!("{VALIDATION_TOTAL}{{ede=\"none\",outcome=\"{outcome}\"}} 0\n");
+            assert!(text.contains(&series), "{series}");
+        }
+        for cause in CauseClass::ALL {
+            let series = format!("{ZONES_FAILING}{{cause=\"{}\"}} 0\n", cause.as_str());
+            assert!(text.contains(&series), "{series}");
+        }
+        let build = format!(
+            "{BUILD_INFO}{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{build}");
+        #[cfg(target_os = "linux")]
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(text.contains(&format!("\n{name} ")), "{name}");
+        }
+    }
+
+    #[test]
+    fn answers_are_labelled_with_their_cause() {
+        let stale = Ede::new(EdeCode::StaleAnswer, "");
+        let cause = Ede::new(EdeCode::DnskeyMissing, "x");
+        let cases: [(&[Ede], &str); 4] = [
+            (&[], "none"),
+            (std::slice::from_ref(&stale), "3"),
+            (&[stale.clone(), cause.clone()], "9"),
+            (&[cause.clone(), stale.clone()], "9"),
+        ];
+        for (ede, want) in cases {
+            assert_eq!(answer_ede_label(ede), want, "{ede:?}");
+        }
+        let m = Metrics::new().unwrap();
+        m.answered_with_ede("NOERROR", Tier::Stale, &[stale, cause]);
+        assert_eq!(m.answers.with_label_values(&["stale", "9"]).get(), 1);
+        let now = history::unix_minute();
+        let last = m.history.snapshot(now).pop().unwrap();
+        // The minute may have turned between the count and the snapshot.
+        let before = m.history.snapshot(now.saturating_sub(1)).pop().unwrap();
+        assert_eq!(last.counts[1] + before.counts[1], 1);
+    }
+
+    #[test]
+    fn verdicts_under_an_nta_are_not_bogus() {
+        use crate::dnssec::{BogusKind, BogusReason};
+        use hickory_proto::rr::Name;
+        let m = Metrics::new().unwrap();
+        let bogus = Security::Bogus(BogusReason::new(
+            BogusKind::DnskeyMissing,
+            &Name::root(),
+            Some(7),
+            "x",
+        ));
+        m.validated(&bogus, false);
+        m.validated(&bogus, true);
+        assert_eq!(m.validation.with_label_values(&["bogus", "9"]).get(), 1);
+        assert_eq!(m.validation.with_label_values(&["nta", "9"]).get(), 1);
     }
 }

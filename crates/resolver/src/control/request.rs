@@ -22,6 +22,10 @@ use crate::nta::{NtaError, parse_zone};
 pub enum Route {
     Metrics,
     Status,
+    /// `GET /status` from a browser (`Accept: text/html`): the status page.
+    StatusPage,
+    /// `GET /status.json`: what the status page shows.
+    StatusJson,
     NtaList,
     NtaAdd,
     /// `DELETE /nta/{zone}`, the zone as written in the path.
@@ -53,6 +57,7 @@ impl Route {
         match path {
             "/metrics" => only(Method::GET, Route::Metrics, "GET"),
             "/status" => only(Method::GET, Route::Status, "GET"),
+            "/status.json" => only(Method::GET, Route::StatusJson, "GET"),
             "/nta" if *method == Method::POST => Ok(Route::NtaAdd),
             "/nta" => only(Method::GET, Route::NtaList, "GET, POST"),
             "/cache/flush" => only(Method::POST, Route::CacheFlush, "POST"),
@@ -85,7 +90,31 @@ impl Route {
             | Route::CacheLoad
             | Route::ZoneRetry
             | Route::Reload => true,
-            Route::Metrics | Route::Status | Route::NtaList => false,
+            Route::Metrics
+            | Route::Status
+            | Route::StatusPage
+            | Route::StatusJson
+            | Route::NtaList => false,
+        }
+    }
+
+    /// Served without the token and without the `Host` check, on both
+    /// listeners (read-only): the metrics and the status page with its
+    /// JSON.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Route::Metrics | Route::StatusPage | Route::StatusJson)
+    }
+
+    /// `GET /status` asked by a browser (`Accept` lists `text/html`) is
+    /// the status page; the CLI's `GET /status` stays the JSON status.
+    pub fn negotiate(self, headers: &HeaderMap) -> Route {
+        let html = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .any(|v| String::from_utf8_lossy(v.as_bytes()).contains("text/html"));
+        match self {
+            Route::Status if html => Route::StatusPage,
+            other => other,
         }
     }
 
@@ -94,6 +123,8 @@ impl Route {
         match self {
             Route::Metrics => "metrics",
             Route::Status => "status",
+            Route::StatusPage => "status_page",
+            Route::StatusJson => "status_json",
             Route::NtaList => "nta_list",
             Route::NtaAdd => "nta_add",
             Route::NtaRemove(_) => "nta_remove",

@@ -72,12 +72,17 @@ impl Resolver {
                 return rung;
             }
         };
-        self.metrics.cache_misses.inc();
+        // A stale answer is a stale hit, not a miss: a miss is counted when
+        // nothing is cached, or when an expired entry's refresh answers.
+        if expired.is_none() {
+            self.metrics.cache_misses.inc();
+        }
         // The zone that would be asked: the closest known delegation.
         let asked = self.closest_delegation(name, qtype).zone.to_lowercase();
         let nta = step.nta.is_some();
         let window = self.window_for(name, &asked, now, cd, nta).map(|hit| {
             tracing::debug!(%name, zone = %hit.window.zone, ede = %hit.window.ede(now), "failure window: no upstream query");
+            self.metrics.answered_from_window(&hit.window);
             if hit.start_probe {
                 self.spawn_probe(hit.window.clone());
             }
@@ -136,6 +141,13 @@ impl Resolver {
         }
         if let Some(limit) = rung.limit() {
             self.metrics.limit_hit(limit);
+        }
+        match &rung {
+            Rung::Stale { .. } => self.metrics.cache_stale_hits.inc(),
+            Rung::Fresh(_) | Rung::Nta { .. } if expired.is_some() => {
+                self.metrics.cache_misses.inc()
+            }
+            _ => {}
         }
         // A failed refresh: another instance may hold a newer copy.
         if let Rung::Stale {

@@ -717,20 +717,8 @@ impl Resolver {
         } else {
             View::CheckingDisabled
         };
-        let outcome = match &entry.security {
-            Security::Secure => ("secure", "none".to_owned()),
-            Security::Insecure { note } => (
-                "insecure",
-                note.as_ref()
-                    .map_or("none".to_owned(), |e| e.code.code().to_string()),
-            ),
-            Security::Bogus(r) => ("bogus", r.kind.ede_code().code().to_string()),
-            Security::Indeterminate(e) => ("indeterminate", e.code.code().to_string()),
-        };
         self.metrics
-            .validation
-            .with_label_values(&[outcome.0, outcome.1.as_str()])
-            .inc();
+            .validated(&entry.security, self.nta_for(name).is_some());
         let entry = Arc::new(entry);
         let key = CacheKey::new(name, qtype, DNSClass::IN, view);
         if let (View::Validated, Some(store)) = (view, self.store.get()) {

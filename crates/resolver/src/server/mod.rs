@@ -227,6 +227,8 @@ struct Shared<H> {
 struct ReuseMetrics {
     noerror: IntCounter,
     nxdomain: IntCounter,
+    /// `lastgood_answers_total{tier="fresh",ede="none"}`.
+    answers: IntCounter,
     latency: Histogram,
 }
 
@@ -236,6 +238,7 @@ impl ReuseMetrics {
         Self {
             noerror: metrics.queries.with_label_values(&["NOERROR", fresh]),
             nxdomain: metrics.queries.with_label_values(&["NXDOMAIN", fresh]),
+            answers: metrics.answers.with_label_values(&[fresh, "none"]),
             latency: metrics.latency.with_label_values(&[fresh]),
         }
     }
@@ -331,8 +334,16 @@ impl<H: QueryHandler> Shared<H> {
         match rcode {
             ResponseCode::NXDomain => self.reused.nxdomain.inc(),
             ResponseCode::NoError => self.reused.noerror.inc(),
-            other => self.metrics.answered(wire::rcode_label(other), Tier::Fresh),
+            other => self
+                .metrics
+                .queries
+                .with_label_values(&[wire::rcode_label(other), Tier::Fresh.as_str()])
+                .inc(),
         }
+        self.reused.answers.inc();
+        self.metrics
+            .history
+            .record(Tier::Fresh, crate::metrics::history::unix_minute(), 1);
         self.reused.latency.observe(started.elapsed().as_secs_f64());
         Some(reply)
     }
@@ -387,7 +398,7 @@ impl<H: QueryHandler> Shared<H> {
 
     fn record(&self, answer: &Answer, started: Instant) {
         self.metrics
-            .answered(wire::rcode_label(answer.rcode), answer.tier);
+            .answered_with_ede(wire::rcode_label(answer.rcode), answer.tier, &answer.ede);
         self.metrics
             .latency
             .with_label_values(&[answer.tier.as_str()])
