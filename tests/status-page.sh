@@ -62,11 +62,15 @@ section() {
 }
 check() {
     local what=$1 id=$2 text=$3
-    if section "$id" | grep -qF -- "<td>$text</td>"; then
+    # The section into a variable first: `grep -q` on a pipe may close it
+    # early, and under pipefail the writer's SIGPIPE would fail the check.
+    local markup
+    markup=$(section "$id")
+    if grep -qF -- "<td>$text</td>" <<<"$markup"; then
         echo "status-page: ok: $what $text shown in #$id"
     else
         echo "status-page: FAIL: $what $text not in #$id" >&2
-        section "$id" | head -c 2000 >&2
+        head -c 2000 <<<"$markup" >&2
         fail=1
     fi
 }
