@@ -15,7 +15,7 @@ use lastgood_resolver::cli::{ControlOpts, NtaArgs, NtaCommand};
 use lastgood_resolver::clock::{Clock, ManualClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Flags, ede_codes, name, query};
+use crate::harness::{Flags, ede_codes, name, query, temp_dir};
 
 struct Running {
     lab: Lab,
@@ -23,16 +23,6 @@ struct Running {
     clock: ManualClock,
     dir: PathBuf,
     config: PathBuf,
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "lastgood-{tag}-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn base_config(dir: &Path, lab: &Lab) -> String {

@@ -20,7 +20,7 @@ use lastgood_resolver::cli::{
 };
 use lastgood_resolver::clock::{Clock, ManualClock};
 
-use crate::harness::{Flags, a_data, ede_codes, name, query};
+use crate::harness::{Flags, a_data, ede_codes, name, query, temp_dir};
 
 /// A `redis-server` of our own, killed on drop.
 pub struct RedisServer {
@@ -118,16 +118,6 @@ impl Drop for RedisServer {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "lastgood-{tag}-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A lab and the directory holding its hints and anchor.

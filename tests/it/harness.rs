@@ -138,3 +138,15 @@ pub fn a_data(msg: &Message) -> Vec<hickory_proto::rr::RData> {
         .map(|r| r.data.clone())
         .collect()
 }
+
+/// A new directory under the system temp dir, unique to this process and
+/// call (`lastgood-TAG-PID-RANDOM`).
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "lastgood-{tag}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

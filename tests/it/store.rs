@@ -13,7 +13,7 @@ use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
 use lastgood_resolver::app::{App, AppOptions, Overrides};
 use lastgood_resolver::clock::{Clock, ManualClock};
 
-use crate::harness::{Flags, ede_codes, name, query};
+use crate::harness::{Flags, ede_codes, name, query, temp_dir};
 
 /// Names of every kind the stale tier serves: signed A/AAAA/TXT, a CNAME
 /// chain, a wildcard, NODATA, NXDOMAIN, an insecure zone, MX.
@@ -36,16 +36,6 @@ fn names() -> Vec<(String, RecordType)> {
         v.push((n.to_owned(), t));
     }
     v
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "lastgood-{tag}-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A lab and a config file with `state-dir` (so the store is on).
