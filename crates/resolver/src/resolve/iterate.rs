@@ -180,10 +180,11 @@ impl Resolver {
         ctx: &Arc<Ctx>,
         validate: bool,
     ) -> Result<Entry, ResolveError> {
+        if !matches!(&step, Ok(e) if e.security.is_bogus()) {
+            return step;
+        }
         let mut bogus_from = vec![from.ip()];
-        while matches!(&step, Ok(e) if e.security.is_bogus())
-            && bogus_from.len() <= limits::MAX_BOGUS_REFETCHES
-        {
+        while bogus_from.len() <= limits::MAX_BOGUS_REFETCHES {
             let mut others = deleg.clone();
             others.retain_addresses(|a| !bogus_from.contains(&a));
             if others.addresses().is_empty() {
