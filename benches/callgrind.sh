@@ -6,7 +6,7 @@
 #
 # callgrind counts the instructions a process executes (user space), not
 # time, so the figures repeat on a loaded machine. Only `lastgood serve`
-# runs under valgrind; the lab authorities and dnsperf run natively.
+# runs under valgrind; the lab authorities and the client run natively.
 #
 # 1. the lab: three `lastgood lab` processes (root, lab., example.lab. +
 #    other.lab. + insecure.lab.) on ADDR_PREFIX.1-3 port LAB_PORT, zone files
@@ -16,7 +16,7 @@
 #    from the lab's root hints and trust anchor;
 # 3. warm: HIT_NAMES names hN.wild.example.lab. A asked twice (the first
 #    pass resolves them, the second makes sure each has its answer template);
-# 4. phases, each `callgrind_control --zero`, one dnsperf run, then
+# 4. phases, each `callgrind_control --zero`, one client run, then
 #    `callgrind_control --dump`: hits (the warmed names again, N1 then N2
 #    queries), wildcard misses (unique names mN.wild.example.lab. A, asked once
 #    each, N1 then N2), misses with distinct signatures (hostN.example.lab. A,
@@ -27,22 +27,26 @@
 #    the first query's odd path); all of this RUNS times, the resolver
 #    freshly started each time, to show the figures repeat.
 #
-# dnsperf keeps one query outstanding (DNSPERF_ARGS "-c 1 -q 1") at a low
-# rate (HIT_QPS, MISS_QPS), so the resolver under valgrind is never
-# flooded: every query is answered and lastgood is idle again before the
-# next comes, so each costs a wakeup of its own (one datagram per
-# recvmmsg, as at moderate load). A phase fails if any query is lost or
-# not NOERROR.
+# The client (a few lines of Python, written to the temp dir) asks one
+# question at a time and waits GAP_MS after each answer before the next,
+# so lastgood has always gone back to sleep when a query comes: each query
+# costs one wakeup (one datagram per recvmmsg, as at moderate load), and
+# the count does not depend on how fast the loaded machine lets valgrind
+# run. (With dnsperf -Q, a stall put dnsperf behind its schedule; it then
+# sent queries back to back, which lastgood read without sleeping: hits
+# came out 10-40% cheaper in slow runs.) A phase fails if any query is
+# unanswered or not NOERROR.
 #
 # Output in RESULTS_DIR (default target/callgrind/<date>): summary.md
 # (figures of every run, top functions), per run the callgrind files of
 # every phase (<phase>.callgrind.out), callgrind_annotate of the N2 phases
-# (<phase>.self.txt, <phase>.inclusive.txt), dnsperf outputs, logs.
+# (<phase>.self.txt, <phase>.inclusive.txt), client outputs, logs.
 #
 # Environment (defaults in brackets): LASTGOOD [build], RUNS [2],
+# WORKLOADS ["hit miss sig"],
 # HIT_NAMES [100], HIT_N1 [1000], HIT_N2 [3000] (multiples of HIT_NAMES),
 # MISS_N1 [50], MISS_N2 [150], SIG_N1 [50], SIG_N2 [150] (SIG_N1 + SIG_N2
-# <= 300), HIT_QPS [50], MISS_QPS [10], IDLE_SECS [5], TOP [15], DNSPERF_ARGS ["-c 1 -q 1 -t 60"],
+# <= 300), GAP_MS [10], IDLE_SECS [5], TOP [15],
 # ADDR_PREFIX [127.57.0], LAB_PORT [54200], RESOLVER_PORT [54201],
 # CONTROL_PORT [54202], RESULTS_DIR, KEEP_WORK=1 keeps the temp dir,
 # VALGRIND_ARGS (extra valgrind options).
@@ -53,6 +57,9 @@ REPO=$(dirname "$HERE")
 export PATH="$PATH:/usr/sbin:/sbin"
 
 RUNS=${RUNS:-2}
+# Which workloads to measure: hit (cache hits), miss (wildcard misses),
+# sig (misses with distinct signatures).
+WORKLOADS=${WORKLOADS:-hit miss sig}
 HIT_NAMES=${HIT_NAMES:-100}
 HIT_N1=${HIT_N1:-1000}
 HIT_N2=${HIT_N2:-3000}
@@ -61,12 +68,11 @@ MISS_N2=${MISS_N2:-150}
 SIG_N1=${SIG_N1:-50}
 SIG_N2=${SIG_N2:-150}
 IDLE_SECS=${IDLE_SECS:-5}
-# Query rates: low enough that lastgood under valgrind has answered and
-# gone back to sleep before the next query comes (see the header).
-HIT_QPS=${HIT_QPS:-50}
-MISS_QPS=${MISS_QPS:-10}
+# Pause after each answer, so lastgood is asleep when the next query comes.
+GAP_MS=${GAP_MS:-10}
+# The client's wait for one answer (valgrind can stall on a loaded machine).
+ANSWER_TIMEOUT=60
 TOP=${TOP:-15}
-read -r -a DNSPERF_ARGS <<<"${DNSPERF_ARGS:--c 1 -q 1 -t 60}"
 read -r -a EXTRA_VALGRIND <<<"${VALGRIND_ARGS:-}"
 ADDR_PREFIX=${ADDR_PREFIX:-127.57.0}
 LAB_PORT=${LAB_PORT:-54200}
@@ -87,12 +93,16 @@ die() {
     exit 1
 }
 
+has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+for w in $WORKLOADS; do
+    case $w in hit | miss | sig) ;; *) die "unknown workload $w (WORKLOADS: hit miss sig)" ;; esac
+done
 ((HIT_N1 % HIT_NAMES == 0 && HIT_N2 % HIT_NAMES == 0)) ||
     die "HIT_N1 and HIT_N2 must be multiples of HIT_NAMES ($HIT_NAMES)"
 ((HIT_N2 > HIT_N1 && MISS_N2 > MISS_N1 && SIG_N2 > SIG_N1)) || die "each N2 must exceed its N1"
 ((SIG_N1 + SIG_N2 <= SIG_HOSTS)) || die "SIG_N1 + SIG_N2 must be at most $SIG_HOSTS"
-for tool in valgrind callgrind_control callgrind_annotate dnsperf curl; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install valgrind dnsperf curl)"
+for tool in valgrind callgrind_control callgrind_annotate python3 curl perl; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install valgrind python3 curl)"
 done
 
 # --- processes and cleanup ---------------------------------------------------
@@ -212,6 +222,40 @@ wild m2x "$MISS_N2" "$WORK/miss2.txt"
 hosts 1 "$SIG_N1" "$WORK/sig1.txt"
 hosts $((SIG_N1 + 1)) "$SIG_N2" "$WORK/sig2.txt"
 
+# The client: one question at a time (RD set, no EDNS, as dnsperf sends
+# them), a pause after each answer.
+cat >"$WORK/client.py" <<'EOF'
+import socket, struct, sys, time
+
+server, port, local, gap_ms, timeout, passes, path = sys.argv[1:8]
+qtypes = {"A": 1, "NS": 2, "SOA": 6, "TXT": 16, "AAAA": 28}
+questions = []
+for line in open(path):
+    f = line.split()
+    if f:
+        wire = b"".join(bytes([len(l)]) + l.encode() for l in f[0].strip(".").split("."))
+        questions.append(wire + b"\0" + struct.pack(">HH", qtypes[f[1].upper()], 1))
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind((local, 0))
+sock.settimeout(float(timeout))
+sent = noerror = qid = 0
+start = time.monotonic()
+for _ in range(int(passes)):
+    for q in questions:
+        qid = (qid + 1) & 0xFFFF
+        sock.sendto(struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + q, (server, int(port)))
+        sent += 1
+        while True:
+            reply = sock.recv(65535)  # socket.timeout ends the run
+            if len(reply) >= 12 and struct.unpack(">H", reply[:2])[0] == qid:
+                break
+        noerror += (reply[3] & 0x0F) == 0
+        time.sleep(int(gap_ms) / 1000)
+print("sent", sent)
+print("noerror", noerror)
+print("seconds", round(time.monotonic() - start, 3))
+EOF
+
 cat >"$WORK/lastgood.toml" <<EOF
 # benches/callgrind.sh: defaults but for the control plane (TCP on the
 # bench's own address, no Unix socket).
@@ -250,46 +294,40 @@ ctl() { # callgrind_control ARGS... on the resolver
         die "callgrind_control $* failed (see $WORK/ctl.log)"
 }
 
-stat_of() { # FILE FIELD: a number from dnsperf's summary
-    case $2 in
-        sent) sed -n 's/^ *Queries sent: *\([0-9]*\).*/\1/p' "$1" ;;
-        completed) sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$1" ;;
-        noerror) sed -n 's/^ *Response codes:.*NOERROR \([0-9]*\).*/\1/p' "$1" ;;
-        runtime) sed -n 's/^ *Run time (s): *\([0-9.]*\).*/\1/p' "$1" ;;
-    esac | head -n1
-}
-
 upstream() { # lastgood_upstream_queries_total, summed over its labels
     curl -sf "http://$RESOLVER_IP:$CONTROL_PORT/metrics" 2>/dev/null |
         awk '$1 == "lastgood_upstream_queries_total" || index($1, "lastgood_upstream_queries_total{") == 1 { s += $2 } END { printf "%d\n", s }'
 }
 
-# dnsperf FILE PASSES QPS OUT: every query answered NOERROR, or die.
+# ask FILE PASSES OUT: every question of FILE ("name type" lines), PASSES
+# times, one at a time; every answer NOERROR, or die. OUT gets
+# "sent N", "noerror N", "seconds S".
 ask() {
-    local file=$1 passes=$2 qps=$3 out=$4 want
+    local file=$1 passes=$2 out=$3 want
     want=$(($(wc -l <"$file") * passes))
-    dnsperf -s "$RESOLVER_IP" -p "$RESOLVER_PORT" -a "$CLIENT_IP" -d "$file" -n "$passes" \
-        -Q "$qps" "${DNSPERF_ARGS[@]}" >"$out" 2>&1 || die "dnsperf failed, see $out"
-    [[ $(stat_of "$out" sent) == "$want" && $(stat_of "$out" noerror) == "$want" ]] ||
-        die "$out: $(stat_of "$out" noerror) NOERROR of $want asked"
+    python3 "$WORK/client.py" "$RESOLVER_IP" "$RESOLVER_PORT" "$CLIENT_IP" "$GAP_MS" \
+        "$ANSWER_TIMEOUT" "$passes" "$file" >"$out" 2>&1 || die "the client failed, see $out"
+    [[ $(field "$out" sent) == "$want" && $(field "$out" noerror) == "$want" ]] ||
+        die "$out: $(field "$out" noerror) NOERROR of $want asked"
 }
+field() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
 
 # The instruction total of a callgrind file.
 total_of() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
 
 declare -A IR UP SECS # [run.phase]
 
-# phase RUN DIR NAME FILE PASSES QPS: zero, ask, dump; keeps <NAME>.callgrind.out
+# phase RUN DIR NAME FILE PASSES: zero, ask, dump; keeps <NAME>.callgrind.out
 phase() {
-    local run=$1 dir=$2 name=$3 file=$4 passes=$5 qps=$6 before newest
+    local run=$1 dir=$2 name=$3 file=$4 passes=$5 before newest
     before=$(upstream)
     ctl --zero
     if [[ $file == idle ]]; then
         sleep "$IDLE_SECS"
         SECS[$run.$name]=$IDLE_SECS
     else
-        ask "$file" "$passes" "$qps" "$dir/$name.dnsperf.txt"
-        SECS[$run.$name]=$(stat_of "$dir/$name.dnsperf.txt" runtime)
+        ask "$file" "$passes" "$dir/$name.client.txt"
+        SECS[$run.$name]=$(field "$dir/$name.client.txt" seconds)
     fi
     ctl --dump="$name"
     # The dump is the newest callgrind.out.N of this process.
@@ -326,13 +364,29 @@ annotate() {
         >"$dir/$p.inclusive.txt" 2>"$WORK/annotate.err"
     rm -f "$WORK/$p.filtered.out"
 }
-top_of() { # FILE: the first TOP function lines of a callgrind_annotate output
-    awk -v top="$TOP" '
-        /^-+$/ { dashes++; next }
-        dashes >= 6 && NF > 1 && n < top { sub(/^ +/, ""); print; n++ }' "$1" |
-        sed -e 's#/root/\.cargo/registry/src/[^/]*/##' -e 's#/rustc/[0-9a-f]*/##' \
-            -e 's# \[[^]]*\]$##'
-
+# top_of FILE sum|max: the TOP costliest functions of a callgrind_annotate
+# output with their share of the phase's total. With line tables a
+# function is listed once per source file its code comes from (inlined
+# parts): self costs are summed over those, inclusive ones (which nest)
+# take the largest.
+top_of() {
+    perl -ne '
+        BEGIN { $top = shift @ARGV; $mode = shift @ARGV }
+        if (/^\s*([\d,]+)\s.*PROGRAM TOTALS/) { ($total = $1) =~ tr/,//d; next }
+        next unless /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/;
+        my ($n, $rest) = ($1, $2);
+        $n =~ tr/,//d;
+        $rest =~ s/ \[[^\]]*\]$//;
+        # file:function, the first colon that is not part of "::"
+        my $fn = $rest =~ /^.*?(?<!:):(?!:)(.*)$/ ? $1 : $rest;
+        # Inclusive: the runtime and std frames every task runs under.
+        next if $mode eq "max" && $fn =~ /^(<?tokio::runtime::|<?std::|<?core::|start_thread|clone)/;
+        if ($mode eq "sum") { $sum{$fn} += $n } elsif (($sum{$fn} // 0) < $n) { $sum{$fn} = $n }
+        END {
+            my @f = sort { $sum{$b} <=> $sum{$a} } keys %sum;
+            splice @f, $top if @f > $top;
+            printf "%12d %5.1f%%  %s\n", $sum{$_}, $total ? 100 * $sum{$_} / $total : 0, $_ for @f;
+        }' "$TOP" "$2" "$1"
 }
 
 declare -A FIG # [run.metric]
@@ -343,28 +397,35 @@ measure() { # RUN
     log "run $run: lastgood serve under callgrind"
     start_resolver "$dir"
     log "run $run: warming $HIT_NAMES names (twice)"
-    ask "$WORK/hit.txt" 1 "$MISS_QPS" "$dir/warm1.dnsperf.txt"
-    ask "$WORK/hit.txt" 1 "$HIT_QPS" "$dir/warm2.dnsperf.txt"
+    ask "$WORK/hit.txt" 1 "$dir/warm1.client.txt"
+    ask "$WORK/hit.txt" 1 "$dir/warm2.client.txt"
 
     log "run $run: phases"
-    phase "$run" "$dir" idle idle 0 0
-    phase "$run" "$dir" hit1 "$WORK/hit.txt" $((HIT_N1 / HIT_NAMES)) "$HIT_QPS"
-    phase "$run" "$dir" hit2 "$WORK/hit.txt" $((HIT_N2 / HIT_NAMES)) "$HIT_QPS"
-    phase "$run" "$dir" miss1 "$WORK/miss1.txt" 1 "$MISS_QPS"
-    phase "$run" "$dir" miss2 "$WORK/miss2.txt" 1 "$MISS_QPS"
-    phase "$run" "$dir" sig1 "$WORK/sig1.txt" 1 "$MISS_QPS"
-    phase "$run" "$dir" sig2 "$WORK/sig2.txt" 1 "$MISS_QPS"
+    phase "$run" "$dir" idle idle 0
+    FIG[$run.idle]=$(awk -v i="${IR[$run.idle]}" -v s="$IDLE_SECS" 'BEGIN { printf "%.0f\n", i / s }')
+    if has hit; then
+        phase "$run" "$dir" hit1 "$WORK/hit.txt" $((HIT_N1 / HIT_NAMES))
+        phase "$run" "$dir" hit2 "$WORK/hit.txt" $((HIT_N2 / HIT_NAMES))
+        FIG[$run.hit]=$(per "$run" hit1 hit2 "$HIT_N1" "$HIT_N2")
+        log "run $run: per hit ${FIG[$run.hit]} Ir"
+    fi
+    if has miss; then
+        phase "$run" "$dir" miss1 "$WORK/miss1.txt" 1
+        phase "$run" "$dir" miss2 "$WORK/miss2.txt" 1
+        FIG[$run.miss]=$(per "$run" miss1 miss2 "$MISS_N1" "$MISS_N2")
+        FIG[$run.miss_up]=$(per_up "$run" miss1 miss2 "$MISS_N1" "$MISS_N2")
+        log "run $run: per wildcard miss ${FIG[$run.miss]} Ir"
+    fi
+    if has sig; then
+        phase "$run" "$dir" sig1 "$WORK/sig1.txt" 1
+        phase "$run" "$dir" sig2 "$WORK/sig2.txt" 1
+        FIG[$run.sig]=$(per "$run" sig1 sig2 "$SIG_N1" "$SIG_N2")
+        FIG[$run.sig_up]=$(per_up "$run" sig1 sig2 "$SIG_N1" "$SIG_N2")
+        log "run $run: per distinct-signature miss ${FIG[$run.sig]} Ir"
+    fi
     stop_pid "$RES_PID"
     RES_PID=""
-
-    FIG[$run.hit]=$(per "$run" hit1 hit2 "$HIT_N1" "$HIT_N2")
-    FIG[$run.miss]=$(per "$run" miss1 miss2 "$MISS_N1" "$MISS_N2")
-    FIG[$run.sig]=$(per "$run" sig1 sig2 "$SIG_N1" "$SIG_N2")
-    FIG[$run.miss_up]=$(per_up "$run" miss1 miss2 "$MISS_N1" "$MISS_N2")
-    FIG[$run.sig_up]=$(per_up "$run" sig1 sig2 "$SIG_N1" "$SIG_N2")
-    FIG[$run.idle]=$(awk -v i="${IR[$run.idle]}" -v s="$IDLE_SECS" 'BEGIN { printf "%.0f\n", i / s }')
-    for p in hit2 miss2 sig2; do annotate "$dir" "$p"; done
-    log "run $run: per hit ${FIG[$run.hit]}, per wildcard miss ${FIG[$run.miss]}, per signed-name miss ${FIG[$run.sig]} Ir"
+    for w in $WORKLOADS; do annotate "$dir" "${w}2"; done
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -388,40 +449,41 @@ row() { # LABEL METRIC
     echo "# callgrind: instructions per query ($(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
     echo "- binary: \`$LG\`"
-    echo "- tree: $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown)"
-    echo "- $(valgrind --version), $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p')"
+    echo "- script's tree (what a build measures; LASTGOOD= may be another): $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "- $(valgrind --version), $(python3 --version)"
     echo "- load average (1/5/15 min): $LOAD_BEFORE before, $LOAD_AFTER after"
-    echo "- dnsperf ${DNSPERF_ARGS[*]}; hits: $HIT_NAMES warmed names, N1=$HIT_N1, N2=$HIT_N2;" \
+    echo "- one query at a time, ${GAP_MS} ms after each answer; hits: $HIT_NAMES warmed names, N1=$HIT_N1, N2=$HIT_N2;" \
         "wildcard misses N1=$MISS_N1, N2=$MISS_N2; signed-name misses N1=$SIG_N1, N2=$SIG_N2"
     echo
     header="| Ir per query |" sep="|---|"
     for ((r = 1; r <= RUNS; r++)); do header+=" run $r |" sep+="---|"; done
     echo "$header spread |"
     echo "$sep---|"
-    row "cache hit (hN.wild.example.lab. A, template)" hit
-    row "real miss, wildcard (unique mN.wild.example.lab. A)" miss
-    row "real miss, distinct signatures (hostN.example.lab. A)" sig
-    row "upstream queries per wildcard miss" miss_up
-    row "upstream queries per signed-name miss" sig_up
+    has hit && row "cache hit (hN.wild.example.lab. A, template)" hit
+    has miss && row "real miss, wildcard (unique mN.wild.example.lab. A)" miss
+    has sig && row "real miss, distinct signatures (hostN.example.lab. A)" sig
+    has miss && row "upstream queries per wildcard miss" miss_up
+    has sig && row "upstream queries per signed-name miss" sig_up
     row "idle, Ir per second (included above in proportion to phase time)" idle
     echo
-    echo "Phase totals (Ir) and dnsperf run times (s), run 1:"
+    echo "Phase totals (Ir) and client run times (s), run 1:"
     echo
-    for p in idle hit1 hit2 miss1 miss2 sig1 sig2; do
+    for p in idle $(for w in $WORKLOADS; do echo "${w}1 ${w}2"; done); do
         echo "- $p: ${IR[1.$p]} Ir, ${SECS[1.$p]} s, ${UP[1.$p]} upstream queries"
     done
-    for p in hit2 miss2 sig2; do
+    for w in $WORKLOADS; do
+        p=${w}2
         echo
         echo "## Top $TOP functions, self, phase $p (run 1)"
         echo
         echo '```'
-        top_of "$RESULTS/run1/$p.self.txt"
+        top_of "$RESULTS/run1/$p.self.txt" sum
         echo '```'
         echo
         echo "## Top $TOP functions, inclusive, phase $p (run 1)"
         echo
         echo '```'
-        top_of "$RESULTS/run1/$p.inclusive.txt"
+        top_of "$RESULTS/run1/$p.inclusive.txt" max
         echo '```'
     done
 } >"$RESULTS/summary.md"
