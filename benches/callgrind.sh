@@ -38,7 +38,9 @@
 # unanswered or not NOERROR.
 #
 # Output in RESULTS_DIR (default target/callgrind/<date>): summary.md
-# (figures of every run, top functions), per run the callgrind files of
+# (figures of every run, top functions; with BASELINE=<an earlier
+# RESULTS_DIR>, the change of each mean against it), figures.tsv (metric,
+# each run's figure, mean), per run the callgrind files of
 # every phase (<phase>.callgrind.out), callgrind_annotate of the N2 phases
 # (<phase>.self.txt, <phase>.inclusive.txt), client outputs, logs.
 #
@@ -48,7 +50,7 @@
 # MISS_N1 [50], MISS_N2 [150], SIG_N1 [50], SIG_N2 [150] (SIG_N1 + SIG_N2
 # <= 300), GAP_MS [10], IDLE_SECS [5], TOP [15],
 # ADDR_PREFIX [127.57.0], LAB_PORT [54200], RESOLVER_PORT [54201],
-# CONTROL_PORT [54202], RESULTS_DIR, KEEP_WORK=1 keeps the temp dir,
+# CONTROL_PORT [54202], RESULTS_DIR, BASELINE, KEEP_WORK=1 keeps the temp dir,
 # VALGRIND_ARGS (extra valgrind options).
 set -uo pipefail
 
@@ -86,6 +88,8 @@ SIG_HOSTS=300
 READY_TRIES=1200
 
 RESULTS=${RESULTS_DIR:-$REPO/target/callgrind/$(date +%Y%m%d-%H%M%S)}
+# A previous RESULTS_DIR to compare with (its figures.tsv).
+BASELINE=${BASELINE:-}
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -101,6 +105,7 @@ done
     die "HIT_N1 and HIT_N2 must be multiples of HIT_NAMES ($HIT_NAMES)"
 ((HIT_N2 > HIT_N1 && MISS_N2 > MISS_N1 && SIG_N2 > SIG_N1)) || die "each N2 must exceed its N1"
 ((SIG_N1 + SIG_N2 <= SIG_HOSTS)) || die "SIG_N1 + SIG_N2 must be at most $SIG_HOSTS"
+[[ -z $BASELINE || -f $BASELINE/figures.tsv ]] || die "no figures.tsv in BASELINE=$BASELINE"
 for tool in valgrind callgrind_control callgrind_annotate python3 curl perl; do
     command -v "$tool" >/dev/null || die "$tool is missing (apt-get install valgrind python3 curl)"
 done
@@ -445,6 +450,34 @@ row() { # LABEL METRIC
     for ((r = 1; r <= RUNS; r++)); do line+=" ${FIG[$r.$2]} |"; done
     echo "$line $(spread "$2") |"
 }
+mean() { # METRIC: over the runs
+    local r
+    for ((r = 1; r <= RUNS; r++)); do echo "${FIG[$r.$1]}"; done |
+        awk '{ s += $1 } END { if (NR) printf "%.0f\n", s / NR }'
+}
+
+# figures.tsv: metric, each run's figure, the mean (read back by BASELINE).
+METRICS=()
+for w in $WORKLOADS; do METRICS+=("$w"); done
+for m in "${METRICS[@]}"; do
+    line=$m
+    for ((r = 1; r <= RUNS; r++)); do line+=$'\t'"${FIG[$r.$m]}"; done
+    printf '%s\t%s\n' "$line" "$(mean "$m")"
+done >"$RESULTS/figures.tsv"
+
+# compare: the table against BASELINE's figures.tsv (its last column, the mean).
+compare() {
+    local m base now
+    echo "| Ir per query (mean of runs) | baseline | this | change |"
+    echo "|---|---|---|---|"
+    for m in "${METRICS[@]}"; do
+        base=$(awk -F'\t' -v m="$m" '$1 == m { print $NF }' "$BASELINE/figures.tsv")
+        now=$(mean "$m")
+        [[ -n $base ]] || continue
+        awk -v m="$m" -v b="$base" -v n="$now" \
+            'BEGIN { printf "| %s | %d | %d | %+.1f%% |\n", m, b, n, (n - b) * 100 / b }'
+    done
+}
 {
     echo "# callgrind: instructions per query ($(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
@@ -465,6 +498,14 @@ row() { # LABEL METRIC
     has miss && row "upstream queries per wildcard miss" miss_up
     has sig && row "upstream queries per signed-name miss" sig_up
     row "idle, Ir per second (included above in proportion to phase time)" idle
+    echo
+    echo "Per query = (Ir of the N2 phase - Ir of the N1 phase) / (N2 - N1)."
+    if [[ -n $BASELINE ]]; then
+        echo
+        echo "Against \`$BASELINE\` ($(sed -n 's/^- binary: //p' "$BASELINE/summary.md" 2>/dev/null)):"
+        echo
+        compare
+    fi
     echo
     echo "Phase totals (Ir) and client run times (s), run 1:"
     echo
