@@ -44,7 +44,7 @@
 # every phase (<phase>.callgrind.out), callgrind_annotate of the N2 phases
 # (<phase>.self.txt, <phase>.inclusive.txt), client outputs, logs.
 #
-# Environment (defaults in brackets): LASTGOOD [build], RUNS [2],
+# Environment (defaults in brackets): LASTGOOD [build], RUNS [3],
 # WORKLOADS ["hit miss sig"],
 # HIT_NAMES [100], HIT_N1 [1000], HIT_N2 [3000] (multiples of HIT_NAMES),
 # MISS_N1 [50], MISS_N2 [150], SIG_N1 [50], SIG_N2 [150] (SIG_N1 + SIG_N2
@@ -58,7 +58,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
 export PATH="$PATH:/usr/sbin:/sbin"
 
-RUNS=${RUNS:-2}
+RUNS=${RUNS:-3}
 # Which workloads to measure: hit (cache hits), miss (wildcard misses),
 # sig (misses with distinct signatures).
 WORKLOADS=${WORKLOADS:-hit miss sig}
