@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # lastgood side by side with the best peers (issue 20):
 #
-#   benches/peers.sh                      # full run, about 20-25 minutes
-#   QUICK=1 benches/peers.sh              # every cell once, short runs (~6 minutes)
+#   benches/peers.sh                      # full run, about 17 minutes (20 with base)
+#   QUICK=1 benches/peers.sh              # every cell once, short runs (~3 minutes)
 #   LASTGOOD_BASE=old/lastgood benches/peers.sh   # adds a "lastgood (base)" column
 #
 # Authorities: three NSD processes on 127.56.0.1-3 port 53 serve zones signed
@@ -650,7 +650,8 @@ start_resolver() { # COL
     die "$c did not answer miss.lab. SOA (log: $WORK/$c.log)"
 }
 
-stop_resolver() { # DIR PHASE: keeps the resolver's log in DIR
+stop_resolver() { # DIR PHASE: keeps the resolver's log and /proc status (threads, RSS) in DIR
+    cp "/proc/$RES_PID/status" "$1/proc-status-$2.txt" 2>/dev/null
     stop_pid "$RES_PID"
     cp "$WORK/$RES_COL.log" "$1/resolver-$2.log" 2>/dev/null
     RES_PID="" RES_COL=""
