@@ -825,7 +825,7 @@ STARTED=$SECONDS
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "tree: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- src crates 2>/dev/null || echo ' + uncommitted changes')"
-    echo "lastgood: $LG ($("$LG" --version 2>/dev/null | head -1))"
+    echo "lastgood: $LG ($("$LG" --version 2>/dev/null | head -1))${LASTGOOD:+, given by LASTGOOD: not built from the tree}"
     [[ -n ${LASTGOOD_BASE:-} ]] && echo "lastgood (base): $LASTGOOD_BASE ($("$LASTGOOD_BASE" --version 2>/dev/null | head -1))"
     echo "unbound $(ver unbound), pdns_recursor $(ver pdns), kresd $(ver kresd), nsd $(nsd -v 2>&1 | sed -n 's/^NSD version //p'), $(dnssec-signzone -V 2>&1 | head -1), dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p')"
     echo "runs: $RUNS; seconds: hits $HIT_SECS, hits at $LAT_QPS QPS $LAT_SECS, misses $MISS_SECS, misses at $MISS_LAT_QPS QPS $MISS_LAT_SECS; dnsperf ${DNSPERF_ARGS[*]} -t $TIMEOUT_S"
