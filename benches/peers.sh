@@ -202,9 +202,11 @@ ROWS=(
     "wild_qps|3. real misses, wildcard: max QPS|high|0|x"
     "wild_cores|3. real misses, wildcard: resolver CPU (cores)|none|2|x"
     "wild_us|3. real misses, wildcard: CPU per miss (µs)|low|1|x"
+    "wild_upq|3. real misses, wildcard: queries to the authorities per miss|none|2|x"
     "miss_qps|4. real misses, distinct signatures: max QPS|high|0|"
     "miss_cores|4. real misses, distinct signatures: resolver CPU (cores)|none|2|"
     "miss_us|4. real misses, distinct signatures: CPU per miss (µs)|low|1|"
+    "miss_upq|4. real misses, distinct signatures: queries to the authorities per miss|none|2|"
     "mlat_p50|5. real misses at $MISS_LAT_QPS QPS: p50 (ms)|low|3|"
     "mlat_p99|5. real misses at $MISS_LAT_QPS QPS: p99 (ms)|low|3|"
     "mlat_max|5. real misses at $MISS_LAT_QPS QPS: max (ms)|low|3|"
@@ -288,6 +290,13 @@ notes() { # VALUES-FILE: lost queries and errors, per column and workload (all r
             ((lost + bad > 0)) && line+=" $w: $lost lost, $bad not NOERROR;"
         done
         echo "- $(col_label "$c"):${line:- none}"
+    done
+    echo
+    echo "Queries the authorities received during the cache-hit runs (workloads 1 and 2; should be 0):"
+    echo
+    for c in "${COLS[@]}"; do
+        echo "- $(col_label "$c"): $(awk -F'\t' -v c="$c" '$2 == c && ($3 == "hit_upstream" || $3 == "lat_upstream") { s += $4; n++ }
+            END { if (n) print s; else print "n/a" }' "$1")"
     done
 }
 
@@ -531,8 +540,10 @@ server:
     # truncate the wildcard workload.
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
+# nsd-control over a Unix socket (no keys): the query counters.
 remote-control:
-    control-enable: no
+    control-enable: yes
+    control-interface: "$WORK/nsd-$name/ctl.sock"
 EOF
         for z in "$@"; do
             printf 'zone:\n    name: "%s"\n    zonefile: "%s"\n' "${z%%=*}" "${z#*=}"
@@ -577,6 +588,18 @@ nsd_conf leaf "$LEAF_IP" "example.lab.=example.lab.signed" "miss.lab.=$MISS_DIR/
 start_nsd root "$ROOT_IP" .
 start_nsd lab "$LAB_IP" lab.
 start_nsd leaf "$LEAF_IP" example.lab. miss.lab.
+
+nsd_queries() { # queries received by the three NSDs since they started
+    local name n total=0
+    for name in root lab leaf; do
+        n=$(nsd-control -c "$WORK/nsd-$name/nsd.conf" stats_noreset 2>/dev/null |
+            sed -n 's/^num\.queries=\([0-9]*\)$/\1/p')
+        [[ -n $n ]] || return 0
+        total=$((total + n))
+    done
+    echo "$total"
+}
+[[ -n $(nsd_queries) ]] || log "nsd-control stats unavailable: no upstream query counts"
 
 # --- names (generated here, same for every resolver) ---------------------------
 
@@ -688,12 +711,14 @@ stat_of() { # FILE FIELD: a number from dnsperf's summary
 num() { if [[ -n $1 ]]; then echo "$1"; else echo 0; fi; }
 
 # run_dnsperf OUT SECS ARGS...: dnsperf against the resolver under test; sets
-# CPU_S (resolver CPU seconds over the run) and WALL_S. Stops the script
-# if the resolver died or dnsperf hung.
-CPU_S=0 WALL_S=0
+# CPU_S (resolver CPU seconds over the run), WALL_S and UPSTREAM (queries
+# the NSDs received over the run, empty if unknown). Stops the script if
+# the resolver died or dnsperf hung.
+CPU_S=0 WALL_S=0 UPSTREAM=""
 run_dnsperf() {
-    local out=$1 secs=$2 t0 t1 c0 c1
+    local out=$1 secs=$2 t0 t1 c0 c1 q0 q1
     shift 2
+    q0=$(nsd_queries)
     c0=$(cpu_ticks "$RES_PID")
     t0=$(date +%s%N)
     # In the background, so that INT/TERM reach the trap at once.
@@ -702,6 +727,9 @@ run_dnsperf() {
     wait $! || log "dnsperf exited non-zero, see $out"
     t1=$(date +%s%N)
     c1=$(cpu_ticks "$RES_PID")
+    q1=$(nsd_queries)
+    UPSTREAM=""
+    [[ -n $q0 && -n $q1 ]] && UPSTREAM=$((q1 - q0))
     [[ -n $c0 && -n $c1 ]] || die "$RES_COL died during $(basename "$out") (log: $WORK/$RES_COL.log)"
     CPU_S=$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / t }')
     WALL_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
@@ -722,11 +750,15 @@ record() {
     put "${p}_cores" "$(awk -v c="$CPU_S" -v w="$WALL_S" 'BEGIN { printf "%.3f", c / w }')"
     put "${p}_us" "$(awk -v c="$CPU_S" -v n="$answered" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n }')"
     put "${p}_lost" "$lost"
+    if [[ -n $UPSTREAM ]]; then
+        put "${p}_upq" "$(awk -v q="$UPSTREAM" -v n="$answered" 'BEGIN { if (n > 0) printf "%.3f", q / n }')"
+        put "${p}_upstream" "$UPSTREAM"
+    fi
     put "${p}_notnoerror" "$((answered - noerr))"
     if ((100 * (lost + answered - noerr) > answered + lost)); then
         log "WARNING: $RES_COL: $lost lost and $((answered - noerr)) not NOERROR of $((answered + lost)) in $f"
     fi
-    printf '%s\tcpu_s=%s wall_s=%s\n' "$p" "$CPU_S" "$WALL_S" >>"${f%.txt}.cpu"
+    printf '%s\tcpu_s=%s wall_s=%s upstream=%s\n' "$p" "$CPU_S" "$WALL_S" "$UPSTREAM" >>"${f%.txt}.cpu"
 }
 
 # latencies PREFIX FILE: p50, p99, max (ms) over every query sent, a lost
