@@ -3,6 +3,12 @@
 #
 #   benches/load.sh
 #
+# The quick lastgood-vs-Unbound check on the lab's own authorities, with
+# the stale and RSS phases. The comparison with every peer (Unbound 1 and 2
+# threads, PowerDNS Recursor, Knot Resolver) on NSD-served, BIND-signed
+# zones, a miss per distinct signature and medians of several runs is
+# benches/peers.sh (issue 20).
+#
 # Installs dnsperf and unbound from Debian if missing, builds lastgood from
 # the current tree (cargo build --release), starts the lab authorities
 # (`lastgood lab`, signed root / lab. / example.lab. on 127.53.0.1-4 port 53)
