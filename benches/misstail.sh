@@ -22,6 +22,7 @@
 # [54300], RESOLVER_PORT [54301], CONTROL_PORT [54302], LAB_CONTROL_PORT
 # [54303], CACHE_SIZE [67108864], TARGET [resolver|lab], LG
 # [target/release/lastgood], OUT (keep the raw dnsperf output here),
+# LAB_TTL (every lab TTL, seconds: answers go stale during the run),
 # PERF_RECORD=1 (perf record -g the resolver during the run into OUT),
 # PERF_SCHED=1 (perf sched record, system-wide, into OUT), PCAP=1 (tcpdump
 # on lo: each miss split into resolver before / lab / resolver after the
@@ -94,7 +95,8 @@ trap cleanup EXIT
 
 "$LG" lab --keygen "$WORK/keys" >/dev/null || die "lab --keygen failed"
 "${PRIO[@]}" "$LG" lab --zones "$REPO/zones" --port "$LAB_PORT" --keys "$WORK/keys" \
-    --out "$WORK/lab" --control "127.0.0.1:$LAB_CONTROL_PORT" >"$WORK/lab.log" 2>&1 &
+    --out "$WORK/lab" --control "127.0.0.1:$LAB_CONTROL_PORT" ${LAB_TTL:+--ttl "$LAB_TTL"} \
+    >"$WORK/lab.log" 2>&1 &
 LAB_PID=$!
 for ((i = 0; i < READY_TRIES; i++)); do
     grep -qs '^control: udp' "$WORK/lab.log" && break
