@@ -7,11 +7,11 @@
 //! ladder can serve them stale (RFC 8767); moka bounds the total by bytes.
 //!
 //! Near full, stale entries are swept out before moka has to evict fresh
-//! ones. The sweep walks the whole cache, so it runs on a thread of its
-//! own (`cache-sweep`), at most once a second, and only once an entry can
-//! have gone stale; never on the inserting thread, a runtime worker that
-//! other queries wait behind (issue 20: a 15 ms walk there once a second
-//! was the tail of real misses).
+//! ones. The sweep walks the whole cache, so past a few hundred entries
+//! it runs on a thread of its own (`cache-sweep`), at most once a second,
+//! and only once an entry can have gone stale; never on the inserting
+//! thread, a runtime worker that other queries wait behind (issue 20: a
+//! 15 ms walk there once a second was the tail of real misses).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -259,6 +259,9 @@ pub struct Cache {
     sweeping: Arc<std::sync::atomic::AtomicBool>,
     /// The thread of the last sweep, for [`Cache::settle`].
     sweeper: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Up to this many entries a sweep runs inline
+    /// ([`crate::limits::CACHE_SWEEP_INLINE_ENTRIES`]).
+    inline_sweep_entries: u64,
     /// Bytes held, kept exact by the eviction listener (moka's own
     /// `weighted_size` lags until its housekeeping runs).
     bytes: Arc<std::sync::atomic::AtomicU64>,
@@ -305,6 +308,7 @@ impl Cache {
             next_expiry: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
             sweeping: Arc::default(),
             sweeper: Arc::default(),
+            inline_sweep_entries: crate::limits::CACHE_SWEEP_INLINE_ENTRIES,
             bytes,
             generation: Arc::default(),
         }
@@ -329,10 +333,11 @@ impl Cache {
     /// Store an entry; its `stored_at` is taken as the current time.
     ///
     /// When the cache is nearly full and an entry may have gone stale, a
-    /// sweep of stale entries starts on a thread of its own: it walks the
-    /// whole cache (13-15 ms for 14,300 entries), which on the inserting
-    /// thread, a runtime worker, stalled every query queued behind it
-    /// once a second (issue 20, the miss tail).
+    /// sweep of stale entries starts, on a thread of its own unless the
+    /// cache is small ([`crate::limits::CACHE_SWEEP_INLINE_ENTRIES`]): it walks
+    /// the whole cache (13-15 ms for 14,300 entries), which on the
+    /// inserting thread, a runtime worker, stalled every query queued
+    /// behind it once a second (issue 20, the miss tail).
     pub fn insert(&self, key: CacheKey, entry: Entry) {
         let now = entry.stored_at;
         let weight = entry.weight();
@@ -374,6 +379,13 @@ impl Cache {
             return;
         }
         self.last_sweep.store(now.as_millis(), Ordering::Relaxed);
+        // A small cache is walked in well under a millisecond: inline, so
+        // its stale entries are gone before the next insert needs room.
+        if self.store.entry_count() <= self.inline_sweep_entries {
+            self.sweep_stale(now);
+            self.sweeping.store(false, Ordering::Release);
+            return;
+        }
         let cache = self.clone();
         let spawned = std::thread::Builder::new()
             .name("cache-sweep".into())
@@ -742,7 +754,9 @@ mod tests {
     #[test]
     fn full_of_fresh_entries_is_not_swept() {
         let one = entry(Timestamp::from_secs(0), 10).weight() as u64;
-        let cache = Cache::new(one * 100, DAY);
+        let mut cache = Cache::new(one * 100, DAY);
+        // As a large cache: this one would be swept inline.
+        cache.inline_sweep_entries = 0;
         let t0 = Timestamp::from_secs(5_000);
         let key = |i: usize| {
             let name = Name::from_str(&format!("n{i}.example.")).unwrap();
