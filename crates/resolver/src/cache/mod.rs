@@ -5,6 +5,13 @@
 //! Freshness is a pure function of `(stored_at, ttl, now)` ([`freshness`]);
 //! the cache never reads a clock. Entries live `ttl + max_stale` so the
 //! ladder can serve them stale (RFC 8767); moka bounds the total by bytes.
+//!
+//! Near full, stale entries are swept out before moka has to evict fresh
+//! ones. The sweep walks the whole cache, so past a few hundred entries
+//! it runs on a thread of its own (`cache-sweep`), at most once a second,
+//! and only once an entry can have gone stale; never on the inserting
+//! thread, a runtime worker that other queries wait behind (issue 20: a
+//! 15 ms walk there once a second was the tail of real misses).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,6 +195,13 @@ pub fn name_weight(name: &Name) -> usize {
     std::mem::size_of::<Name>() + name.len()
 }
 
+/// When `entry` stops being fresh.
+fn expiry_of(entry: &Entry) -> Timestamp {
+    entry
+        .stored_at
+        .saturating_add(Duration::from_secs(u64::from(entry.ttl)))
+}
+
 /// How usable an entry is at `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freshness {
@@ -236,6 +250,18 @@ pub struct Cache {
     max_bytes: u64,
     /// When stale entries were last swept out (millis since epoch).
     last_sweep: Arc<std::sync::atomic::AtomicU64>,
+    /// No entry turns stale before this (millis since epoch): the earliest
+    /// expiry (`stored_at + ttl`) of the entries inserted since the last
+    /// sweep began and of the fresh ones that sweep kept. Until then a
+    /// sweep would find nothing, so none runs.
+    next_expiry: Arc<std::sync::atomic::AtomicU64>,
+    /// A sweep is running (on its own thread: see [`Cache::insert`]).
+    sweeping: Arc<std::sync::atomic::AtomicBool>,
+    /// The thread of the last sweep, for [`Cache::settle`].
+    sweeper: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Up to this many entries a sweep runs inline
+    /// ([`crate::limits::CACHE_SWEEP_INLINE_ENTRIES`]).
+    inline_sweep_entries: u64,
     /// Bytes held, kept exact by the eviction listener (moka's own
     /// `weighted_size` lags until its housekeeping runs).
     bytes: Arc<std::sync::atomic::AtomicU64>,
@@ -279,6 +305,10 @@ impl Cache {
             max_stale,
             max_bytes,
             last_sweep: Arc::default(),
+            next_expiry: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+            sweeping: Arc::default(),
+            sweeper: Arc::default(),
+            inline_sweep_entries: crate::limits::CACHE_SWEEP_INLINE_ENTRIES,
             bytes,
             generation: Arc::default(),
         }
@@ -301,42 +331,122 @@ impl Cache {
     }
 
     /// Store an entry; its `stored_at` is taken as the current time.
+    ///
+    /// When the cache is nearly full and an entry may have gone stale, a
+    /// sweep of stale entries starts, on a thread of its own unless the
+    /// cache is small ([`crate::limits::CACHE_SWEEP_INLINE_ENTRIES`]): it walks
+    /// the whole cache (13-15 ms for 14,300 entries), which on the
+    /// inserting thread, a runtime worker, stalled every query queued
+    /// behind it once a second (issue 20, the miss tail).
     pub fn insert(&self, key: CacheKey, entry: Entry) {
         let now = entry.stored_at;
         let weight = entry.weight();
+        let expiry = expiry_of(&entry);
         self.bytes
             .fetch_add(u64::from(weight), std::sync::atomic::Ordering::Relaxed);
         let entry = Arc::new(entry);
         self.store.insert(key, Stored { entry, weight });
+        // After the insert: a sweep that starts in between and misses the
+        // entry still sees this expiry (a missed one would only lose the
+        // entry its priority in eviction, never its data).
+        self.note_expiry(expiry);
         self.sweep_stale_if_full(now);
     }
 
+    fn note_expiry(&self, expiry: Timestamp) {
+        self.next_expiry
+            .fetch_min(expiry.as_millis(), std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// When nearly full, drop entries past their TTL before fresh ones
-    /// have to go (RFC 8767 §5: stale data is the first to evict).
+    /// have to go (RFC 8767 §5: stale data is the first to evict): at
+    /// most one sweep per [`STALE_SWEEP_INTERVAL`], none while no entry
+    /// can be stale yet, and never on the calling thread.
     fn sweep_stale_if_full(&self, now: Timestamp) {
         use std::sync::atomic::Ordering;
         let held = self.bytes.load(Ordering::Relaxed);
         if held.saturating_mul(100) < self.max_bytes.saturating_mul(STALE_SWEEP_PERCENT) {
             return;
         }
+        if now < Timestamp::from_millis(self.next_expiry.load(Ordering::Acquire)) {
+            return;
+        }
         let last = Timestamp::from_millis(self.last_sweep.load(Ordering::Relaxed));
         if now.saturating_since(last) < STALE_SWEEP_INTERVAL {
             return;
         }
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
         self.last_sweep.store(now.as_millis(), Ordering::Relaxed);
+        // A small cache is walked in well under a millisecond: inline, so
+        // its stale entries are gone before the next insert needs room.
+        if self.store.entry_count() <= self.inline_sweep_entries {
+            self.sweep_stale(now);
+            self.sweeping.store(false, Ordering::Release);
+            return;
+        }
+        let cache = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("cache-sweep".into())
+            .spawn(move || {
+                cache.sweep_stale(now);
+                cache.sweeping.store(false, Ordering::Release);
+            });
+        match spawned {
+            Ok(handle) => {
+                let mut last = self.sweeper.lock().unwrap_or_else(|e| e.into_inner());
+                // The previous sweep ended (`sweeping` was clear): reap it.
+                if let Some(done) = last.replace(handle) {
+                    let _ = done.join();
+                }
+            }
+            // No thread to be had: sweep here rather than not at all.
+            Err(error) => {
+                tracing::debug!(%error, "no thread for the cache sweep; sweeping inline");
+                self.sweep_stale(now);
+                self.sweeping.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// Remove every entry that is not fresh at `now`, and note when the
+    /// first of the fresh ones kept turns stale.
+    fn sweep_stale(&self, now: Timestamp) {
+        use std::sync::atomic::Ordering;
+        // Inserts from here on lower it again; the walk adds what it keeps.
+        self.next_expiry.store(u64::MAX, Ordering::Release);
+        let mut earliest = u64::MAX;
         let stale: Vec<Arc<CacheKey>> = self
             .store
             .iter()
-            .filter(|(_, Stored { entry: e, .. })| {
-                !matches!(
-                    freshness(e.stored_at, e.ttl, now, self.max_stale),
-                    Freshness::Fresh { .. }
-                )
+            .filter_map(|(k, Stored { entry: e, .. })| {
+                match freshness(e.stored_at, e.ttl, now, self.max_stale) {
+                    Freshness::Fresh { .. } => {
+                        earliest = earliest.min(expiry_of(&e).as_millis());
+                        None
+                    }
+                    Freshness::Stale { .. } | Freshness::Gone => Some(k),
+                }
             })
-            .map(|(k, _)| k)
             .collect();
+        self.next_expiry.fetch_min(earliest, Ordering::AcqRel);
         for key in stale {
             self.store.invalidate(&*key);
+        }
+        self.store.run_pending_tasks();
+    }
+
+    /// Wait for a sweep in progress and apply moka's pending work, so
+    /// that counts and evictions are final (tests, `cache dump`).
+    pub fn settle(&self) {
+        let sweep = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(sweep) = sweep {
+            let _ = sweep.join();
         }
         self.store.run_pending_tasks();
     }
@@ -419,6 +529,7 @@ impl Cache {
                 let age = now.saturating_since(entry.stored_at).as_secs();
                 let mut expired = Entry::clone(entry);
                 expired.ttl = u32::try_from(age).unwrap_or(u32::MAX).min(entry.ttl);
+                self.note_expiry(expiry_of(&expired));
                 self.store.insert(
                     CacheKey::clone(&key),
                     Stored {
@@ -623,7 +734,7 @@ mod tests {
         for i in 0..60 {
             cache.insert(key("new", i), entry(t1, 300));
         }
-        cache.store.run_pending_tasks();
+        cache.settle();
         let fresh_kept = (0..60)
             .filter(|i| cache.get(&key("new", *i), t1).is_some())
             .count();
@@ -635,6 +746,39 @@ mod tests {
             stale_kept < 60,
             "stale entries were swept ({stale_kept} left)"
         );
+    }
+
+    /// Issue 20: a full cache whose entries are all fresh is not walked
+    /// (a walk finds nothing), and a sweep never runs on the inserting
+    /// thread.
+    #[test]
+    fn full_of_fresh_entries_is_not_swept() {
+        let one = entry(Timestamp::from_secs(0), 10).weight() as u64;
+        let mut cache = Cache::new(one * 100, DAY);
+        // As a large cache: this one would be swept inline.
+        cache.inline_sweep_entries = 0;
+        let t0 = Timestamp::from_secs(5_000);
+        let key = |i: usize| {
+            let name = Name::from_str(&format!("n{i}.example.")).unwrap();
+            CacheKey::new(&name, RecordType::A, DNSClass::IN, View::Validated)
+        };
+        for i in 0..200 {
+            let at = t0.saturating_add(Duration::from_secs(i as u64));
+            cache.insert(key(i), entry(at, 300));
+        }
+        assert!(cache.sweeper.lock().unwrap().is_none(), "no sweep ran");
+        // Once one can be stale, a sweep runs, on a thread of its own.
+        let later = t0.saturating_add(Duration::from_secs(1_000));
+        cache.insert(key(1_000), entry(later, 300));
+        let sweep = cache.sweeper.lock().unwrap().take().expect("a sweep");
+        assert_eq!(sweep.thread().name(), Some("cache-sweep"));
+        assert_ne!(sweep.thread().id(), std::thread::current().id());
+        sweep.join().unwrap();
+        cache.settle();
+        let stale_left = (0..200)
+            .filter(|i| cache.get(&key(*i), later).is_some())
+            .count();
+        assert_eq!(stale_left, 0, "the sweep removed every stale entry");
     }
 
     #[test]
