@@ -6,7 +6,10 @@
 //! cut); when one datagram is waiting it is the same two calls as before.
 //!
 //! nix wraps the calls (its `unsafe` stays in nix; this crate forbids its
-//! own). Both functions here are non-blocking: readiness is tokio's.
+//! own). Whether a call waits is the socket's: the receive threads of
+//! `udp.rs` use blocking sockets (with timeouts), so `recv` sleeps until a
+//! datagram comes and `send` until the socket takes the replies;
+//! [`send_now`], for resolved replies sent from a task, never waits.
 
 use std::io;
 use std::io::{IoSlice, IoSliceMut};
@@ -19,10 +22,11 @@ use nix::sys::socket::{
 
 use crate::limits;
 
-/// Receive buffers and headers for one socket's loop.
+/// Receive buffers for one socket's loop.
 ///
-/// (nix's `MultiHeaders` holds raw pointers, so it is not `Send` and is
-/// made per call: the receive loop's future must be `Send`.)
+/// (nix's `MultiHeaders` is made per call: nix 0.32 does not reset a
+/// header's address length before a call, so a header used again would
+/// keep the length of the last sender's address.)
 pub(super) struct RecvBatch {
     bufs: Vec<Vec<u8>>,
     /// Per datagram of the last `recv`: bytes read and sender.
@@ -39,9 +43,13 @@ impl RecvBatch {
         }
     }
 
-    /// Read the datagrams queued on `fd`, at most `UDP_BATCH`;
-    /// `WouldBlock` when there are none. A datagram longer than
-    /// `MAX_UDP_QUERY_SIZE` is cut to it (and then fails parsing: FORMERR).
+    /// Read the datagrams queued on `fd`, at most `UDP_BATCH`: on a
+    /// blocking socket, waits for the first (up to the socket's receive
+    /// timeout: then `WouldBlock`) and takes the others already queued
+    /// (`MSG_WAITFORONE`); on a non-blocking one, `WouldBlock` when there
+    /// are none. A datagram longer than `MAX_UDP_QUERY_SIZE` is cut to it
+    /// (and then fails parsing: FORMERR). After `shutdown(SHUT_RD)` it
+    /// returns at once with no datagram.
     pub(super) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         self.got.clear();
         let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
@@ -54,7 +62,7 @@ impl RecvBatch {
             fd,
             &mut headers,
             slices.iter_mut(),
-            MsgFlags::MSG_DONTWAIT,
+            MsgFlags::MSG_WAITFORONE,
             None,
         )
         .map_err(io::Error::from)?;
@@ -103,8 +111,9 @@ impl SendBatch {
         self.replies.is_empty()
     }
 
-    /// Send the waiting replies with one `sendmmsg` (non-blocking); the
-    /// number sent, counted from the first. Sent ones are removed.
+    /// Send the waiting replies (at most `UDP_BATCH`) with one
+    /// `sendmmsg`; the number sent, counted from the first. Sent ones are
+    /// removed. An error is about the first reply not sent.
     pub(super) fn send(&mut self, fd: RawFd) -> io::Result<usize> {
         let count = self.replies.len().min(limits::UDP_BATCH);
         let chosen = self.replies.get(..count).unwrap_or(&[]);
@@ -124,7 +133,7 @@ impl SendBatch {
             &slices,
             &addrs,
             no_cmsgs,
-            MsgFlags::MSG_DONTWAIT,
+            MsgFlags::empty(),
         )
         .map_err(io::Error::from)?
         .count();
@@ -133,10 +142,29 @@ impl SendBatch {
         Ok(sent)
     }
 
-    /// The replies not sent yet, leaving the batch empty.
-    pub(super) fn take(&mut self) -> Vec<(Vec<u8>, SocketAddr)> {
-        std::mem::take(&mut self.replies)
+    /// Forget the first reply waiting (one the socket refused).
+    pub(super) fn skip(&mut self) {
+        if !self.replies.is_empty() {
+            self.replies.remove(0);
+        }
     }
+
+    /// Forget every reply waiting.
+    pub(super) fn clear(&mut self) {
+        self.replies.clear();
+    }
+}
+
+/// Send one datagram without waiting: `WouldBlock` if the socket's send
+/// buffer is full, whatever the socket's mode (`MSG_DONTWAIT`).
+pub(super) fn send_now(fd: RawFd, reply: &[u8], to: SocketAddr) -> io::Result<usize> {
+    nix::sys::socket::sendto(
+        fd,
+        reply,
+        &SockaddrStorage::from(to),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)
 }
 
 #[cfg(test)]

@@ -23,13 +23,13 @@ mod udp;
 pub mod wire;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use prometheus::{Histogram, IntCounter};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinError, JoinSet};
 use tracing::{Instrument, debug, debug_span, trace, warn};
@@ -91,6 +91,8 @@ pub enum ServerError {
     },
     #[error("reading the local address bound for {addr}: {source}")]
     LocalAddr { addr: SocketAddr, source: io::Error },
+    #[error("starting the UDP receive thread for {addr}: {source}")]
+    UdpThread { addr: SocketAddr, source: io::Error },
 }
 
 /// Bound sockets, not yet serving.
@@ -106,7 +108,8 @@ pub struct Server<H> {
 #[derive(Debug)]
 struct Listener {
     addr: SocketAddr,
-    /// One socket per worker thread, all on `addr` (SO_REUSEPORT).
+    /// One socket per core, all on `addr` (SO_REUSEPORT), each to be
+    /// drained by a thread of its own (`udp.rs`).
     udp: Vec<UdpSocket>,
     tcp: TcpListener,
 }
@@ -144,10 +147,13 @@ impl<H: QueryHandler> Server<H> {
         self.listeners.iter().map(|l| l.addr).collect()
     }
 
-    /// Start serving on the current tokio runtime. Runs until the handle is
-    /// shut down or dropped.
-    pub fn start(self) -> ServerHandle {
+    /// Start serving: a receive thread per UDP socket (`udp.rs`), TCP and
+    /// resolved queries on the current tokio runtime (called outside one,
+    /// it panics, as `tokio::spawn` does). Runs until the handle is shut
+    /// down or dropped. Fails only if a thread cannot be started.
+    pub fn start(self) -> Result<ServerHandle, ServerError> {
         let addrs = self.local_addrs();
+        let runtime = tokio::runtime::Handle::current();
         let (shutdown, watch_rx) = watch::channel(false);
         // One budget of TCP connections for all listeners.
         let max_clients = self.max_tcp_clients.clamp(1, Semaphore::MAX_PERMITS);
@@ -158,13 +164,17 @@ impl<H: QueryHandler> Server<H> {
             idle_timeout: self.tcp_idle_timeout,
         });
         let mut tasks = JoinSet::new();
+        let mut udp = Vec::new();
         for listener in self.listeners {
-            for udp in listener.udp {
-                tasks.spawn(udp::serve(
-                    Arc::new(udp),
-                    Arc::clone(&self.shared),
-                    watch_rx.clone(),
-                ));
+            for socket in listener.udp {
+                let name = format!("lastgood-udp-{}", udp.len());
+                let worker =
+                    udp::Worker::spawn(socket, Arc::clone(&self.shared), runtime.clone(), name)
+                        .map_err(|source| ServerError::UdpThread {
+                            addr: listener.addr,
+                            source,
+                        })?;
+                udp.push(worker);
             }
             tasks.spawn(tcp::serve(
                 listener.tcp,
@@ -174,21 +184,25 @@ impl<H: QueryHandler> Server<H> {
             ));
         }
         debug!(?addrs, "server started");
-        ServerHandle {
+        Ok(ServerHandle {
             addrs,
             shutdown,
+            udp,
             tasks,
-        }
+        })
     }
 }
 
-/// A running server. Dropping it aborts every task (listeners, queries in
-/// progress, TCP connections); [`ServerHandle::shutdown`] waits for the
-/// listeners to stop.
+/// A running server. Dropping it stops the UDP threads and aborts every
+/// task (TCP listeners and connections; queries in progress are aborted
+/// as each thread ends); [`ServerHandle::shutdown`] waits for the threads
+/// and listeners to stop.
 #[derive(Debug)]
 pub struct ServerHandle {
     addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
+    /// The UDP receive threads (stopped when dropped).
+    udp: Vec<udp::Worker>,
     tasks: JoinSet<()>,
 }
 
@@ -198,10 +212,16 @@ impl ServerHandle {
     }
 
     /// Stop accepting, abort queries in progress, close sockets; returns
-    /// when every listener task has ended.
+    /// when every UDP thread and listener task has ended.
     pub async fn shutdown(mut self) {
         // Receivers see either the new value or the sender gone: both stop.
         let _ = self.shutdown.send(true);
+        for worker in &self.udp {
+            worker.stop();
+        }
+        for worker in std::mem::take(&mut self.udp) {
+            worker.stopped().await;
+        }
         while let Some(done) = self.tasks.join_next().await {
             log_join(done);
         }
@@ -417,24 +437,24 @@ fn template_key(bytes: &[u8], info: &RequestInfo, transport: Transport) -> Optio
     )
 }
 
-/// UDP sockets per listen address: one per core the runtime may use.
+/// UDP sockets (and receive threads) per listen address: one per core.
 fn udp_sockets_per_address() -> usize {
     std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, limits::MAX_UDP_SOCKETS_PER_LISTEN_ADDRESS)
 }
 
-/// A non-blocking UDP socket on `addr`, with SO_REUSEPORT if `shared` so
-/// that the other sockets of the same listen address can bind it too.
+/// A UDP socket on `addr`, with SO_REUSEPORT if `shared` so that the
+/// other sockets of the same listen address can bind it too (its receive
+/// thread sets its mode and timeouts).
 fn bind_udp(addr: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if shared {
         socket.set_reuse_port(true)?;
     }
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// The UDP sockets of one listen address and the address they share:
