@@ -42,7 +42,7 @@ pub use wire::{
 use crate::ede::{Ede, EdeCode};
 use crate::limits;
 use crate::metrics::Metrics;
-use crate::query::{Answer, ClientQuery, QueryHandler, Tier};
+use crate::query::{Answer, CacheState, ClientQuery, QueryHandler, Tier};
 use templates::{AnswerTemplates, TemplateKey};
 
 /// Where and for whom to serve.
@@ -264,6 +264,20 @@ impl ReuseMetrics {
     }
 }
 
+/// What the messages of one receive batch share: the handler's state and
+/// clock, read once when the batch starts, and the template hits, added to
+/// the metrics once when it ends ([`Shared::batch`], [`Shared::finish`]).
+/// A TCP message is a batch of one.
+struct Batch {
+    /// The handler's generation and time as the batch started.
+    state: Option<CacheState>,
+    started: Instant,
+    /// Template answers given, by rcode (other rcodes are counted at once).
+    hits: u64,
+    noerror: u64,
+    nxdomain: u64,
+}
+
 /// What a message needs after the checks that take no resolver.
 enum Triage {
     /// Send this (or nothing).
@@ -307,11 +321,66 @@ impl<H: QueryHandler> Shared<H> {
         }
     }
 
+    /// A batch starting now: the handler's state read once for all of its
+    /// messages.
+    fn batch(&self) -> Batch {
+        Batch {
+            state: self.handler.cache_state(),
+            started: Instant::now(),
+            hits: 0,
+            noerror: 0,
+            nxdomain: 0,
+        }
+    }
+
+    /// Count the template answers of `batch`: each counter once, one slot
+    /// of the history (the minute of the batch's time, the handler's
+    /// clock: the system clock when serving), and one latency per answer,
+    /// the batch's (from its start to now, before the replies are sent: a
+    /// bound of each answer's own).
+    fn finish(&self, batch: Batch) {
+        if batch.hits == 0 {
+            return;
+        }
+        self.metrics.cache_hits.inc_by(batch.hits);
+        self.reused.answers.inc_by(batch.hits);
+        if batch.noerror > 0 {
+            self.reused.noerror.inc_by(batch.noerror);
+        }
+        if batch.nxdomain > 0 {
+            self.reused.nxdomain.inc_by(batch.nxdomain);
+        }
+        let minute = batch
+            .state
+            .map_or_else(crate::metrics::history::unix_minute, |s| {
+                s.now.as_millis() / 60_000
+            });
+        self.metrics.history.record(Tier::Fresh, minute, batch.hits);
+        let latency = batch.started.elapsed().as_secs_f64();
+        for _ in 0..batch.hits {
+            self.reused.latency.observe(latency);
+        }
+    }
+
+    /// [`Shared::triage`] of one message in a batch of its own.
+    fn triage_one(&self, bytes: &[u8], peer: SocketAddr, transport: Transport) -> Triage {
+        let mut batch = self.batch();
+        let triage = self.triage(bytes, peer, transport, &mut batch);
+        self.finish(batch);
+        triage
+    }
+
     /// Parse a message and answer it if that needs no resolver: drops,
     /// immediate replies, and questions with a reusable answer.
-    fn triage(&self, bytes: &[u8], peer: SocketAddr, transport: Transport) -> Triage {
-        let started = Instant::now();
-        if self.acl.drops(peer.ip()) {
+    fn triage(
+        &self,
+        bytes: &[u8],
+        peer: SocketAddr,
+        transport: Transport,
+        batch: &mut Batch,
+    ) -> Triage {
+        let allowed = self.acl.allows(peer.ip());
+        if !allowed && self.acl.drops_refused() {
             self.metrics.refused.inc();
             trace!(client = %peer, "refused by ACL, dropped");
             return Triage::Done(None);
@@ -326,7 +395,10 @@ impl<H: QueryHandler> Shared<H> {
                 Triage::Done(Some(reply))
             }
             Parsed::Query(query, info) => {
-                match self.reuse(bytes, &info, peer, transport, started) {
+                let reply = allowed
+                    .then(|| self.reuse(bytes, &info, transport, batch))
+                    .flatten();
+                match reply {
                     Some(reply) => Triage::Done(Some(reply)),
                     None => Triage::Resolve(query, info),
                 }
@@ -334,37 +406,28 @@ impl<H: QueryHandler> Shared<H> {
         }
     }
 
-    /// The reply from a template, if one is usable (ACL first: a template
-    /// never answers a client the ACL refuses).
+    /// The reply from a template, if one is usable, counted in `batch`
+    /// (only for a client the ACL allows: the caller checks).
     fn reuse(
         &self,
         bytes: &[u8],
         info: &RequestInfo,
-        peer: SocketAddr,
         transport: Transport,
-        started: Instant,
+        batch: &mut Batch,
     ) -> Option<Vec<u8>> {
-        if !self.acl.allows(peer.ip()) {
-            return None;
-        }
-        let state = self.handler.cache_state()?;
+        let state = batch.state?;
         let key = template_key(bytes, info, transport)?;
         let (reply, rcode) = self.templates.reply(&key, bytes, state)?;
-        self.metrics.cache_hits.inc();
+        batch.hits += 1;
         match rcode {
-            ResponseCode::NXDomain => self.reused.nxdomain.inc(),
-            ResponseCode::NoError => self.reused.noerror.inc(),
+            ResponseCode::NXDomain => batch.nxdomain += 1,
+            ResponseCode::NoError => batch.noerror += 1,
             other => self
                 .metrics
                 .queries
                 .with_label_values(&[wire::rcode_label(other), Tier::Fresh.as_str()])
                 .inc(),
         }
-        self.reused.answers.inc();
-        self.metrics
-            .history
-            .record(Tier::Fresh, crate::metrics::history::unix_minute(), 1);
-        self.reused.latency.observe(started.elapsed().as_secs_f64());
         Some(reply)
     }
 

@@ -12,6 +12,10 @@
 //! ([`batch::send_now`]). Past that bound a query gets SERVFAIL with EDE 14
 //! (Not Ready) at once instead of waiting.
 //!
+//! Per batch, not per query: one read of the handler's state and clock and
+//! one update of each metric the template hits touch (`Shared::batch`,
+//! `Shared::finish`).
+//!
 //! Stopping ([`Worker::stop`], also on drop): a flag, and the socket shut
 //! down for reading, which wakes a blocked `recvmmsg` at once on Linux (it
 //! returns with no datagram). [`limits::UDP_RECEIVE_WAKE`] bounds the wait
@@ -33,7 +37,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use super::batch::{RecvBatch, SendBatch, send_now};
-use super::{RequestInfo, Shared, Transport, Triage, log_join, wire};
+use super::{Batch, RequestInfo, Shared, Transport, Triage, log_join, wire};
 use crate::ede::{Ede, EdeCode};
 use crate::limits;
 use crate::query::{Answer, QueryHandler};
@@ -134,6 +138,7 @@ fn serve<H: QueryHandler>(
             }
         };
         if count > 0 {
+            let mut batch = shared.batch();
             for i in 0..count {
                 let Some((bytes, peer)) = received.get(i) else {
                     continue;
@@ -143,8 +148,9 @@ fn serve<H: QueryHandler>(
                     runtime,
                     tasks: &mut tasks,
                 };
-                handle(bytes, peer, shared, to, &mut replies);
+                handle(bytes, peer, shared, &mut batch, to, &mut replies);
             }
+            shared.finish(batch);
             flush(fd, &mut replies);
         }
         while let Some(done) = tasks.try_join_next() {
@@ -166,10 +172,11 @@ fn handle<H: QueryHandler>(
     bytes: &[u8],
     peer: SocketAddr,
     shared: &Arc<Shared<H>>,
+    batch: &mut Batch,
     to: Handover<'_>,
     replies: &mut SendBatch,
 ) {
-    let (query, info) = match shared.triage(bytes, peer, Transport::Udp) {
+    let (query, info) = match shared.triage(bytes, peer, Transport::Udp, batch) {
         Triage::Done(Some(reply)) => return replies.push(reply, peer),
         Triage::Done(None) => return,
         Triage::Resolve(query, info) => (query, info),
