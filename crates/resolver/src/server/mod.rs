@@ -36,7 +36,8 @@ use tracing::{Instrument, debug, debug_span, trace, warn};
 
 pub use acl::Acl;
 pub use wire::{
-    DropReason, EdnsInfo, Parsed, RequestInfo, encode_response, parse_request, udp_limit,
+    DropReason, EdnsInfo, Parsed, PlainQuery, RequestInfo, encode_response, parse_request,
+    udp_limit,
 };
 
 use crate::ede::{Ede, EdeCode};
@@ -385,6 +386,18 @@ impl<H: QueryHandler> Shared<H> {
             trace!(client = %peer, "refused by ACL, dropped");
             return Triage::Done(None);
         }
+        // A query of the common shape meets its template before any
+        // parsing; anything else, or a miss, is parsed in full.
+        let plain = if allowed {
+            wire::plain_query(bytes)
+        } else {
+            None
+        };
+        if let Some(plain) = plain
+            && let Some(reply) = self.reuse(bytes, plain, transport, batch)
+        {
+            return Triage::Done(Some(reply));
+        }
         match parse_request(bytes, &self.metrics) {
             Parsed::Drop(reason) => {
                 trace!(client = %peer, reason = reason.as_str(), "message dropped");
@@ -395,8 +408,9 @@ impl<H: QueryHandler> Shared<H> {
                 Triage::Done(Some(reply))
             }
             Parsed::Query(query, info) => {
-                let reply = allowed
-                    .then(|| self.reuse(bytes, &info, transport, batch))
+                // Looked up above if it was plain (the same key).
+                let reply = (allowed && plain.is_none())
+                    .then(|| self.reuse(bytes, shape(&info), transport, batch))
                     .flatten();
                 match reply {
                     Some(reply) => Triage::Done(Some(reply)),
@@ -411,12 +425,12 @@ impl<H: QueryHandler> Shared<H> {
     fn reuse(
         &self,
         bytes: &[u8],
-        info: &RequestInfo,
+        query: PlainQuery,
         transport: Transport,
         batch: &mut Batch,
     ) -> Option<Vec<u8>> {
         let state = batch.state?;
-        let key = template_key(bytes, info, transport)?;
+        let key = template_key(bytes, query, transport)?;
         let (reply, rcode) = self.templates.reply(&key, bytes, state)?;
         batch.hits += 1;
         match rcode {
@@ -467,7 +481,7 @@ impl<H: QueryHandler> Shared<H> {
             let reply = encode_response(&info, &answer, transport.limit(&info));
             if let Some(state) = state
                 && allowed
-                && let Some(key) = template_key(bytes, &info, transport)
+                && let Some(key) = template_key(bytes, shape(&info), transport)
             {
                 self.templates.insert(&key, &reply, &answer, state);
             }
@@ -489,14 +503,27 @@ impl<H: QueryHandler> Shared<H> {
     }
 }
 
-/// The template key of a parsed request on `transport`.
-fn template_key(bytes: &[u8], info: &RequestInfo, transport: Transport) -> Option<TemplateKey> {
+/// What shapes a template of a parsed request.
+fn shape(info: &RequestInfo) -> PlainQuery {
+    PlainQuery {
+        recursion_desired: info.recursion_desired,
+        checking_disabled: info.checking_disabled,
+        edns: info.edns,
+    }
+}
+
+/// The template key of a request on `transport`.
+fn template_key(bytes: &[u8], query: PlainQuery, transport: Transport) -> Option<TemplateKey> {
+    let limit = match transport {
+        Transport::Udp => wire::udp_limit_for(query.edns),
+        Transport::Tcp => limits::MAX_MESSAGE_SIZE,
+    };
     TemplateKey::new(
         bytes,
-        info.recursion_desired,
-        info.checking_disabled,
-        info.edns.map(|e| e.dnssec_ok),
-        transport.limit(info),
+        query.recursion_desired,
+        query.checking_disabled,
+        query.edns.map(|e| e.dnssec_ok),
+        limit,
     )
 }
 
