@@ -122,6 +122,12 @@ pub const ANSWER_TEMPLATE_BYTES: u64 = 4 * 1024 * 1024;
 /// syscalls per query up to 32-fold under load.
 pub const UDP_BATCH: usize = 32;
 
+/// Datagrams a quiet socket's `recvmmsg` asks for; each call asks for
+/// twice what the last one got, up to `UDP_BATCH`. Our own bound: at
+/// moderate load a call finds one datagram, and every slot asked for
+/// costs header set-up whether it is filled or not.
+pub const UDP_BATCH_MIN: usize = 4;
+
 /// Longest UDP query read whole; longer ones are cut to this and answered
 /// FORMERR (a query is a header, one question and an OPT: well under 1 KiB;
 /// RFC 6891 padding rarely pads queries past 468 bytes, RFC 8467).
