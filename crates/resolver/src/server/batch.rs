@@ -107,14 +107,21 @@ fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
 }
 
 /// Replies waiting to be sent by one socket's loop.
+///
+/// Its headers are made once: `sendmmsg` sets every field it uses per
+/// call. (That makes it not `Send`: it lives on its receive thread.)
 pub(super) struct SendBatch {
     replies: Vec<(Vec<u8>, SocketAddr)>,
+    headers: MultiHeaders<SockaddrStorage>,
+    addrs: Vec<Option<SockaddrStorage>>,
 }
 
 impl SendBatch {
     pub(super) fn new() -> Self {
         Self {
             replies: Vec::with_capacity(limits::UDP_BATCH),
+            headers: MultiHeaders::preallocate(limits::UDP_BATCH, None),
+            addrs: Vec::with_capacity(limits::UDP_BATCH),
         }
     }
 
@@ -136,17 +143,18 @@ impl SendBatch {
             .iter()
             .map(|(reply, _)| [IoSlice::new(reply)])
             .collect();
-        let addrs: Vec<Option<SockaddrStorage>> = chosen
-            .iter()
-            .map(|(_, to)| Some(SockaddrStorage::from(*to)))
-            .collect();
+        self.addrs.clear();
+        self.addrs.extend(
+            chosen
+                .iter()
+                .map(|(_, to)| Some(SockaddrStorage::from(*to))),
+        );
         let no_cmsgs: [ControlMessage<'_>; 0] = [];
-        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(count, None);
         let sent = sendmmsg(
             fd,
-            &mut headers,
+            &mut self.headers,
             &slices,
-            &addrs,
+            &self.addrs,
             no_cmsgs,
             MsgFlags::empty(),
         )
