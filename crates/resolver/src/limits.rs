@@ -149,7 +149,7 @@ pub const MAX_UDP_SOCKETS_PER_LISTEN_ADDRESS: usize = 16;
 /// wakes it at once (the socket is shut down for reading, which Linux
 /// also honours before a receive starts); this only bounds the wait
 /// should that wake-up be lost. Our own bound: an idle socket costs one
-/// wakeup per period (about 2,500 instructions, callgrind).
+/// wakeup per period (about 1,200 instructions, callgrind).
 pub const UDP_RECEIVE_WAKE: Duration = Duration::from_secs(2);
 
 /// Longest a UDP receive thread waits for room in the socket's send

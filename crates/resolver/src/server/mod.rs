@@ -1,10 +1,14 @@
 //! The client-facing front end: UDP and TCP listeners, per-query parsing,
 //! EDNS, truncation and the ACL.
 //!
-//! Bytes from a client go through [`wire::parse_request`] (pure), then the
-//! ACL, then a [`QueryHandler`] (the resolver), and the [`Answer`] goes back
-//! through [`wire::encode_response`]. Only this module touches client
-//! sockets. Nothing a client sends can panic: parsing is bounds-checked and
+//! Bytes from a client go through the ACL, then, for a query of the common
+//! shape, a template lookup ([`wire::plain_query`], nothing parsed), else
+//! [`wire::parse_request`] (pure) and a [`QueryHandler`] (the resolver);
+//! the [`Answer`] goes back through [`wire::encode_response`]. Only this
+//! module touches client sockets. Each UDP socket is drained by an OS
+//! thread of its own (`udp.rs`), which answers cache hits without the async
+//! runtime; TCP and every query that needs the resolver run on it. Nothing
+//! a client sends can panic: parsing is bounds-checked and
 //! every error becomes FORMERR, REFUSED or a dropped message with a metric.
 //!
 //! Bounds: UDP queries in progress share one budget of
