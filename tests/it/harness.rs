@@ -82,7 +82,7 @@ impl Testbed {
         )
         .await
         .unwrap();
-        let handle = server.start();
+        let handle = server.start().unwrap();
         let addr = handle.local_addrs()[0];
         Testbed {
             lab,

@@ -104,7 +104,7 @@ async fn start_with(mode: Mode, configure: impl FnOnce(&mut ServerConfig)) -> Ru
         .await
         .unwrap();
     let bound = server.local_addrs();
-    let handle = server.start();
+    let handle = server.start().unwrap();
     assert_eq!(handle.local_addrs(), bound);
     let addr = bound[0];
     assert_ne!(addr.port(), 0);

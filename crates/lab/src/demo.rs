@@ -224,7 +224,7 @@ pub async fn run(args: DemoArgs) -> Result<bool, DemoError> {
         metrics.clone(),
     )
     .await?
-    .start();
+    .start()?;
     let resolver_addr = server
         .local_addrs()
         .first()

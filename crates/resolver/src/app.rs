@@ -272,7 +272,7 @@ impl App {
             .drop_refused(config.refused_clients == RefusedClients::Drop);
         let dns = Server::bind(sc, Arc::new(Arc::clone(&resolver)), metrics.clone())
             .await?
-            .start();
+            .start()?;
         let recheck_every = config.nta.recheck_interval;
         let fleet_tasks = match &config.fleet {
             Some(settings) => start_fleet(settings, &metrics, &resolver)?,

@@ -63,6 +63,11 @@ impl Acl {
         self.drop && !self.allows(ip)
     }
 
+    /// Whether refused clients get nothing rather than REFUSED.
+    pub fn drops_refused(&self) -> bool {
+        self.drop
+    }
+
     /// The configured networks.
     pub fn nets(&self) -> &[IpNet] {
         &self.nets

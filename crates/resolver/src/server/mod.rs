@@ -1,10 +1,14 @@
 //! The client-facing front end: UDP and TCP listeners, per-query parsing,
 //! EDNS, truncation and the ACL.
 //!
-//! Bytes from a client go through [`wire::parse_request`] (pure), then the
-//! ACL, then a [`QueryHandler`] (the resolver), and the [`Answer`] goes back
-//! through [`wire::encode_response`]. Only this module touches client
-//! sockets. Nothing a client sends can panic: parsing is bounds-checked and
+//! Bytes from a client go through the ACL, then, for a query of the common
+//! shape, a template lookup ([`wire::plain_query`], nothing parsed), else
+//! [`wire::parse_request`] (pure) and a [`QueryHandler`] (the resolver);
+//! the [`Answer`] goes back through [`wire::encode_response`]. Only this
+//! module touches client sockets. Each UDP socket is drained by an OS
+//! thread of its own (`udp.rs`), which answers cache hits without the async
+//! runtime; TCP and every query that needs the resolver run on it. Nothing
+//! a client sends can panic: parsing is bounds-checked and
 //! every error becomes FORMERR, REFUSED or a dropped message with a metric.
 //!
 //! Bounds: UDP queries in progress share one budget of
@@ -23,26 +27,27 @@ mod udp;
 pub mod wire;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use prometheus::{Histogram, IntCounter};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinError, JoinSet};
 use tracing::{Instrument, debug, debug_span, trace, warn};
 
 pub use acl::Acl;
 pub use wire::{
-    DropReason, EdnsInfo, Parsed, RequestInfo, encode_response, parse_request, udp_limit,
+    DropReason, EdnsInfo, Parsed, PlainQuery, RequestInfo, encode_response, parse_request,
+    udp_limit,
 };
 
 use crate::ede::{Ede, EdeCode};
 use crate::limits;
 use crate::metrics::Metrics;
-use crate::query::{Answer, ClientQuery, QueryHandler, Tier};
+use crate::query::{Answer, CacheState, ClientQuery, QueryHandler, Tier};
 use templates::{AnswerTemplates, TemplateKey};
 
 /// Where and for whom to serve.
@@ -91,6 +96,8 @@ pub enum ServerError {
     },
     #[error("reading the local address bound for {addr}: {source}")]
     LocalAddr { addr: SocketAddr, source: io::Error },
+    #[error("starting the UDP receive thread for {addr}: {source}")]
+    UdpThread { addr: SocketAddr, source: io::Error },
 }
 
 /// Bound sockets, not yet serving.
@@ -106,7 +113,8 @@ pub struct Server<H> {
 #[derive(Debug)]
 struct Listener {
     addr: SocketAddr,
-    /// One socket per worker thread, all on `addr` (SO_REUSEPORT).
+    /// One socket per core, all on `addr` (SO_REUSEPORT), each to be
+    /// drained by a thread of its own (`udp.rs`).
     udp: Vec<UdpSocket>,
     tcp: TcpListener,
 }
@@ -144,10 +152,13 @@ impl<H: QueryHandler> Server<H> {
         self.listeners.iter().map(|l| l.addr).collect()
     }
 
-    /// Start serving on the current tokio runtime. Runs until the handle is
-    /// shut down or dropped.
-    pub fn start(self) -> ServerHandle {
+    /// Start serving: a receive thread per UDP socket (`udp.rs`), TCP and
+    /// resolved queries on the current tokio runtime (called outside one,
+    /// it panics, as `tokio::spawn` does). Runs until the handle is shut
+    /// down or dropped. Fails only if a thread cannot be started.
+    pub fn start(self) -> Result<ServerHandle, ServerError> {
         let addrs = self.local_addrs();
+        let runtime = tokio::runtime::Handle::current();
         let (shutdown, watch_rx) = watch::channel(false);
         // One budget of TCP connections for all listeners.
         let max_clients = self.max_tcp_clients.clamp(1, Semaphore::MAX_PERMITS);
@@ -158,13 +169,17 @@ impl<H: QueryHandler> Server<H> {
             idle_timeout: self.tcp_idle_timeout,
         });
         let mut tasks = JoinSet::new();
+        let mut udp = Vec::new();
         for listener in self.listeners {
-            for udp in listener.udp {
-                tasks.spawn(udp::serve(
-                    Arc::new(udp),
-                    Arc::clone(&self.shared),
-                    watch_rx.clone(),
-                ));
+            for socket in listener.udp {
+                let name = format!("lastgood-udp-{}", udp.len());
+                let worker =
+                    udp::Worker::spawn(socket, Arc::clone(&self.shared), runtime.clone(), name)
+                        .map_err(|source| ServerError::UdpThread {
+                            addr: listener.addr,
+                            source,
+                        })?;
+                udp.push(worker);
             }
             tasks.spawn(tcp::serve(
                 listener.tcp,
@@ -174,21 +189,25 @@ impl<H: QueryHandler> Server<H> {
             ));
         }
         debug!(?addrs, "server started");
-        ServerHandle {
+        Ok(ServerHandle {
             addrs,
             shutdown,
+            udp,
             tasks,
-        }
+        })
     }
 }
 
-/// A running server. Dropping it aborts every task (listeners, queries in
-/// progress, TCP connections); [`ServerHandle::shutdown`] waits for the
-/// listeners to stop.
+/// A running server. Dropping it stops the UDP threads and aborts every
+/// task (TCP listeners and connections; queries in progress are aborted
+/// as each thread ends); [`ServerHandle::shutdown`] waits for the threads
+/// and listeners to stop.
 #[derive(Debug)]
 pub struct ServerHandle {
     addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
+    /// The UDP receive threads (stopped when dropped).
+    udp: Vec<udp::Worker>,
     tasks: JoinSet<()>,
 }
 
@@ -198,10 +217,16 @@ impl ServerHandle {
     }
 
     /// Stop accepting, abort queries in progress, close sockets; returns
-    /// when every listener task has ended.
+    /// when every UDP thread and listener task has ended.
     pub async fn shutdown(mut self) {
         // Receivers see either the new value or the sender gone: both stop.
         let _ = self.shutdown.send(true);
+        for worker in &self.udp {
+            worker.stop();
+        }
+        for worker in std::mem::take(&mut self.udp) {
+            worker.stopped().await;
+        }
         while let Some(done) = self.tasks.join_next().await {
             log_join(done);
         }
@@ -242,6 +267,20 @@ impl ReuseMetrics {
             latency: metrics.latency.with_label_values(&[fresh]),
         }
     }
+}
+
+/// What the messages of one receive batch share: the handler's state and
+/// clock, read once when the batch starts, and the template hits, added to
+/// the metrics once when it ends ([`Shared::batch`], [`Shared::finish`]).
+/// A TCP message is a batch of one.
+struct Batch {
+    /// The handler's generation and time as the batch started.
+    state: Option<CacheState>,
+    started: Instant,
+    /// Template answers given, by rcode (other rcodes are counted at once).
+    hits: u64,
+    noerror: u64,
+    nxdomain: u64,
 }
 
 /// What a message needs after the checks that take no resolver.
@@ -287,14 +326,81 @@ impl<H: QueryHandler> Shared<H> {
         }
     }
 
+    /// A batch starting now: the handler's state read once for all of its
+    /// messages.
+    fn batch(&self) -> Batch {
+        Batch {
+            state: self.handler.cache_state(),
+            started: Instant::now(),
+            hits: 0,
+            noerror: 0,
+            nxdomain: 0,
+        }
+    }
+
+    /// Count the template answers of `batch`: each counter once, one slot
+    /// of the history (the minute of the batch's time, the handler's
+    /// clock: the system clock when serving), and one latency per answer,
+    /// the batch's (from its start to now, before the replies are sent: a
+    /// bound of each answer's own).
+    fn finish(&self, batch: Batch) {
+        if batch.hits == 0 {
+            return;
+        }
+        self.metrics.cache_hits.inc_by(batch.hits);
+        self.reused.answers.inc_by(batch.hits);
+        if batch.noerror > 0 {
+            self.reused.noerror.inc_by(batch.noerror);
+        }
+        if batch.nxdomain > 0 {
+            self.reused.nxdomain.inc_by(batch.nxdomain);
+        }
+        let minute = batch
+            .state
+            .map_or_else(crate::metrics::history::unix_minute, |s| {
+                s.now.as_millis() / 60_000
+            });
+        self.metrics.history.record(Tier::Fresh, minute, batch.hits);
+        let latency = batch.started.elapsed().as_secs_f64();
+        for _ in 0..batch.hits {
+            self.reused.latency.observe(latency);
+        }
+    }
+
+    /// [`Shared::triage`] of one message in a batch of its own.
+    fn triage_one(&self, bytes: &[u8], peer: SocketAddr, transport: Transport) -> Triage {
+        let mut batch = self.batch();
+        let triage = self.triage(bytes, peer, transport, &mut batch);
+        self.finish(batch);
+        triage
+    }
+
     /// Parse a message and answer it if that needs no resolver: drops,
     /// immediate replies, and questions with a reusable answer.
-    fn triage(&self, bytes: &[u8], peer: SocketAddr, transport: Transport) -> Triage {
-        let started = Instant::now();
-        if self.acl.drops(peer.ip()) {
+    fn triage(
+        &self,
+        bytes: &[u8],
+        peer: SocketAddr,
+        transport: Transport,
+        batch: &mut Batch,
+    ) -> Triage {
+        let allowed = self.acl.allows(peer.ip());
+        if !allowed && self.acl.drops_refused() {
             self.metrics.refused.inc();
             trace!(client = %peer, "refused by ACL, dropped");
             return Triage::Done(None);
+        }
+        // A query of the common shape meets its template before any
+        // parsing; anything else, or a miss, is parsed in full.
+        let plain = if allowed {
+            wire::plain_query(bytes)
+        } else {
+            None
+        };
+        if let Some(plain) = plain
+            && let Some(reply) = self.reuse(bytes, plain, transport, batch)
+        {
+            return Triage::Done(Some(reply));
         }
         match parse_request(bytes, &self.metrics) {
             Parsed::Drop(reason) => {
@@ -306,7 +412,11 @@ impl<H: QueryHandler> Shared<H> {
                 Triage::Done(Some(reply))
             }
             Parsed::Query(query, info) => {
-                match self.reuse(bytes, &info, peer, transport, started) {
+                // Looked up above if it was plain (the same key).
+                let reply = (allowed && plain.is_none())
+                    .then(|| self.reuse(bytes, shape(&info), transport, batch))
+                    .flatten();
+                match reply {
                     Some(reply) => Triage::Done(Some(reply)),
                     None => Triage::Resolve(query, info),
                 }
@@ -314,37 +424,28 @@ impl<H: QueryHandler> Shared<H> {
         }
     }
 
-    /// The reply from a template, if one is usable (ACL first: a template
-    /// never answers a client the ACL refuses).
+    /// The reply from a template, if one is usable, counted in `batch`
+    /// (only for a client the ACL allows: the caller checks).
     fn reuse(
         &self,
         bytes: &[u8],
-        info: &RequestInfo,
-        peer: SocketAddr,
+        query: PlainQuery,
         transport: Transport,
-        started: Instant,
+        batch: &mut Batch,
     ) -> Option<Vec<u8>> {
-        if !self.acl.allows(peer.ip()) {
-            return None;
-        }
-        let state = self.handler.cache_state()?;
-        let key = template_key(bytes, info, transport)?;
+        let state = batch.state?;
+        let key = template_key(bytes, query, transport)?;
         let (reply, rcode) = self.templates.reply(&key, bytes, state)?;
-        self.metrics.cache_hits.inc();
+        batch.hits += 1;
         match rcode {
-            ResponseCode::NXDomain => self.reused.nxdomain.inc(),
-            ResponseCode::NoError => self.reused.noerror.inc(),
+            ResponseCode::NXDomain => batch.nxdomain += 1,
+            ResponseCode::NoError => batch.noerror += 1,
             other => self
                 .metrics
                 .queries
                 .with_label_values(&[wire::rcode_label(other), Tier::Fresh.as_str()])
                 .inc(),
         }
-        self.reused.answers.inc();
-        self.metrics
-            .history
-            .record(Tier::Fresh, crate::metrics::history::unix_minute(), 1);
-        self.reused.latency.observe(started.elapsed().as_secs_f64());
         Some(reply)
     }
 
@@ -384,7 +485,7 @@ impl<H: QueryHandler> Shared<H> {
             let reply = encode_response(&info, &answer, transport.limit(&info));
             if let Some(state) = state
                 && allowed
-                && let Some(key) = template_key(bytes, &info, transport)
+                && let Some(key) = template_key(bytes, shape(&info), transport)
             {
                 self.templates.insert(&key, &reply, &answer, state);
             }
@@ -406,35 +507,48 @@ impl<H: QueryHandler> Shared<H> {
     }
 }
 
-/// The template key of a parsed request on `transport`.
-fn template_key(bytes: &[u8], info: &RequestInfo, transport: Transport) -> Option<TemplateKey> {
+/// What shapes a template of a parsed request.
+fn shape(info: &RequestInfo) -> PlainQuery {
+    PlainQuery {
+        recursion_desired: info.recursion_desired,
+        checking_disabled: info.checking_disabled,
+        edns: info.edns,
+    }
+}
+
+/// The template key of a request on `transport`.
+fn template_key(bytes: &[u8], query: PlainQuery, transport: Transport) -> Option<TemplateKey> {
+    let limit = match transport {
+        Transport::Udp => wire::udp_limit_for(query.edns),
+        Transport::Tcp => limits::MAX_MESSAGE_SIZE,
+    };
     TemplateKey::new(
         bytes,
-        info.recursion_desired,
-        info.checking_disabled,
-        info.edns.map(|e| e.dnssec_ok),
-        transport.limit(info),
+        query.recursion_desired,
+        query.checking_disabled,
+        query.edns.map(|e| e.dnssec_ok),
+        limit,
     )
 }
 
-/// UDP sockets per listen address: one per core the runtime may use.
+/// UDP sockets (and receive threads) per listen address: one per core.
 fn udp_sockets_per_address() -> usize {
     std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, limits::MAX_UDP_SOCKETS_PER_LISTEN_ADDRESS)
 }
 
-/// A non-blocking UDP socket on `addr`, with SO_REUSEPORT if `shared` so
-/// that the other sockets of the same listen address can bind it too.
+/// A UDP socket on `addr`, with SO_REUSEPORT if `shared` so that the
+/// other sockets of the same listen address can bind it too (its receive
+/// thread sets its mode and timeouts).
 fn bind_udp(addr: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if shared {
         socket.set_reuse_port(true)?;
     }
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// The UDP sockets of one listen address and the address they share:

@@ -213,7 +213,7 @@ async fn read_queries<H: QueryHandler>(
         let Some(message) = read_message(&mut reader, peer, &shared, settings.idle()).await else {
             break;
         };
-        match shared.triage(&message, peer, Transport::Tcp) {
+        match shared.triage_one(&message, peer, Transport::Tcp) {
             Triage::Done(Some(reply)) => {
                 if replies.send(reply).await.is_err() {
                     break;

@@ -88,17 +88,11 @@ impl TemplateKey {
         }
         let question_end = HEADER_LEN.checked_add(qname_len)?.checked_add(4)?;
         let question = request.get(HEADER_LEN..question_end)?;
-        let (name, tail) = question.split_at_checked(qname_len)?;
         let out = buf.get_mut(3..3 + question.len())?;
+        out.copy_from_slice(question);
         // The name compares case-insensitively (RFC 4343); QTYPE and QCLASS
-        // are numbers and are copied as they are.
-        for (o, b) in out.iter_mut().zip(
-            name.iter()
-                .map(u8::to_ascii_lowercase)
-                .chain(tail.iter().copied()),
-        ) {
-            *o = b;
-        }
+        // are numbers and stay as they are.
+        out.get_mut(..qname_len)?.make_ascii_lowercase();
         Some(Self {
             buf,
             len: 3 + question.len(),

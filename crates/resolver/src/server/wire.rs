@@ -14,6 +14,12 @@
 //! query are framed and skipped. Bytes after the last counted record are
 //! ignored (RFC 1035 gives them no meaning).
 //!
+//! [`plain_query`] is the cache-hit path's shortcut: it reads the common
+//! shape of a query (one question with a plain name, no records but an
+//! optional OPT) in place, with no allocation, and gives up on anything
+//! else; whatever it accepts, `parse_request` accepts as a query with the
+//! same header bits and EDNS (the test of `parse_table` checks every case).
+//!
 //! Immediate replies are decided before the ACL (in `server`), so a client
 //! outside it may get FORMERR/NOTIMP/BADVERS; these are never larger than a
 //! header, the question and an OPT.
@@ -32,6 +38,8 @@ use crate::query::{Answer, ClientQuery, Tier};
 const HEADER_LEN: usize = 12;
 /// RR type of the OPT pseudo-record (RFC 6891 §6.1.1).
 const OPT_TYPE: u16 = 41;
+/// Longest name on the wire, root label included (RFC 1035 §3.1).
+const MAX_NAME_WIRE_LEN: usize = 255;
 
 /// What to do with one client message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +114,80 @@ pub fn parse_request(bytes: &[u8], metrics: &Metrics) -> Parsed {
     }
 }
 
+/// What a template lookup needs of a query of the common shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlainQuery {
+    pub recursion_desired: bool,
+    pub checking_disabled: bool,
+    /// The request's OPT record; `None` without EDNS.
+    pub edns: Option<EdnsInfo>,
+}
+
+/// `bytes` read in place as the common query: QR=0, opcode QUERY, one
+/// question whose name is a plain (uncompressed) name, class IN, a type
+/// other than AXFR/IXFR, no answer or authority record and at most one
+/// additional record, an OPT of version 0 at the root whose options tile
+/// its RDATA. `None` for anything else (then [`parse_request`] decides).
+/// Bytes after the last record are ignored, as `parse_request` does.
+pub fn plain_query(bytes: &[u8]) -> Option<PlainQuery> {
+    let head = Head::read(bytes)?;
+    let plain = !head.is_response()
+        && head.opcode() == u8::from(OpCode::Query)
+        && head.qdcount == limits::MAX_QUESTIONS
+        && head.ancount == 0
+        && head.nscount == 0
+        && head.arcount <= 1;
+    if !plain {
+        return None;
+    }
+    let mut pos = HEADER_LEN;
+    // A plain name: labels of at most 63 bytes, at most 255 bytes in all.
+    loop {
+        let len = usize::from(*bytes.get(pos)?);
+        if len & 0xc0 != 0 {
+            return None;
+        }
+        pos = pos.checked_add(1 + len)?;
+        if pos - HEADER_LEN > MAX_NAME_WIRE_LEN {
+            return None;
+        }
+        if len == 0 {
+            break;
+        }
+    }
+    let [t0, t1, c0, c1] = *bytes.get(pos..pos.checked_add(4)?)?.first_chunk::<4>()?;
+    let qtype = RecordType::from(u16::from_be_bytes([t0, t1]));
+    if u16::from_be_bytes([c0, c1]) != u16::from(DNSClass::IN)
+        || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+    {
+        return None;
+    }
+    pos += 4;
+    let edns = if head.arcount == 1 {
+        // Root owner (0), then type, class, TTL, RDLENGTH.
+        let opt = bytes.get(pos..pos.checked_add(11)?)?;
+        let [owner, ty0, ty1, p0, p1, _, version, flags, _, l0, l1] = *opt.first_chunk::<11>()?;
+        if owner != 0 || u16::from_be_bytes([ty0, ty1]) != OPT_TYPE || version != 0 {
+            return None;
+        }
+        let start = pos + 11;
+        let rdata =
+            bytes.get(start..start.checked_add(usize::from(u16::from_be_bytes([l0, l1])))?)?;
+        check_options(rdata).ok()?;
+        Some(EdnsInfo {
+            payload: u16::from_be_bytes([p0, p1]),
+            dnssec_ok: flags & 0x80 != 0,
+        })
+    } else {
+        None
+    };
+    Some(PlainQuery {
+        recursion_desired: head.recursion_desired(),
+        checking_disabled: head.checking_disabled(),
+        edns,
+    })
+}
+
 /// Encode the response to a query, at most `max_size` bytes (clamped to
 /// 512..=65535). If the full answer does not fit, the reply carries TC=1
 /// and only the header, the question and the OPT record (RFC 1035 §4.2.1,
@@ -126,8 +208,13 @@ pub fn encode_response(info: &RequestInfo, answer: &Answer, max_size: usize) -> 
 /// size (at least 512, RFC 6891 §6.2.5), at most what we advertise
 /// ([`limits::EDNS_UDP_PAYLOAD`]); 512 without EDNS (RFC 1035 §2.3.4).
 pub fn udp_limit(info: &RequestInfo) -> usize {
+    udp_limit_for(info.edns)
+}
+
+/// [`udp_limit`] of a request with this OPT (or none).
+pub fn udp_limit_for(edns: Option<EdnsInfo>) -> usize {
     let classic = limits::CLASSIC_UDP_PAYLOAD;
-    match info.edns {
+    match edns {
         Some(edns) => usize::from(edns.payload.max(classic).min(limits::EDNS_UDP_PAYLOAD)),
         None => usize::from(classic),
     }

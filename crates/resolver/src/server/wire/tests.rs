@@ -332,7 +332,68 @@ fn parse_table() {
             }
         };
         assert_eq!(got, want, "{label}");
+        // The cache-hit shortcut takes exactly the common shape, and
+        // nothing that the full parse would not take as the same query.
+        let plain = plain_query(&bytes);
+        assert_eq!(plain.is_some(), PLAIN.contains(&label), "{label}: plain");
+        if let Some(plain) = plain {
+            let Parsed::Query(_, info) = parse_request(&bytes, &Metrics::new().unwrap()) else {
+                panic!("{label}: plain but not a query");
+            };
+            assert_eq!(plain.recursion_desired, info.recursion_desired, "{label}");
+            assert_eq!(plain.checking_disabled, info.checking_disabled, "{label}");
+            assert_eq!(plain.edns, info.edns, "{label}");
+        }
     }
+}
+
+/// The cases of `parse_table` that `plain_query` reads.
+const PLAIN: [&str; 5] = [
+    "valid",
+    "trailing garbage ignored",
+    "edns",
+    "edns cookie",
+    "ANY is the handler's call",
+];
+
+#[test]
+fn plain_query_fields() {
+    let mut bytes = query(Q {
+        edns: Some((4096, 0, true)),
+        ..BASE
+    });
+    bytes[3] |= 0x10; // CD
+    let plain = plain_query(&bytes).unwrap();
+    assert!(plain.recursion_desired);
+    assert!(plain.checking_disabled);
+    assert_eq!(
+        plain.edns,
+        Some(EdnsInfo {
+            payload: 4096,
+            dnssec_ok: true
+        })
+    );
+    let plain_name = |labels: &[usize]| {
+        let mut out = header(1, 0x0100, [1, 0, 0, 0]);
+        for &len in labels {
+            out.push(u8::try_from(len).unwrap());
+            out.extend(std::iter::repeat_n(b'a', len));
+        }
+        out.extend_from_slice(&[0, 0, 1, 0, 1]);
+        out
+    };
+    // 3 x 64 + 62 + 1 = 255 bytes on the wire: the longest name.
+    let fits = plain_name(&[63, 63, 63, 61]);
+    assert!(matches!(
+        parse_request(&fits, &Metrics::new().unwrap()),
+        Parsed::Query(..)
+    ));
+    assert_eq!(
+        plain_query(&plain_name(&[63, 63, 63, 62])),
+        None,
+        "256 bytes"
+    );
+    assert!(plain_query(&fits).is_some());
 }
 
 #[test]
