@@ -23,6 +23,10 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use crate::clock::Timestamp;
 use crate::dnssec::Security;
 
+pub mod hash;
+
+pub use hash::NameHashState;
+
 /// Which data an entry may be shown to (RFC 4035 §3.2.2, §4.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum View {
@@ -259,9 +263,12 @@ impl MemoryBudget {
 /// and one inside-zone name per query) into a 16 MiB `cache-size`.
 pub const SIDE_ENTRY_OVERHEAD: usize = 512;
 
+/// A side cache: moka, hashing keys with [`NameHashState`].
+pub type SideCache<K, V> = moka::sync::Cache<K, V, NameHashState>;
+
 /// A side cache of at most `max_bytes` whose entries weigh `weigh(key,
 /// value)` + [`SIDE_ENTRY_OVERHEAD`].
-pub fn side_cache<K, V>(max_bytes: u64, weigh: fn(&K, &V) -> usize) -> moka::sync::Cache<K, V>
+pub fn side_cache<K, V>(max_bytes: u64, weigh: fn(&K, &V) -> usize) -> SideCache<K, V>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -271,7 +278,7 @@ where
         .weigher(move |k: &K, v: &V| {
             u32::try_from(weigh(k, v).saturating_add(SIDE_ENTRY_OVERHEAD)).unwrap_or(u32::MAX)
         })
-        .build()
+        .build_with_hasher(NameHashState::default())
 }
 
 /// Memory held by a name: the `Name` and, past its inline storage, its
@@ -330,7 +337,7 @@ struct Stored {
 /// The answer cache.
 #[derive(Clone)]
 pub struct Cache {
-    store: moka::sync::Cache<CacheKey, Stored>,
+    store: moka::sync::Cache<CacheKey, Stored, NameHashState>,
     max_stale: Duration,
     max_bytes: u64,
     /// When stale entries were last swept out (millis since epoch).
@@ -384,7 +391,7 @@ impl Cache {
             .max_capacity(max_bytes)
             .weigher(|_k: &CacheKey, v: &Stored| v.weight)
             .support_invalidation_closures()
-            .build();
+            .build_with_hasher(NameHashState::default());
         Self {
             store,
             max_stale,

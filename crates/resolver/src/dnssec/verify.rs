@@ -16,6 +16,7 @@ use super::BogusKind;
 use super::BogusReason;
 use super::algorithms::{AlgorithmPolicy, verify_signature};
 use super::memo::VerifiedSignatures;
+use crate::cache::NameHashState;
 use crate::limits::{self, Limit};
 
 /// Per-response work budget (KeyTrap CVE-2023-50387, CVE-2023-50868).
@@ -188,7 +189,8 @@ impl RrSet<'_> {
 /// owner and type covered. RRSIGs that cover nothing present are dropped.
 pub(crate) fn rrsets(section: &[Record]) -> Vec<RrSet<'_>> {
     let mut sets: Vec<RrSet<'_>> = Vec::new();
-    let mut index: HashMap<(Name, RecordType, DNSClass), usize> = HashMap::new();
+    let mut index: HashMap<(Name, RecordType, DNSClass), usize, NameHashState> =
+        HashMap::with_hasher(NameHashState::default());
     for r in section {
         let rtype = r.record_type();
         if rtype == RecordType::RRSIG {
