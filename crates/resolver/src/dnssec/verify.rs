@@ -151,6 +151,18 @@ pub(crate) const LIMIT_SIGNATURES: Limit = Limit::MaxSignatureValidationsPerResp
 pub(crate) const LIMIT_HASHES: Limit = Limit::MaxNsec3HashesPerResponse;
 pub(crate) const LIMIT_KEYS_PER_TAG: Limit = Limit::MaxKeysPerKeyTag;
 
+/// An RRset's type and owner, as [`RrSet::describe`] shows them.
+pub(crate) struct Described<'a> {
+    rtype: RecordType,
+    name: &'a Name,
+}
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.rtype, self.name)
+    }
+}
+
 /// One RRset of a section with the RRSIGs that cover it.
 #[derive(Debug)]
 pub(crate) struct RrSet<'a> {
@@ -164,7 +176,17 @@ pub(crate) struct RrSet<'a> {
 impl RrSet<'_> {
     /// `"A host1.example.lab."`, for error details.
     pub fn describe(&self) -> String {
-        format!("{} {}", self.rtype, self.name)
+        self.described().to_string()
+    }
+
+    /// [`Self::describe`], formatted only when shown: verification that
+    /// succeeds never formats it (issue 20: formatting it up front was
+    /// ~3,300 instructions per RRset verified).
+    pub fn described(&self) -> Described<'_> {
+        Described {
+            rtype: self.rtype,
+            name: &self.name,
+        }
     }
 
     /// The RDATA of the set's records, for typed access.
@@ -280,7 +302,7 @@ pub(crate) fn verify_rrset(
     now: u64,
     budget: &mut Budget,
 ) -> Result<Verified, BogusReason> {
-    let what = set.describe();
+    let what = set.described();
     let owner_labels = set.name.num_labels();
     let tagged: Vec<(u16, &DNSKEY)> = keys
         .iter()
