@@ -468,9 +468,7 @@ pub(crate) fn verify_rrset(
 /// RRset in canonical form and order, duplicates removed (RFC 4034 §6.3).
 fn signed_data(set: &RrSet<'_>, input: &SigInput) -> Result<Vec<u8>, ProtoError> {
     let owner = if input.num_labels < set.name.num_labels() {
-        set.name
-            .trim_to(usize::from(input.num_labels))
-            .prepend_label("*")?
+        super::canon::trim_to(&set.name, usize::from(input.num_labels)).prepend_label("*")?
     } else {
         set.name.clone()
     }

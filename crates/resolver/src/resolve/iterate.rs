@@ -336,7 +336,7 @@ impl Resolver {
         let now = self.clock.now();
         let config = self.config();
         let mut name = if qtype == RecordType::DS && !qname.is_root() {
-            qname.base_name()
+            crate::dnssec::canon::parent(qname)
         } else {
             qname.to_lowercase()
         };
@@ -366,7 +366,7 @@ impl Resolver {
             if name.is_root() {
                 return config.root_hints.clone();
             }
-            name = name.base_name();
+            name = crate::dnssec::canon::parent(&name);
         }
     }
 
