@@ -14,7 +14,7 @@ use crate::ede::{Ede, EdeCode};
 
 mod algorithms;
 pub mod anchors;
-mod canon;
+pub(crate) mod canon;
 mod keys;
 mod memo;
 mod nsec;

@@ -255,7 +255,7 @@ impl Validator<'_, '_> {
         if verified.labels >= qname.num_labels() {
             return Ok(Security::Secure);
         }
-        let ce = qname.trim_to(usize::from(verified.labels));
+        let ce = super::canon::trim_to(qname, usize::from(verified.labels));
         let denials = self.denials(authorities, false)?;
         let nsec = prove_wildcard_answer(&denials.nsec, qname, &ce);
         let result = if nsec.is_ok() || denials.nsec3.is_empty() {

@@ -16,6 +16,7 @@ use super::BogusKind;
 use super::BogusReason;
 use super::algorithms::{AlgorithmPolicy, verify_signature};
 use super::memo::VerifiedSignatures;
+use crate::cache::NameHashState;
 use crate::limits::{self, Limit};
 
 /// Per-response work budget (KeyTrap CVE-2023-50387, CVE-2023-50868).
@@ -150,6 +151,18 @@ pub(crate) const LIMIT_SIGNATURES: Limit = Limit::MaxSignatureValidationsPerResp
 pub(crate) const LIMIT_HASHES: Limit = Limit::MaxNsec3HashesPerResponse;
 pub(crate) const LIMIT_KEYS_PER_TAG: Limit = Limit::MaxKeysPerKeyTag;
 
+/// An RRset's type and owner, as [`RrSet::describe`] shows them.
+pub(crate) struct Described<'a> {
+    rtype: RecordType,
+    name: &'a Name,
+}
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.rtype, self.name)
+    }
+}
+
 /// One RRset of a section with the RRSIGs that cover it.
 #[derive(Debug)]
 pub(crate) struct RrSet<'a> {
@@ -163,7 +176,17 @@ pub(crate) struct RrSet<'a> {
 impl RrSet<'_> {
     /// `"A host1.example.lab."`, for error details.
     pub fn describe(&self) -> String {
-        format!("{} {}", self.rtype, self.name)
+        self.described().to_string()
+    }
+
+    /// [`Self::describe`], formatted only when shown: verification that
+    /// succeeds never formats it (issue 20: formatting it up front was
+    /// ~3,300 instructions per RRset verified).
+    pub fn described(&self) -> Described<'_> {
+        Described {
+            rtype: self.rtype,
+            name: &self.name,
+        }
     }
 
     /// The RDATA of the set's records, for typed access.
@@ -188,7 +211,8 @@ impl RrSet<'_> {
 /// owner and type covered. RRSIGs that cover nothing present are dropped.
 pub(crate) fn rrsets(section: &[Record]) -> Vec<RrSet<'_>> {
     let mut sets: Vec<RrSet<'_>> = Vec::new();
-    let mut index: HashMap<(Name, RecordType, DNSClass), usize> = HashMap::new();
+    let mut index: HashMap<(Name, RecordType, DNSClass), usize, NameHashState> =
+        HashMap::with_hasher(NameHashState::default());
     for r in section {
         let rtype = r.record_type();
         if rtype == RecordType::RRSIG {
@@ -278,7 +302,7 @@ pub(crate) fn verify_rrset(
     now: u64,
     budget: &mut Budget,
 ) -> Result<Verified, BogusReason> {
-    let what = set.describe();
+    let what = set.described();
     let owner_labels = set.name.num_labels();
     let tagged: Vec<(u16, &DNSKEY)> = keys
         .iter()
@@ -444,9 +468,7 @@ pub(crate) fn verify_rrset(
 /// RRset in canonical form and order, duplicates removed (RFC 4034 §6.3).
 fn signed_data(set: &RrSet<'_>, input: &SigInput) -> Result<Vec<u8>, ProtoError> {
     let owner = if input.num_labels < set.name.num_labels() {
-        set.name
-            .trim_to(usize::from(input.num_labels))
-            .prepend_label("*")?
+        super::canon::trim_to(&set.name, usize::from(input.num_labels)).prepend_label("*")?
     } else {
         set.name.clone()
     }

@@ -12,8 +12,8 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::cache::{Entry, StepKind, View};
 use crate::clock::Timestamp;
-use crate::dnssec::validate;
 use crate::dnssec::{KeyEntry, KeyMap, Security};
+use crate::dnssec::{canon, validate};
 use crate::limits;
 use crate::resolve::classify::{self, Classified, classify};
 use crate::resolve::cut;
@@ -84,7 +84,7 @@ impl Resolver {
             let (ask_name, ask_type) = if full {
                 (qname.clone(), qtype)
             } else {
-                (qname.trim_to(ask_labels), MINIMISED_QTYPE)
+                (canon::trim_to(qname, ask_labels), MINIMISED_QTYPE)
             };
             let asked = match self.ask_zone(&deleg, &ask_name, ask_type, ctx).await {
                 // A forwarder that refers instead of recursing is broken.
@@ -217,7 +217,7 @@ impl Resolver {
     /// show more labels than needed).
     fn known_inside(&self, qname: &Name, zone: &Name) -> Option<Name> {
         let now = self.clock.now();
-        let mut name = qname.base_name();
+        let mut name = canon::parent(qname);
         while name.num_labels() > zone.num_labels() {
             if let Some((z, until)) = self.inside_zone.get(&name)
                 && &z == zone
@@ -225,7 +225,7 @@ impl Resolver {
             {
                 return Some(name);
             }
-            name = name.base_name();
+            name = canon::parent(&name);
         }
         None
     }
@@ -336,7 +336,7 @@ impl Resolver {
         let now = self.clock.now();
         let config = self.config();
         let mut name = if qtype == RecordType::DS && !qname.is_root() {
-            qname.base_name()
+            canon::parent(qname)
         } else {
             qname.to_lowercase()
         };
@@ -366,7 +366,7 @@ impl Resolver {
             if name.is_root() {
                 return config.root_hints.clone();
             }
-            name = name.base_name();
+            name = canon::parent(&name);
         }
     }
 

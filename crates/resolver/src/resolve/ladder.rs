@@ -201,7 +201,7 @@ impl Resolver {
                 self.log_lapsed_windows();
                 return None;
             }
-            zone = zone.base_name();
+            zone = crate::dnssec::canon::parent(&zone);
         }
     }
 

@@ -261,12 +261,12 @@ pub struct Resolver {
     upstream: Arc<dyn transport::Transport>,
     /// Delegations by zone, bounded by their share of `cache-size`
     /// ([`MemoryBudget`]), like `inside_zone` and `keys`.
-    delegations: moka::sync::Cache<Name, Arc<Delegation>>,
+    delegations: cache::SideCache<Name, Arc<Delegation>>,
     /// Names a minimised query found inside a zone (no cut there): the
     /// zone and until when (QNAME minimisation asks them once per zone,
     /// not once per name below them).
-    inside_zone: moka::sync::Cache<Name, (Name, crate::clock::Timestamp)>,
-    keys: moka::sync::Cache<Name, (KeyEntry, crate::clock::Timestamp)>,
+    inside_zone: cache::SideCache<Name, (Name, crate::clock::Timestamp)>,
+    keys: cache::SideCache<Name, (KeyEntry, crate::clock::Timestamp)>,
     /// Signatures verified before (skips repeated crypto; see `dnssec::memo`).
     verified: VerifiedSignatures,
     steps_inflight: Coalescer<(Name, RecordType), StepResult>,

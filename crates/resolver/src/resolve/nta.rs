@@ -86,7 +86,7 @@ impl Resolver {
 
 /// Drop every entry of a per-zone side cache keyed at or below `zone`
 /// (lowercased).
-fn invalidate_under<V>(cache: &moka::sync::Cache<Name, V>, zone: &Name)
+fn invalidate_under<V>(cache: &crate::cache::SideCache<Name, V>, zone: &Name)
 where
     V: Clone + Send + Sync + 'static,
 {
