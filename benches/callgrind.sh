@@ -116,17 +116,10 @@ WORK=""
 LAB_PIDS=()
 RES_PID=""
 
-stop_pid() { # PID: TERM, up to 30 s (valgrind writes its last file), then KILL
-    local pid=$1 i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# stop_pid (benches/lib.sh): up to 30 s, valgrind writes its last file
+STOP_WAIT_TENTHS=300
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
 
 cleanup() {
     local rc=$? pid

@@ -64,17 +64,10 @@ done
 WORK=""
 LAB_PID=""
 RES_PID=""
-stop_pid() {
-    local pid=$1 i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# stop_pid (benches/lib.sh): up to 10 s
+STOP_WAIT_TENTHS=100
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM

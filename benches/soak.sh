@@ -99,17 +99,9 @@ die() {
 WORK=""
 LAB_PID=""
 RES_PID=""
-stop_pid() {
-    local pid=$1 i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# stop_pid (benches/lib.sh)
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
