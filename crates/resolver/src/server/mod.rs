@@ -300,8 +300,13 @@ enum Transport {
 impl Transport {
     /// The most a response to `info` may take on this transport.
     fn limit(self, info: &RequestInfo) -> usize {
+        self.limit_for(info.edns)
+    }
+
+    /// [`Transport::limit`] of a request with this OPT (or none).
+    fn limit_for(self, edns: Option<EdnsInfo>) -> usize {
         match self {
-            Transport::Udp => udp_limit(info),
+            Transport::Udp => wire::udp_limit_for(edns),
             Transport::Tcp => limits::MAX_MESSAGE_SIZE,
         }
     }
@@ -518,16 +523,12 @@ fn shape(info: &RequestInfo) -> PlainQuery {
 
 /// The template key of a request on `transport`.
 fn template_key(bytes: &[u8], query: PlainQuery, transport: Transport) -> Option<TemplateKey> {
-    let limit = match transport {
-        Transport::Udp => wire::udp_limit_for(query.edns),
-        Transport::Tcp => limits::MAX_MESSAGE_SIZE,
-    };
     TemplateKey::new(
         bytes,
         query.recursion_desired,
         query.checking_disabled,
         query.edns.map(|e| e.dnssec_ok),
-        limit,
+        transport.limit_for(query.edns),
     )
 }
 
