@@ -139,18 +139,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_free() { # IP PORT: nothing listens there (UDP or TCP), nor on a wildcard address
-    local addr
-    while read -r addr; do
-        case ${addr%:*} in "$1" | 0.0.0.0 | '*' | '[::]') return 1 ;; esac
-    done < <(ss -Hlnut "sport = :$2" 2>/dev/null | awk '{ print $5 }')
-    return 0
-}
 for ip in 1 2 3; do
-    port_free "$ADDR_PREFIX.$ip" "$LAB_PORT" || die "$ADDR_PREFIX.$ip:$LAB_PORT is in use"
+    port_free "$LAB_PORT" "$ADDR_PREFIX.$ip" || die "$ADDR_PREFIX.$ip:$LAB_PORT is in use"
 done
-port_free "$RESOLVER_IP" "$RESOLVER_PORT" || die "$RESOLVER_IP:$RESOLVER_PORT is in use"
-port_free "$RESOLVER_IP" "$CONTROL_PORT" || die "$RESOLVER_IP:$CONTROL_PORT is in use"
+port_free "$RESOLVER_PORT" "$RESOLVER_IP" || die "$RESOLVER_IP:$RESOLVER_PORT is in use"
+port_free "$CONTROL_PORT" "$RESOLVER_IP" || die "$RESOLVER_IP:$CONTROL_PORT is in use"
 
 # --- the binary ----------------------------------------------------------------
 

@@ -117,19 +117,9 @@ install_tools() {
     [[ " $RESOLVERS " == *" pdns "* ]] && ! command -v pdns_recursor >/dev/null && missing+=(pdns-recursor)
     ((${#missing[@]} == 0)) && return 0
     log "installing ${missing[*]} (apt-get)"
-    # Keep Debian's services from starting (invoke-rc.d honours policy-rc.d).
-    local policy=/usr/sbin/policy-rc.d made_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
-    fi
-    apt-get -o DPkg::Lock::Timeout=300 update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-        "${missing[@]}" >/dev/null
-    ((made_policy)) && rm -f "$policy"
+    apt_install "${missing[@]}"
     command -v gnuplot >/dev/null || die "gnuplot still missing"
 }
-
-port_free() { [[ -z $(ss -Hlnut "sport = :$1" 2>/dev/null) ]]; }
 
 if [[ ${REPORT_ONLY:-0} == 1 ]]; then
     # Tables and chart again from an earlier run's RESULTS_DIR.

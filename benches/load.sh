@@ -120,31 +120,9 @@ install_tools() {
     command -v unbound >/dev/null || missing+=(unbound)
     ((${#missing[@]} == 0)) && return 0
     log "installing ${missing[*]} (apt-get)"
-    # Keep Debian's unbound service from starting and taking port 53 (there
-    # is no systemd here, but invoke-rc.d honours policy-rc.d).
-    local policy=/usr/sbin/policy-rc.d made_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
-    fi
-    apt-get -o DPkg::Lock::Timeout=300 update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-        "${missing[@]}" >/dev/null
-    ((made_policy)) && rm -f "$policy"
+    apt_install "${missing[@]}"
     command -v dnsperf >/dev/null && command -v unbound >/dev/null ||
         die "dnsperf or unbound still missing"
-}
-
-port_free() { # PORT [IP...]: nothing listens on it, UDP or TCP, on any address
-    # (with IPs: on one of them or on a wildcard address)
-    local port=$1 addr ip
-    shift
-    while read -r addr; do
-        [[ -n $addr ]] || continue
-        (($# == 0)) && return 1
-        case ${addr%:*} in 0.0.0.0 | '*' | '[::]') return 1 ;; esac
-        for ip in "$@"; do [[ ${addr%:*} == "$ip" ]] && return 1; done
-    done < <(ss -Hlnut "sport = :$port" 2>/dev/null | awk '{ print $5 }')
-    return 0
 }
 
 install_tools

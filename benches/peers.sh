@@ -317,31 +317,10 @@ install_tools() {
     ((${#missing[@]} == 0)) && return 0
     read -r -a missing <<<"$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
     log "installing ${missing[*]} (apt-get)"
-    # Keep Debian's services from starting and taking port 53 (invoke-rc.d
-    # honours policy-rc.d).
-    local policy=/usr/sbin/policy-rc.d made_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
-    fi
-    apt-get -o DPkg::Lock::Timeout=300 update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-        "${missing[@]}" >/dev/null
-    ((made_policy)) && rm -f "$policy"
+    apt_install "${missing[@]}"
     for c in dnsperf nsd dnssec-signzone dig; do
         command -v "$c" >/dev/null || die "$c still missing after apt-get"
     done
-}
-
-port_free() { # PORT [IP...]: nothing listens on it (with IPs: on one of them or a wildcard)
-    local port=$1 addr ip
-    shift
-    while read -r addr; do
-        [[ -n $addr ]] || continue
-        (($# == 0)) && return 1
-        case ${addr%:*} in 0.0.0.0 | '*' | '[::]') return 1 ;; esac
-        for ip in "$@"; do [[ ${addr%:*} == "$ip" ]] && return 1; done
-    done < <(ss -Hlnut "sport = :$port" 2>/dev/null | awk '{ print $5 }')
-    return 0
 }
 
 for c in "${COLS[@]}"; do
