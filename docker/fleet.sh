@@ -80,7 +80,7 @@ compose up -d >/dev/null 2>&1 || {
     die "compose up failed"
 }
 redis_up() { # CONTROL_PORT: lastgood_redis_up is 1
-    curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null | grep -q '^lastgood_redis_up 1'
+    curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null | grep '^lastgood_redis_up 1' >/dev/null
 }
 for _ in $(seq 1 60); do
     labs=$(compose logs --no-color root tld leaf 2>/dev/null | grep -c 'control: udp')

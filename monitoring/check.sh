@@ -103,7 +103,7 @@ ask www.other.lab.
 sleep $((ttl + 1))
 for i in 1 2 3 4; do ask "host$i.example.lab."; done
 for _ in $(seq 1 50); do
-    curl -sf "http://$control/status.json" | grep -q '"zone":"example.lab."' && break
+    curl -sf "http://$control/status.json" | grep '"zone":"example.lab."' >/dev/null && break
     ask host1.example.lab.
     sleep 0.2
 done
