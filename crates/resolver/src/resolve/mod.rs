@@ -46,6 +46,9 @@ mod shared;
 pub mod transport;
 pub mod upstream;
 mod zonelog;
+// Driven from `iterate.rs` in the next commit.
+#[allow(dead_code)]
+pub(crate) mod zone_query;
 
 pub use error::ResolveError;
 pub use iterate::TtlLimits;
