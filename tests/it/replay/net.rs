@@ -279,7 +279,6 @@ impl Transport for Replayed {
                 asked: Vec::new(),
                 tx,
                 rx,
-                tcp_deadline: None,
             }) as Box<dyn Question>)
         })
     }
@@ -293,7 +292,6 @@ struct ReplayQuestion {
     asked: Vec<SocketAddr>,
     tx: mpsc::UnboundedSender<(SocketAddr, Vec<u8>)>,
     rx: mpsc::UnboundedReceiver<(SocketAddr, Vec<u8>)>,
-    tcp_deadline: Option<Instant>,
 }
 
 impl Question for ReplayQuestion {
@@ -331,31 +329,24 @@ impl Question for ReplayQuestion {
                     return Arrival::Timeout;
                 };
                 match upstream::read_datagram(&self.query, &self.asked, from, &data) {
-                    Datagram::Answer(message) => {
-                        return Arrival::Answer {
-                            from,
-                            message,
-                            oversized: false,
-                        };
-                    }
+                    Datagram::Answer(message) => return Arrival::Answer { from, message },
                     Datagram::Failed(error) => return Arrival::Failed { from, error },
                     Datagram::Ignored => spoof_ignored(),
                     Datagram::Refetch { oversized } => {
-                        return self.refetch(from, deadline, oversized).await;
+                        return Arrival::Truncated { from, oversized };
                     }
                 }
             }
         })
     }
 
-    fn set_tcp_deadline(&mut self, deadline: Instant) {
-        self.tcp_deadline = Some(deadline);
+    fn refetch(&mut self, from: SocketAddr, until: Instant) -> BoxFuture<'_, Arrival> {
+        Box::pin(self.fetch_tcp(from, until))
     }
 }
 
 impl ReplayQuestion {
-    async fn refetch(&self, from: SocketAddr, deadline: Instant, oversized: bool) -> Arrival {
-        let until = self.tcp_deadline.map_or(deadline, |d| d.max(deadline));
+    async fn fetch_tcp(&self, from: SocketAddr, until: Instant) -> Arrival {
         let authority = self.net.authority(from);
         self.net.record(from, &self.query, true);
         let reply = tokio::time::timeout_at(
@@ -374,11 +365,9 @@ impl ReplayQuestion {
             }
         };
         match Message::from_vec(&bytes) {
-            Ok(message) if upstream::matches(&self.query, &message) => Arrival::Answer {
-                from,
-                message,
-                oversized,
-            },
+            Ok(message) if upstream::matches(&self.query, &message) => {
+                Arrival::Answer { from, message }
+            }
             Ok(_) => Arrival::Failed {
                 from,
                 error: UpstreamError::Malformed("TCP answer does not match the question".into()),

@@ -15,10 +15,13 @@ use crate::clock::Timestamp;
 use crate::dnssec::{KeyEntry, KeyMap, Security};
 use crate::dnssec::{canon, validate};
 use crate::limits;
-use crate::resolve::classify::{self, Classified, classify};
+use crate::resolve::classify::{self, Classified};
 use crate::resolve::cut;
 use crate::resolve::outcome::UpstreamOutcome;
 use crate::resolve::servers::Delegation;
+use crate::resolve::zone_query::{
+    Answered, Event, Input, ServerInfo, Transmit, ZoneQuery, ZoneQuestion,
+};
 use crate::resolve::{Ctx, ResolveError, Resolver};
 use crate::resolve::{transport, upstream};
 
@@ -26,9 +29,6 @@ use crate::resolve::{transport, upstream};
 /// middleboxes mishandle NS questions; measured in issue 15, both send
 /// the same number of queries on the lab).
 const MINIMISED_QTYPE: RecordType = RecordType::A;
-
-/// A usable answer and the server that sent it.
-type Answered = (Message, Classified, SocketAddr);
 
 /// Whether a failed minimised question should be asked again with the
 /// full name (relaxed mode): every upstream failure, but not a limit of
@@ -460,16 +460,17 @@ impl Resolver {
     }
 
     /// Ask the zone's servers, best RTT first, until one gives a usable
-    /// answer or referral: at most `MAX_UPSTREAM_TRIES` sends of one
-    /// question (one ID, one socket over the real transport), each wait
-    /// longer than the last, and a late answer from any server already
-    /// asked still counts. A server that answers badly (SERVFAIL, REFUSED,
-    /// lame, garbage) sends the question to the next one. Only when every
-    /// server failed (or is known to be failing) is the error
-    /// [`ResolveError::ZoneDown`], the zone-level evidence that opens a
-    /// failure window; a zone in an outage window is not asked at all
-    /// (except by its probe). Every exchange goes through the resolver's
-    /// [`transport::Transport`]; every time read is the resolver's clock.
+    /// answer or referral. What to ask whom, the tries, their waits and
+    /// what an answer is are decided by the [`ZoneQuery`] state machine
+    /// (`zone_query.rs`: at most `MAX_UPSTREAM_TRIES` sends of one
+    /// question, a late answer from any server already asked still counts,
+    /// a server that answers badly sends the question to the next one,
+    /// [`ResolveError::ZoneDown`] only when every server failed). This is
+    /// its driver: it owns the [`transport::Question`] and the clock, sends
+    /// what the machine asks, waits until the machine's timeout or an
+    /// arrival and feeds it back, and applies what the machine asks of the
+    /// metrics, the server stats and the client query's budget. A zone in
+    /// an outage window is not asked at all (except by its probe).
     async fn query_zone(
         &self,
         deleg: &Delegation,
@@ -486,38 +487,78 @@ impl Resolver {
             recursion_desired: deleg.forward,
         };
         let mut question = self.open_question(&spec, &deleg.zone, ctx).await?;
-        let mut run = QuestionRun::new(self.clock.monotonic() + limits::UPSTREAM_QUESTION_DEADLINE);
-        question.set_tcp_deadline(run.deadline);
-        for server in addrs
-            .iter()
-            .copied()
-            .cycle()
-            .take(limits::MAX_UPSTREAM_TRIES)
-        {
-            match self.next_try(&addrs, server, &mut run, ctx) {
-                NextTry::Stop => break,
-                NextTry::Skip => continue,
-                NextTry::Send => {}
+        let asked = ZoneQuestion {
+            name: name.clone(),
+            qtype,
+            zone: deleg.zone.clone(),
+        };
+        let mut machine = ZoneQuery::new(asked, addrs, self.clock.monotonic().into_std());
+        let mut infra = Infra {
+            stats: &self.stats,
+            probes: Vec::new(),
+        };
+        let spoof = || self.count_upstream(UpstreamOutcome::MismatchIgnored);
+        loop {
+            while let Some(event) = machine.poll_event() {
+                match event {
+                    Event::Counted(outcome) => self.count_upstream(outcome),
+                    Event::ServerFailed(ip) => self.stats.record_failure(ip),
+                    Event::Rtt(ip, rtt) => self.stats.record_rtt(ip, rtt),
+                    Event::Limit(limit) => ctx.note_limit(limit),
+                    Event::Done(answered) => return Ok(answered),
+                    Event::Failed { zone_down, tries } => {
+                        let zone = deleg.zone.clone();
+                        return Err(if zone_down {
+                            ResolveError::ZoneDown { zone, tries }
+                        } else {
+                            ResolveError::ServersFailed { zone, tries }
+                        });
+                    }
+                }
             }
-            ctx.spend_upstream()?;
-            tracing::debug!(%server, %name, %qtype, "upstream query");
-            if let Err(e) = question.send(server).await {
-                self.upstream_failed(server, e.outcome(), &mut run.tries);
-                continue;
-            }
-            run.sent(
-                server,
-                self.clock.monotonic(),
-                self.stats.timeout(server.ip()),
-            );
-            if let Some(done) = self
-                .await_try(question.as_mut(), server, &mut run, deleg, &spec, ctx)
-                .await
-            {
-                return Ok(done);
+            let now = self.clock.monotonic().into_std();
+            if let Some(transmit) = machine.poll_transmit(now, &mut infra) {
+                match transmit {
+                    Transmit::Udp { server } => {
+                        ctx.spend_upstream()?;
+                        tracing::debug!(%server, %name, %qtype, "upstream query");
+                        let sent = question.send(server).await.map_err(|e| e.outcome());
+                        machine.handle_sent(self.clock.monotonic().into_std(), sent);
+                    }
+                    Transmit::Tcp { server, until } => {
+                        let until = tokio::time::Instant::from_std(until);
+                        let arrival = question.refetch(server, until).await;
+                        self.feed(&mut machine, arrival);
+                    }
+                }
+            } else if let Some(until) = machine.poll_timeout() {
+                let until = tokio::time::Instant::from_std(until);
+                let arrival = question.recv_until(until, &spoof).await;
+                self.feed(&mut machine, arrival);
+            } else if !machine.is_finished() {
+                return Err(ResolveError::Internal("zone query neither sends nor waits"));
             }
         }
-        Err(self.question_failed(deleg, &addrs, run.tries))
+    }
+
+    /// Hand what the transport delivered to the machine, with the time.
+    fn feed(&self, machine: &mut ZoneQuery, arrival: upstream::Arrival) {
+        let now = self.clock.monotonic().into_std();
+        let input = match arrival {
+            upstream::Arrival::Answer { from, message } => Input::Answer { from, message },
+            upstream::Arrival::Truncated { from, oversized } => {
+                Input::Truncated { from, oversized }
+            }
+            upstream::Arrival::Failed { from, error } => {
+                tracing::debug!(%from, %error, "upstream answer unusable");
+                Input::Failed {
+                    from,
+                    outcome: error.outcome(),
+                }
+            }
+            upstream::Arrival::Timeout => return machine.handle_timeout(now),
+        };
+        machine.handle(input, now, self.clock.now());
     }
 
     /// A zone in an outage window is answered from the window, unasked
@@ -566,136 +607,6 @@ impl Resolver {
                 zone: zone.clone(),
                 detail: e.to_string(),
             }),
-        }
-    }
-
-    /// Whether to send the next try to `server`: not past the question's
-    /// deadline, not to a server that answered unusably, and (retry
-    /// amplification brake) a server that is failing is retried by one
-    /// question at a time; the others give up on it.
-    fn next_try<'a>(
-        &'a self,
-        addrs: &[SocketAddr],
-        server: SocketAddr,
-        run: &mut QuestionRun<'a>,
-        ctx: &Ctx,
-    ) -> NextTry {
-        if run.tries.failed.len() >= addrs.len() {
-            return NextTry::Stop;
-        }
-        if run.tries.failed.contains(&server) {
-            return NextTry::Skip;
-        }
-        if self.clock.monotonic() >= run.deadline {
-            ctx.note_limit(crate::limits::Limit::UpstreamQuestionDeadline);
-            return NextTry::Stop;
-        }
-        if run.sent_at.iter().any(|(s, _)| *s == server) && self.stats.is_failing(server.ip()) {
-            match self.stats.probe(server.ip()) {
-                Some(p) => run.probes.push(p),
-                None if run.probes.iter().all(|p| p.addr() != server.ip()) => {
-                    self.count_upstream(UpstreamOutcome::ProbeBusy);
-                    run.tries.log.push((server, UpstreamOutcome::ProbeBusy));
-                    return NextTry::Skip;
-                }
-                None => {}
-            }
-        }
-        NextTry::Send
-    }
-
-    /// Receive until the try's end for the try just sent to `server`: the
-    /// first usable answer from any server asked ends the question; an
-    /// unusable one ends the try once every server asked has failed; the
-    /// deadline ends the try.
-    async fn await_try(
-        &self,
-        question: &mut dyn transport::Question,
-        server: SocketAddr,
-        run: &mut QuestionRun<'_>,
-        deleg: &Delegation,
-        spec: &transport::QuestionSpec,
-        ctx: &Ctx,
-    ) -> Option<Answered> {
-        let spoof = || self.count_upstream(UpstreamOutcome::MismatchIgnored);
-        loop {
-            let (from, outcome) = match question.recv_until(run.try_ends, &spoof).await {
-                upstream::Arrival::Answer {
-                    from,
-                    message,
-                    oversized,
-                } => {
-                    if oversized {
-                        self.count_upstream(UpstreamOutcome::OversizedUdp);
-                        ctx.note_limit(crate::limits::Limit::EdnsUdpPayload);
-                    }
-                    let now = self.clock.now();
-                    match classify(&message, &spec.name, spec.qtype, &deleg.zone, now) {
-                        Classified::Failed(outcome) => (from, outcome),
-                        ok => {
-                            self.answered(from, run);
-                            return Some((message, ok, from));
-                        }
-                    }
-                }
-                upstream::Arrival::Failed { from, error } => {
-                    tracing::debug!(%from, %error, "upstream answer unusable");
-                    (from, error.outcome())
-                }
-                upstream::Arrival::Timeout => {
-                    self.count_upstream(UpstreamOutcome::Timeout);
-                    self.stats.record_failure(server.ip());
-                    run.tries.log.push((server, UpstreamOutcome::Timeout));
-                    return None;
-                }
-            };
-            self.upstream_failed(from, outcome, &mut run.tries);
-            if run.tries.failed.len() >= run.sent_at.len() {
-                return None;
-            }
-        }
-    }
-
-    /// A usable answer from `from`: count it and its round-trip time.
-    fn answered(&self, from: SocketAddr, run: &QuestionRun<'_>) {
-        self.count_upstream(UpstreamOutcome::Answer);
-        if let Some((_, t)) = run.sent_at.iter().rev().find(|(s, _)| *s == from) {
-            let rtt = self.clock.monotonic().saturating_duration_since(*t);
-            self.stats.record_rtt(from.ip(), rtt);
-        }
-    }
-
-    /// The error of a question no server answered usably. Zone-level
-    /// evidence only when no server is left that might have answered:
-    /// each failed for this question or is known to be failing.
-    fn question_failed(
-        &self,
-        deleg: &Delegation,
-        addrs: &[SocketAddr],
-        tries: Tries,
-    ) -> ResolveError {
-        let zone = deleg.zone.clone();
-        let every_server_failed = addrs
-            .iter()
-            .all(|a| tries.failed.contains(a) || self.stats.is_failing(a.ip()));
-        if every_server_failed && !tries.log.is_empty() {
-            return ResolveError::ZoneDown {
-                zone,
-                tries: tries.log,
-            };
-        }
-        ResolveError::ServersFailed {
-            zone,
-            tries: tries.log,
-        }
-    }
-
-    fn upstream_failed(&self, server: SocketAddr, outcome: UpstreamOutcome, tries: &mut Tries) {
-        self.count_upstream(outcome);
-        self.stats.record_failure(server.ip());
-        tries.log.push((server, outcome));
-        if !tries.failed.contains(&server) {
-            tries.failed.push(server);
         }
     }
 
@@ -910,59 +821,32 @@ impl Resolver {
     }
 }
 
-/// The tries of one question: what each server did, and which servers
-/// answered unusably (never asked again by this question).
-#[derive(Debug, Default)]
-struct Tries {
-    log: Vec<(SocketAddr, UpstreamOutcome)>,
-    failed: Vec<SocketAddr>,
-}
-
-/// The state of one question across its tries (Unbound's per-query
-/// state, for one question to one zone).
-struct QuestionRun<'a> {
-    tries: Tries,
-    /// When each try left, for its round-trip time.
-    sent_at: Vec<(SocketAddr, tokio::time::Instant)>,
-    /// Probe slots held for failing servers (released on drop).
+/// The infrastructure cache as a [`ZoneQuery`] reads it, and the probe
+/// slots of failing servers its question took (released when the
+/// question ends).
+struct Infra<'a> {
+    stats: &'a crate::resolve::servers::ServerStats,
     probes: Vec<crate::resolve::servers::Probe<'a>>,
-    /// The wait of the last try; each try waits longer.
-    wait: Duration,
-    /// `UPSTREAM_QUESTION_DEADLINE` after the question opened.
-    deadline: tokio::time::Instant,
-    /// When the try in flight ends.
-    try_ends: tokio::time::Instant,
 }
 
-impl QuestionRun<'_> {
-    fn new(deadline: tokio::time::Instant) -> Self {
-        Self {
-            tries: Tries::default(),
-            sent_at: Vec::new(),
-            probes: Vec::new(),
-            wait: Duration::ZERO,
-            deadline,
-            try_ends: deadline,
+impl ServerInfo for Infra<'_> {
+    fn is_failing(&self, server: IpAddr) -> bool {
+        self.stats.is_failing(server)
+    }
+
+    fn timeout(&self, server: IpAddr) -> Duration {
+        self.stats.timeout(server)
+    }
+
+    fn try_probe(&mut self, server: IpAddr) -> bool {
+        match self.stats.probe(server) {
+            Some(probe) => {
+                self.probes.push(probe);
+                true
+            }
+            None => false,
         }
     }
-
-    /// A try left for `server` at `now`: its wait doubles the last one,
-    /// at least the server's own timeout, at most `UPSTREAM_TIMEOUT_MAX`,
-    /// never past the question's deadline (`try_ends`).
-    fn sent(&mut self, server: SocketAddr, now: tokio::time::Instant, server_timeout: Duration) {
-        self.sent_at.push((server, now));
-        self.wait = (self.wait * 2)
-            .max(server_timeout)
-            .min(limits::UPSTREAM_TIMEOUT_MAX);
-        self.try_ends = (now + self.wait).min(self.deadline);
-    }
-}
-
-/// What the next try of a question does.
-enum NextTry {
-    Send,
-    Skip,
-    Stop,
 }
 
 /// The cache entry an authoritative answer from `zone`'s servers becomes

@@ -45,10 +45,8 @@ pub mod settings;
 mod shared;
 pub mod transport;
 pub mod upstream;
-mod zonelog;
-// Driven from `iterate.rs` in the next commit.
-#[allow(dead_code)]
 pub(crate) mod zone_query;
+mod zonelog;
 
 pub use error::ResolveError;
 pub use iterate::TtlLimits;

@@ -14,10 +14,10 @@
 //! ([`crate::clock::Clock::monotonic`]), so a paused tokio clock drives
 //! them.
 //!
-//! # Limitations
-//!
-//! This is a boundary, not a sans-IO state machine: the iterator still
-//! awaits the transport. Deciding what to ask whom is in `iterate.rs`.
+//! The transport only moves messages: what to ask whom, when a try ends
+//! and when to fetch an answer again over TCP are decided by the sans-IO
+//! [`super::zone_query::ZoneQuery`], which `iterate.rs::query_zone`
+//! drives over a [`Question`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -68,9 +68,9 @@ pub trait Question: Send {
         spoof_ignored: &'a (dyn Fn() + Sync),
     ) -> BoxFuture<'a, Arrival>;
 
-    /// Let a TCP refetch run until `deadline` (the question's), even past
-    /// the wait of the try whose UDP answer asked for it.
-    fn set_tcp_deadline(&mut self, deadline: Instant);
+    /// Fetch the answer of `server` again over TCP (after
+    /// [`Arrival::Truncated`]), giving up at `until`.
+    fn refetch(&mut self, server: SocketAddr, until: Instant) -> BoxFuture<'_, Arrival>;
 }
 
 /// The real transport: UDP sockets and TCP connections from a [`upstream::Pool`].
@@ -114,8 +114,8 @@ impl Question for upstream::Exchange {
         ))
     }
 
-    fn set_tcp_deadline(&mut self, deadline: Instant) {
-        upstream::Exchange::set_tcp_deadline(self, deadline);
+    fn refetch(&mut self, server: SocketAddr, until: Instant) -> BoxFuture<'_, Arrival> {
+        Box::pin(upstream::Exchange::refetch(self, server, until))
     }
 }
 

@@ -116,13 +116,12 @@ pub fn matches(query: &Message, resp: &Message) -> bool {
 /// What arrived for an outstanding question.
 #[derive(Debug)]
 pub enum Arrival {
-    /// A parsed answer from `from` (TCP already done if it was truncated
-    /// or, `oversized`, larger over UDP than the payload we advertised).
-    Answer {
-        from: SocketAddr,
-        message: Message,
-        oversized: bool,
-    },
+    /// A parsed answer from `from`.
+    Answer { from: SocketAddr, message: Message },
+    /// `from` answered, but over UDP the answer cannot be used: truncated,
+    /// or (`oversized`) larger than the payload we advertised. The
+    /// iterator asks for it again over TCP (`Question::refetch`).
+    Truncated { from: SocketAddr, oversized: bool },
     /// `from` sent something for our ID that is unusable.
     Failed {
         from: SocketAddr,
@@ -217,7 +216,6 @@ impl Pool {
             bytes,
             asked: Vec::new(),
             buf: Some(self.take_buffer()),
-            tcp_deadline: None,
             pool: Arc::clone(self),
             _permit: permit,
         })
@@ -265,9 +263,6 @@ pub struct Exchange {
     asked: Vec<SocketAddr>,
     /// Receive buffer from the pool, returned on drop.
     buf: Option<Box<[u8]>>,
-    /// How long a TCP refetch (after TC or an oversized UDP answer) may
-    /// take: the question's deadline, not what is left of one try's wait.
-    tcp_deadline: Option<Instant>,
     pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
 }
@@ -281,14 +276,6 @@ impl Drop for Exchange {
 }
 
 impl Exchange {
-    /// Let a TCP refetch run until `deadline` (the question's), even past
-    /// the wait of the try whose UDP answer sent us to TCP: that server is
-    /// alive, and TCP needs two round trips more than the UDP wait allowed
-    /// for (a wait can be as short as `UPSTREAM_TIMEOUT_MIN`).
-    pub fn set_tcp_deadline(&mut self, deadline: Instant) {
-        self.tcp_deadline = Some(deadline);
-    }
-
     /// Send (or retransmit) the question to `server`.
     pub async fn send(&mut self, server: SocketAddr) -> Result<(), UpstreamError> {
         self.sock.send_to(&self.bytes, server).await?;
@@ -331,36 +318,20 @@ impl Exchange {
             };
             let Some(data) = buf.get(..n) else { continue };
             match read_datagram(&self.query, &self.asked, from, data) {
-                Datagram::Answer(message) => {
-                    return Arrival::Answer {
-                        from,
-                        message,
-                        oversized: false,
-                    };
-                }
-                Datagram::Refetch { oversized } => {
-                    return self.refetch(from, deadline, oversized).await;
-                }
+                Datagram::Answer(message) => return Arrival::Answer { from, message },
+                Datagram::Refetch { oversized } => return Arrival::Truncated { from, oversized },
                 Datagram::Failed(error) => return Arrival::Failed { from, error },
                 Datagram::Ignored => spoof_ignored(),
             }
         }
     }
 
-    /// Fetch the answer from `from` again over TCP, within the question's
-    /// deadline (the descriptor for it is waited for within it too).
-    async fn refetch(&self, from: SocketAddr, deadline: Instant, oversized: bool) -> Arrival {
-        let left = self
-            .tcp_deadline
-            .map_or(deadline, |d| d.max(deadline))
-            .saturating_duration_since(Instant::now())
-            .max(limits::UPSTREAM_TIMEOUT_MIN);
-        match tokio::time::timeout(left, self.tcp(from)).await {
-            Ok(Ok(message)) => Arrival::Answer {
-                from,
-                message,
-                oversized,
-            },
+    /// Fetch the answer from `from` again over TCP, giving up at `until`
+    /// (the descriptor for it is waited for within it too).
+    pub async fn refetch(&self, from: SocketAddr, until: Instant) -> Arrival {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout_at(until, self.tcp(from)).await {
+            Ok(Ok(message)) => Arrival::Answer { from, message },
             Ok(Err(error)) => Arrival::Failed { from, error },
             Err(_) => Arrival::Failed {
                 from,
