@@ -505,7 +505,7 @@ impl Resolver {
                     Event::ServerFailed(ip) => self.stats.record_failure(ip),
                     Event::Rtt(ip, rtt) => self.stats.record_rtt(ip, rtt),
                     Event::Limit(limit) => ctx.note_limit(limit),
-                    Event::Done(answered) => return Ok(answered),
+                    Event::Done(answered) => return Ok(*answered),
                     Event::Failed { zone_down, tries } => {
                         let zone = deleg.zone.clone();
                         return Err(if zone_down {

@@ -100,7 +100,7 @@ pub(crate) enum Event {
     /// A limit cut the question short (`lastgood_limit_hits_total`).
     Limit(Limit),
     /// A usable answer or referral: the question is over.
-    Done(Answered),
+    Done(Box<Answered>),
     /// No server answered usably: the question is over. `zone_down`: every
     /// server failed this question or is known to be failing (zone-level
     /// evidence, `ResolveError::ZoneDown`).
@@ -355,7 +355,8 @@ impl ZoneQuery {
                     usable => {
                         self.answered(from, now);
                         self.state = State::Finished;
-                        self.events.push_back(Event::Done((message, usable, from)));
+                        self.events
+                            .push_back(Event::Done(Box::new((message, usable, from))));
                         return;
                     }
                 }
