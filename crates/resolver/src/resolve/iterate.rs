@@ -12,13 +12,13 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::cache::{Entry, StepKind, View};
 use crate::clock::Timestamp;
-use crate::dnssec::{KeyEntry, KeyMap, Security};
+use crate::dnssec::Security;
 use crate::dnssec::{canon, validate};
 use crate::limits;
 use crate::resolve::classify::{self, Classified};
-use crate::resolve::cut;
 use crate::resolve::outcome::UpstreamOutcome;
 use crate::resolve::servers::Delegation;
+use crate::resolve::trust::{self, KeyNeeds, Need, WalkStep, ZoneWalk};
 use crate::resolve::zone_query::{
     Answered, Event, Input, ServerInfo, Transmit, ZoneQuery, ZoneQuestion,
 };
@@ -676,16 +676,10 @@ impl Resolver {
         ))
     }
 
-    /// The zone an answer from `deleg`'s servers belongs to. Usually
-    /// `deleg.zone`; but a forwarder answers for every zone below its
-    /// own, and an authority may also serve a child zone (then an unsigned
-    /// child answer carries no signer to tell). Then the DS chain is
-    /// walked down from `deleg.zone`, as Unbound's validator does: a
-    /// secure DS makes the name the zone so far, a NODATA DS whose proof
-    /// shows a delegation ends the walk at an insecure cut
-    /// ([`cut::delegation_shown`]), any other NODATA is no cut. The walk
-    /// ends at the signer of a signed answer, at the SOA owner of an
-    /// unsigned negative one, else at the name the data lives at.
+    /// The zone an answer from `deleg`'s servers belongs to: the driver
+    /// of [`ZoneWalk`] (`trust.rs`), which asks for the zone's keys and
+    /// DS steps down to the answer; each is fetched through the key cache
+    /// or a lookup.
     async fn answer_zone(
         self: &Arc<Self>,
         resp: &Message,
@@ -695,67 +689,20 @@ impl Resolver {
         deleg: &Delegation,
         ctx: &Arc<Ctx>,
     ) -> Result<Name, ResolveError> {
-        let zone = deleg.zone.to_lowercase();
-        // The deepest name the data can belong to.
-        let mut bound = if qtype == RecordType::DS && !qname.is_root() {
-            qname.base_name()
-        } else {
-            qname.to_lowercase()
-        };
-        if matches!(kind, StepKind::NxDomain | StepKind::NoData) {
-            let soa = resp.authorities.iter().find_map(|r| match r.data {
-                RData::SOA(_) if r.name.zone_of(qname) && zone.zone_of(&r.name) => {
-                    Some(r.name.to_lowercase())
+        let mut walk = ZoneWalk::start(resp, kind, qname, qtype, &deleg.zone, deleg.forward);
+        loop {
+            match walk.step().clone() {
+                WalkStep::Done(zone) => return Ok(zone),
+                WalkStep::Need(Need::Keys(zone)) => {
+                    let keys = self.keys_for(&zone, ctx).await;
+                    walk.handle_keys(&keys);
                 }
-                _ => None,
-            });
-            match soa {
-                Some(owner) if owner.zone_of(&bound) => bound = owner,
-                Some(_) => {}
-                None if *kind == StepKind::NxDomain => bound = zone.clone(),
-                None => {}
-            }
-        }
-        let signer = validate::signer_names(&resp.answers, &resp.authorities)
-            .into_iter()
-            .filter(|s| s.zone_of(&bound) && zone.zone_of(s))
-            .max_by_key(Name::num_labels);
-        match signer {
-            // A signed answer from an authority: its signer is checked
-            // against the zone by the validator.
-            Some(_) if !deleg.forward => return Ok(zone),
-            Some(signer) => bound = signer,
-            // Unsigned, from the zone's own servers, for the zone itself.
-            None if !deleg.forward && bound == zone => return Ok(zone),
-            None => {}
-        }
-        if !deleg.forward && !matches!(self.keys_for(&zone, ctx).await, KeyEntry::Secure(_)) {
-            // Below an insecure zone everything is insecure: no walk.
-            return Ok(zone);
-        }
-        let mut found = zone.clone();
-        for labels in zone.num_labels().saturating_add(1)..=bound.num_labels() {
-            let name = bound.trim_to(usize::from(labels));
-            let ds = self.lookup(&name, RecordType::DS, ctx).await?;
-            match (&ds.security, &ds.kind) {
-                (Security::Secure, StepKind::Positive) => found = name,
-                (Security::Secure, StepKind::NoData) => {
-                    if cut::delegation_shown(&ds.authorities, &name) {
-                        return Ok(name);
-                    }
-                }
-                (Security::Secure, StepKind::NxDomain | StepKind::Cname { .. }) => break,
-                // Insecure above, or a failed chain: the keys for this name
-                // give the same verdict when the answer is validated.
-                (
-                    Security::Insecure { .. } | Security::Bogus(_) | Security::Indeterminate(_),
-                    _,
-                ) => {
-                    return Ok(name);
+                WalkStep::Need(Need::Ds(name)) => {
+                    let ds = self.lookup(&name, RecordType::DS, ctx).await?;
+                    walk.handle_ds(&ds);
                 }
             }
         }
-        Ok(found)
     }
 
     async fn validate_response(
@@ -766,35 +713,18 @@ impl Resolver {
         zone: &Name,
         ctx: &Arc<Ctx>,
     ) -> validate::Verdict {
-        let mut keys = KeyMap::new();
+        // The keys this answer needs (`trust.rs`), fetched in order.
         let zone_keys = self.keys_for(zone, ctx).await;
-        let zone_secure = matches!(zone_keys, KeyEntry::Secure(_));
-        keys.insert(zone.to_lowercase(), zone_keys);
-        let signers = validate::signer_names(&resp.answers, &resp.authorities);
-        if signers.len() > limits::MAX_SIGNERS_PER_RESPONSE {
+        let needs = KeyNeeds::of(resp, zone);
+        if needs.over_limit {
             ctx.note_limit(crate::limits::Limit::MaxSignersPerResponse);
         }
-        for signer in signers.into_iter().take(limits::MAX_SIGNERS_PER_RESPONSE) {
-            if keys.contains_key(&signer) || !zone.zone_of(&signer) {
-                continue;
-            }
-            let mut entry = self.keys_for(&signer, ctx).await;
-            if zone_secure && matches!(entry, KeyEntry::Insecure { .. }) && !unsupported_ds(&entry)
-            {
-                // Inside a secure zone, a signature by a name with no secure
-                // delegation is a forgery, not a reason to downgrade. A
-                // signed DS set of algorithms or digests we do not support
-                // is a real delegation that is Insecure (RFC 4035 §5.2):
-                // the same server may serve parent and child.
-                entry = KeyEntry::Bogus(crate::dnssec::BogusReason::new(
-                    crate::dnssec::BogusKind::DnskeyMissing,
-                    &signer,
-                    None,
-                    "signer is not a secure zone under the answering zone",
-                ));
-            }
-            keys.insert(signer, entry);
+        let mut signer_keys = Vec::with_capacity(needs.signers.len());
+        for signer in needs.signers {
+            let entry = self.keys_for(&signer, ctx).await;
+            signer_keys.push((signer, entry));
         }
+        let keys = trust::key_map(zone, zone_keys, signer_keys);
         let mut budget = self.budget();
         let verdict = validate::validate_answer(
             resp.metadata.response_code,
@@ -935,14 +865,6 @@ pub fn step_entry(
         stored_at: now,
         ttl,
     }
-}
-
-/// Keys proven Insecure by a validated DS set whose algorithms or digest
-/// types are all unsupported (EDE 1, 2): a delegation exists.
-fn unsupported_ds(entry: &KeyEntry) -> bool {
-    matches!(entry, KeyEntry::Insecure { note: Some(e) }
-        if matches!(e.code, crate::ede::EdeCode::UnsupportedDnskeyAlgorithm
-            | crate::ede::EdeCode::UnsupportedDsDigestType))
 }
 
 /// Whether an RRSIG among `answers` at `owner` has fewer labels than the

@@ -44,6 +44,7 @@ pub mod servers;
 pub mod settings;
 mod shared;
 pub mod transport;
+pub(crate) mod trust;
 pub mod upstream;
 pub(crate) mod zone_query;
 mod zonelog;
