@@ -16,7 +16,7 @@
 //!
 //! The transport only moves messages: what to ask whom, when a try ends
 //! and when to fetch an answer again over TCP are decided by the sans-IO
-//! [`super::zone_query::ZoneQuery`], which `iterate.rs::query_zone`
+//! `zone_query::ZoneQuery`, which `iterate.rs::query_zone`
 //! drives over a [`Question`].
 
 use std::fmt;

@@ -31,8 +31,9 @@
 //! # Limitations
 //!
 //! The machine is one question to one zone. Following referrals, QNAME
-//! minimisation, the IPv6 fallback and the chain of trust
-//! (`iterate.rs`, `keys.rs`) are still async code in the resolver.
+//! minimisation and the IPv6 fallback are still async code in
+//! `iterate.rs`; the chain of trust is asked for explicitly
+//! (`trust.rs`) but fetched by awaiting the resolver (`keys.rs`).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
