@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_lab::{Fault, Lab};
 use lastgood_resolver::app::{App, AppOptions, Overrides};
 use lastgood_resolver::cli::{ControlOpts, NtaArgs, NtaCommand};
 use lastgood_resolver::clock::{Clock, ManualClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Flags, ede_codes, name, query, temp_dir};
+use crate::harness::{Flags, ede_codes, name, query, served_lab, temp_dir};
 
 struct Running {
     lab: Lab,
@@ -45,9 +45,7 @@ nta-state-file = "{state}"
 
 /// A lab hierarchy and a directory holding its root hints and trust anchor.
 async fn lab_dir(tag: &str) -> (Lab, PathBuf) {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
+    let lab = served_lab().await;
     let dir = temp_dir(tag);
     std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
     std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();

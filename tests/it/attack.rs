@@ -24,7 +24,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 use lastgood_lab::fault::{POISON_ADDR, POISON_NAME};
-use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_lab::{Fault, Lab};
 use lastgood_resolver::cache::{CacheKey, View};
 use lastgood_resolver::clock::Clock;
 use lastgood_resolver::limits;
@@ -35,7 +35,7 @@ use lastgood_resolver::metrics::Metrics;
 use lastgood_resolver::resolve::Resolver;
 use lastgood_resolver::resolve::transport::BoxFuture;
 
-use crate::harness::{Flags, Testbed, answers_of, ede_codes, name, query};
+use crate::harness::{Flags, Testbed, answers_of, ede_codes, name, query, served_lab};
 use crate::replay::Replay;
 
 /// EDE codes (RFC 8914).
@@ -168,9 +168,7 @@ fn lab_on_own_thread() -> (Lab, LabThread) {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let lab = Lab::start(LabConfig::new(default_zones_dir()))
-                .await
-                .unwrap();
+            let lab = served_lab().await;
             lab_tx.send(lab).unwrap();
             let _ = stop_rx.await;
         });

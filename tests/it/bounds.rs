@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
-use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_lab::Fault;
 use lastgood_resolver::clock::ManualClock;
 use lastgood_resolver::dnssec::TrustAnchors;
 use lastgood_resolver::metrics::Metrics;
@@ -16,7 +16,7 @@ use lastgood_resolver::resolve::{Resolver, ResolverConfig, servers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{Testbed, name};
+use crate::harness::{Testbed, name, served_lab};
 
 fn tcp_query(id: u16, qname: &str) -> Vec<u8> {
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
@@ -71,9 +71,7 @@ async fn issue17_tcp_pipelined_cached_answer_overtakes_a_slow_one() {
 /// again the same question resolves.
 #[tokio::test]
 async fn issue17_exhausted_upstream_pool_is_a_counted_limit() {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
+    let lab = served_lab().await;
     let mut config = ResolverConfig::internet().unwrap();
     config.root_hints = servers::parse_hints(&lab.root_hints(), "lab hints").unwrap();
     config.anchors = TrustAnchors::parse(&lab.trust_anchor(), "lab anchor").unwrap();

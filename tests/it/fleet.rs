@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
-use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_lab::{Fault, Lab};
 use lastgood_resolver::app::{App, AppOptions, Overrides};
 use lastgood_resolver::cli::{
     CacheArgs, CacheCommand, ControlOpts, FlushArgs, NtaArgs, NtaCommand,
 };
 use lastgood_resolver::clock::{Clock, ManualClock};
 
-use crate::harness::{Flags, a_data, ede_codes, name, query, temp_dir};
+use crate::harness::{Flags, a_data, ede_codes, name, query, served_lab, temp_dir};
 
 /// A `redis-server` of our own, killed on drop.
 pub struct RedisServer {
@@ -122,9 +122,7 @@ impl Drop for RedisServer {
 
 /// A lab and the directory holding its hints and anchor.
 pub async fn lab_dir(tag: &str) -> (Lab, PathBuf) {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
+    let lab = served_lab().await;
     let dir = temp_dir(tag);
     std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
     std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();

@@ -24,7 +24,7 @@ use lastgood_resolver::resolve::private::{
     DEFAULT_PRIVATE_NETS, PrivateAddresses, PrivateZone, PrivateZones, ZoneMode,
 };
 
-use crate::harness::{Testbed, a_data, ede_codes, name};
+use crate::harness::{Testbed, a_data, ede_codes, name, served_lab};
 use crate::replay::Replay;
 
 pub(crate) const ZONE: &str = "corp.internal.";
@@ -310,14 +310,11 @@ async fn private_address_strips_public_answers_only() {
 /// config refused while the running one keeps answering.
 #[tokio::test]
 async fn config_file_forward_zone_and_reload() {
-    use lastgood_lab::LabConfig;
     use lastgood_resolver::app::{App, AppOptions, Overrides};
     use lastgood_resolver::clock::ManualClock;
     use std::sync::Arc;
 
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
+    let lab = served_lab().await;
     let corp = corp_lab(true).await;
     let dir = std::env::temp_dir().join(format!(
         "lastgood-forward-{}-{}",

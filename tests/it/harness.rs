@@ -35,6 +35,12 @@ pub async fn lab_template() -> &'static Lab {
         .await
 }
 
+/// A copy of the signed lab served on sockets (a free port): what
+/// `Lab::start` gives, without signing the hierarchy again.
+pub async fn served_lab() -> Lab {
+    lab_template().await.serve_copy().await.unwrap()
+}
+
 /// A lab hierarchy and a resolver in front of it.
 pub struct Testbed {
     pub lab: Lab,
@@ -56,7 +62,7 @@ impl Testbed {
     }
 
     async fn start_full(adjust: impl FnOnce(&mut ResolverConfig), ntas: Arc<NtaStore>) -> Testbed {
-        let lab = lab_template().await.serve_copy().await.unwrap();
+        let lab = served_lab().await;
         Self::start_on(lab, adjust, ntas).await
     }
 

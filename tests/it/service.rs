@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use lastgood_lab::{Lab, LabConfig, default_zones_dir};
 use tokio::net::UnixDatagram;
 
-use crate::harness::{Flags, query};
+use crate::harness::{Flags, query, served_lab};
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lastgood-svc-{tag}-{}", std::process::id()));
@@ -58,9 +57,7 @@ fn uids(pid: u32) -> String {
 /// `user = "nobody"`, the running resolver has dropped every uid.
 #[tokio::test]
 async fn issue19_serve_notifies_systemd_and_drops_root() {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
+    let lab = served_lab().await;
     let dir = temp_dir("notify");
     std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
     std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
-use lastgood_lab::{Fault, Lab, LabConfig, default_zones_dir};
+use lastgood_lab::{Fault, Lab};
 use lastgood_resolver::app::{App, AppOptions, Overrides};
 use lastgood_resolver::clock::{Clock, ManualClock};
 
-use crate::harness::{Flags, ede_codes, name, query, temp_dir};
+use crate::harness::{Flags, ede_codes, name, query, served_lab, temp_dir};
 
 /// Names of every kind the stale tier serves: signed A/AAAA/TXT, a CNAME
 /// chain, a wildcard, NODATA, NXDOMAIN, an insecure zone, MX.
@@ -40,9 +40,7 @@ fn names() -> Vec<(String, RecordType)> {
 
 /// A lab and a config file with `state-dir` (so the store is on).
 async fn lab_and_config(tag: &str, extra: &str) -> (Lab, PathBuf, PathBuf) {
-    let lab = Lab::start(LabConfig::new(default_zones_dir()))
-        .await
-        .unwrap();
+    let lab = served_lab().await;
     let dir = temp_dir(tag);
     std::fs::write(dir.join("root.hints"), lab.root_hints()).unwrap();
     std::fs::write(dir.join("root.key"), lab.trust_anchor()).unwrap();
