@@ -782,18 +782,17 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
     );
 
     r.lab.set_fault(&name("example.lab."), Fault::None).unwrap();
-    // Give a probe a moment to close the window (at most 1 s: the clock
-    // stands still, so usually none is due and `zone retry` below closes
-    // it; either reply is accepted).
-    for _ in 0..40 {
-        if !lastgood_resolver::cli::status(&control)
-            .await
-            .unwrap()
-            .contains("\"next_probe_in_s\"")
-        {
+    // A probe the last question started may still be running: wait
+    // (bounded) until none is, so it cannot race `zone retry` below. The
+    // clock stands still, so no other probe falls due; if that one saw
+    // the repaired zone the window is gone, else `zone retry` closes it
+    // (either reply is accepted).
+    for _ in 0..200 {
+        let status = lastgood_resolver::cli::status(&control).await.unwrap();
+        if !status.contains("\"next_probe_in_s\"") || status.contains("\"probing\": false") {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let said = lastgood_resolver::cli::zone(&retry()).await.unwrap();
     assert!(

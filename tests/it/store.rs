@@ -55,7 +55,7 @@ upstream-port = {port}
 control-listen = ""
 control-socket = "{socket}"
 state-dir = "{state}"
-client-response-timer = "300ms"
+client-response-timer = "100ms"
 {extra}
 "#,
             hints = dir.join("root.hints").display(),
