@@ -630,14 +630,25 @@ async fn check_config_refuses_what_serve_refuses() {
         .collect();
     names.sort();
     assert!(names.len() >= 15, "{names:?}");
-    for name in &names {
+    // Every run at once (each is a process of its own that reads its
+    // file and exits), checked in order below.
+    let runs: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let (dir, file) = (dir.clone(), format!("{name}.toml"));
+            tokio::spawn(async move {
+                let (check, serve) = (["check-config", &file], ["serve", "--config", &file]);
+                tokio::join!(lastgood_in(&dir, &check), lastgood_in(&dir, &serve))
+            })
+        })
+        .collect();
+    for (name, run) in names.iter().zip(runs) {
         let file = format!("{name}.toml");
         let want = std::fs::read_to_string(dir.join(format!("{name}.err"))).unwrap();
         let want = want.trim();
-        let (ok, check) = lastgood_in(&dir, &["check-config", &file]).await;
+        let ((ok, check), (serve_ok, serve)) = run.await.unwrap();
         assert!(!ok, "check-config accepted {file}");
-        let (ok, serve) = lastgood_in(&dir, &["serve", "--config", &file]).await;
-        assert!(!ok, "serve accepted {file}");
+        assert!(!serve_ok, "serve accepted {file}");
         let (check, serve) = (error_line(&check), error_line(&serve));
         assert_eq!(check, serve, "{file}: check-config and serve differ");
         assert!(check.contains(want), "{file}: {check}\nwant: {want}");
@@ -651,10 +662,17 @@ async fn check_config_refuses_what_serve_refuses() {
         })
         .collect();
     names.sort();
-    for name in &names {
+    let runs: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let (warn, file) = (warn.clone(), format!("{name}.toml"));
+            tokio::spawn(async move { lastgood_in(&warn, &["check-config", &file]).await })
+        })
+        .collect();
+    for (name, run) in names.iter().zip(runs) {
         let file = format!("{name}.toml");
         let want = std::fs::read_to_string(warn.join(format!("{name}.warn"))).unwrap();
-        let (ok, check) = lastgood_in(&warn, &["check-config", &file]).await;
+        let (ok, check) = run.await.unwrap();
         assert!(ok, "check-config refused {file}: {check}");
         assert!(
             check
