@@ -166,10 +166,10 @@ incident_chart() {
 incident_notes() {
     {
         echo
-        echo "Conditions: $(nproc) cores; $1; $SIGNED signed + $UNSIGNED unsigned children,"
-        echo "compression ${COMPRESSION}x, $CLIENTS clients, $RATE queries/s offered, Zipf s=$ZIPF,"
-        echo "never-seen share $NEW_SHARE, seed $SEED, lastgood binary $2; load average at the end"
-        echo "$(cut -d' ' -f1-3 /proc/loadavg)."
+        echo "Conditions: $(nproc) cores; $1."
+        echo "$SIGNED signed + $UNSIGNED unsigned children, compression ${COMPRESSION}x, $CLIENTS clients,"
+        echo "$RATE queries/s offered, Zipf s=$ZIPF, never-seen share $NEW_SHARE, seed $SEED."
+        echo "lastgood binary $2; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
     } >"$RESULTS/notes.md"
     cat "$RESULTS/table.md" "$RESULTS/notes.md"
     echo "chart: $RESULTS/incident.png"
