@@ -33,13 +33,10 @@ wait_ttl=$((LASTGOOD_TTL + 1))
 
 die() { echo "fleet: $*" >&2; exit 1; }
 
-if docker compose version >/dev/null 2>&1; then
-    compose_cmd=(docker compose)
-elif command -v docker-compose >/dev/null 2>&1; then
-    compose_cmd=(docker-compose)
-else
-    die "neither 'docker compose' nor 'docker-compose' is available"
-fi
+# compose_setup (docker/lib.sh)
+# shellcheck source=docker/lib.sh
+source "$here/lib.sh"
+compose_setup || die "neither 'docker compose' nor 'docker-compose' is available"
 compose() {
     "${compose_cmd[@]}" -p "$project" -f "$here/compose.yaml" -f "$here/compose.fleet.yaml" "$@"
 }

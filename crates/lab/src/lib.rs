@@ -167,6 +167,8 @@ pub enum LabError {
     SameTagKeys { limit: usize },
     #[error("more than {limit} children of one kind (MAX_CHILDREN)")]
     TooManyChildren { limit: usize },
+    #[error("{file} did not appear within {limit_secs}s (MAX_START_WAIT)")]
+    StartFile { file: PathBuf, limit_secs: u64 },
     #[error("waiting for Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
 }

@@ -87,6 +87,10 @@ pub const MAX_CHILDREN: usize = 60_000;
 pub const MAX_SAME_TAG_KEYS: usize = 200_000;
 /// Keys in the broken signer (one HSM each), one of them published.
 pub const SIGNER_KEYS: usize = 3;
+/// Longest wait for `--start-file` before the lab gives up.
+pub const MAX_START_WAIT: Duration = Duration::from_secs(600);
+/// How often the lab looks for `--start-file`.
+pub const START_FILE_POLL: Duration = Duration::from_millis(50);
 
 /// How to run the incident.
 #[derive(Clone, Debug)]
@@ -170,6 +174,11 @@ pub struct IncidentArgs {
     /// Write root.hints, root.key, timeline.txt, upstream.csv here.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Serve and write root.hints and root.key, but start the timeline (and
+    /// write timeline.txt) only once this file exists, so a harness can start
+    /// the resolver from root.key first (at most MAX_START_WAIT).
+    #[arg(long, value_name = "FILE")]
+    pub start_file: Option<PathBuf>,
 }
 
 impl From<&IncidentArgs> for IncidentConfig {
@@ -512,6 +521,24 @@ fn real(minutes: u32, compression: u32) -> Duration {
     Duration::from_millis(u64::from(minutes) * 60_000 / u64::from(compression.max(1)))
 }
 
+/// Wait until `file` exists, looking every [`START_FILE_POLL`], for at
+/// most `limit`.
+async fn wait_for_file(file: &Path, limit: Duration) -> Result<(), LabError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if tokio::fs::try_exists(file).await.unwrap_or(false) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(LabError::StartFile {
+                file: file.to_owned(),
+                limit_secs: limit.as_secs(),
+            });
+        }
+        tokio::time::sleep(START_FILE_POLL).await;
+    }
+}
+
 /// Generate, serve and play the incident, then return.
 pub async fn run_incident(args: IncidentArgs) -> Result<(), LabError> {
     let config = IncidentConfig::from(&args);
@@ -549,6 +576,10 @@ pub async fn run_incident(args: IncidentArgs) -> Result<(), LabError> {
         config.unsigned,
         started.elapsed().as_secs_f64()
     );
+    if let Some(file) = &args.start_file {
+        println!("waiting for {} to start the timeline", file.display());
+        wait_for_file(file, MAX_START_WAIT).await?;
+    }
 
     let t0 = SystemTime::now();
     let tick = real(1, c);
@@ -758,6 +789,26 @@ fn set_serial(zone: &mut SignedZone, apex: &Name, serial: u32) {
 mod tests {
     use super::*;
     use hickory_proto::dnssec::PublicKey;
+
+    #[tokio::test]
+    async fn the_timeline_waits_for_the_start_file() {
+        let dir = std::env::temp_dir().join(format!("lastgood-start-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("start");
+        let missing = wait_for_file(&file, Duration::from_millis(200)).await;
+        assert!(
+            matches!(missing, Err(LabError::StartFile { .. })),
+            "{missing:?}"
+        );
+        let waiter = tokio::spawn({
+            let file = file.clone();
+            async move { wait_for_file(&file, Duration::from_secs(30)).await }
+        });
+        std::fs::write(&file, "").unwrap();
+        let found = waiter.await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(found.is_ok(), "{found:?}");
+    }
 
     #[test]
     fn child_labels_round_trip() {
