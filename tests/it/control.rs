@@ -45,11 +45,12 @@ impl Control for Fake {
         zone: &Name,
         lifetime: Option<Duration>,
         reason: &str,
+        force: bool,
     ) -> Result<NtaView, ControlError> {
         let now = self.clock.now();
         let nta = self
             .store
-            .add(zone, lifetime, reason, NtaSource::Api, now)?;
+            .add_with(zone, lifetime, reason, NtaSource::Api, force, now)?;
         self.metrics.set_ntas_active(self.store.active_count(now));
         Ok(nta.view(now))
     }
@@ -655,6 +656,7 @@ async fn cli_against_the_api() {
         zone: "lab".into(),
         lifetime: Some("2h".into()),
         reason: Some("KSK roll gone wrong".into()),
+        force: false,
     }))
     .await
     .unwrap();
@@ -666,6 +668,7 @@ async fn cli_against_the_api() {
         zone: "example.org.".into(),
         lifetime: None,
         reason: None,
+        force: false,
     }))
     .await
     .unwrap();
@@ -697,6 +700,7 @@ example.org.  58m 59s    api
         zone: "lab.".into(),
         lifetime: Some("30d".into()),
         reason: None,
+        force: false,
     }))
     .await
     .unwrap_err();
@@ -714,6 +718,7 @@ example.org.  58m 59s    api
             all,
             drop_stale: false,
             fleet: false,
+            bogus: false,
         }),
     };
     assert_eq!(
@@ -950,6 +955,7 @@ async fn issue16_unprivileged_user_is_refused_on_the_socket_and_tcp() {
             zone: "lab.".into(),
             lifetime: None,
             reason: None,
+            force: false,
         },
     })
     .await
@@ -1117,6 +1123,7 @@ async fn issue16_tls_control_and_the_cli_over_https() {
         zone: "lab.".into(),
         lifetime: None,
         reason: Some("over TLS".into()),
+        force: false,
     }))
     .await
     .unwrap();

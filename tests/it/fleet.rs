@@ -221,6 +221,7 @@ async fn nta_added_on_a_applies_on_b_without_flush() {
             zone: "lab.".into(),
             lifetime: Some("2h".into()),
             reason: Some("lab. rollover broken".into()),
+            force: false,
         },
     };
     lastgood_resolver::cli::nta(&add).await.unwrap();
@@ -310,6 +311,7 @@ async fn fleet_flush_reaches_the_other_instance() {
             all: false,
             drop_stale: true,
             fleet: true,
+            bogus: false,
         }),
     };
     let said = lastgood_resolver::cli::cache(&flush).await.unwrap();
