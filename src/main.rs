@@ -143,6 +143,12 @@ struct QueryArgs {
     /// Use TCP.
     #[arg(long)]
     tcp: bool,
+    /// Ask for the server's NSID (RFC 5001), like dig +nsid.
+    #[arg(long)]
+    nsid: bool,
+    /// Question class: IN, or CH (e.g. `lastgood query id.server TXT --class CH`).
+    #[arg(long, default_value = "IN")]
+    class: String,
 }
 
 fn query(args: QueryArgs) -> anyhow::Result<()> {
@@ -150,10 +156,17 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
         .with_context(|| format!("name {:?}", args.name))?;
     let qtype = hickory_proto::rr::RecordType::from_str(&args.qtype.to_uppercase())
         .with_context(|| format!("record type {:?}", args.qtype))?;
+    let qclass = match args.class.to_ascii_uppercase().as_str() {
+        "IN" => hickory_proto::rr::DNSClass::IN,
+        "CH" | "CHAOS" => hickory_proto::rr::DNSClass::CH,
+        other => anyhow::bail!("--class {other:?}: expected IN or CH"),
+    };
     let flags = lastgood_resolver::client::Flags {
         dnssec_ok: !args.no_dnssec,
         checking_disabled: args.cd,
         tcp: args.tcp,
+        nsid: args.nsid,
+        qclass,
         ..lastgood_resolver::client::Flags::default()
     };
     let resp = runtime()?.block_on(lastgood_resolver::client::query(

@@ -1218,3 +1218,109 @@ async fn issue19_lookup_flush_bogus_forced_nta_and_status_table() {
     assert_eq!(j["ntas"][0]["force"], true, "{j}");
     let _ = std::fs::remove_dir_all(&r.dir);
 }
+
+/// The TXT strings of a response's answers.
+fn txt_answers(m: &hickory_proto::op::Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            hickory_proto::rr::RData::TXT(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 19 item 6: CHAOS `id.server`/`hostname.bind` answer `identity`
+/// (the host name by default), `version.*` is REFUSED unless `version`
+/// is set, and the NSID of `nsid` comes back to every query carrying the
+/// option, over UDP and TCP, also when a template of the same question
+/// exists (the cache-hit path), and never to a query without it.
+#[tokio::test]
+async fn issue19_chaos_identity_version_and_nsid() {
+    use hickory_proto::rr::DNSClass;
+    use lastgood_resolver::client::nsid;
+    let r = start(
+        "chaos",
+        "identity = \"lab-ns1\"\nnsid = \"ascii_lab-ns1\"\n",
+    )
+    .await;
+    let dns = r.app.dns_addrs()[0];
+    let chaos = |tcp| Flags {
+        qclass: DNSClass::CH,
+        dnssec_ok: false,
+        tcp,
+        ..Flags::default()
+    };
+    for tcp in [false, true] {
+        for name in ["id.server.", "hostname.bind.", "ID.SERVER."] {
+            let a = query(dns, name, RecordType::TXT, chaos(tcp)).await;
+            assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{a:?}");
+            assert_eq!(txt_answers(&a), ["lab-ns1"], "{name} tcp={tcp}");
+            assert_eq!(a.answers[0].dns_class, DNSClass::CH);
+        }
+        for name in ["version.bind.", "version.server.", "authors.bind."] {
+            let a = query(dns, name, RecordType::TXT, chaos(tcp)).await;
+            assert_eq!(
+                a.metadata.response_code,
+                ResponseCode::Refused,
+                "{name}: {a:?}"
+            );
+        }
+    }
+    let asks = |tcp| Flags {
+        nsid: true,
+        tcp,
+        ..Flags::default()
+    };
+    let host1 = |flags| query(dns, "host1.example.lab.", RecordType::A, flags);
+    // Plain questions first, so that a template of this question exists.
+    for _ in 0..3 {
+        let a = host1(Flags::default()).await;
+        assert!(a.metadata.authentic_data);
+        assert_eq!(nsid(&a), None, "not asked for");
+    }
+    for tcp in [false, true] {
+        for _ in 0..3 {
+            let a = host1(asks(tcp)).await;
+            assert!(a.metadata.authentic_data, "{a:?}");
+            assert_eq!(nsid(&a).as_deref(), Some(&b"lab-ns1"[..]), "tcp={tcp}");
+        }
+    }
+    let a = host1(Flags::default()).await;
+    assert_eq!(nsid(&a), None, "an NSID answer never serves a plain query");
+    let a = query(
+        dns,
+        "id.server.",
+        RecordType::TXT,
+        Flags {
+            nsid: true,
+            ..chaos(false)
+        },
+    )
+    .await;
+    assert_eq!(nsid(&a).as_deref(), Some(&b"lab-ns1"[..]));
+
+    // The binary's `query --nsid` shows it as dig does.
+    let server = dns.to_string();
+    let (ok, out, err) =
+        lastgood_out(&["query", "-s", &server, "host1.example.lab.", "--nsid"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(";; NSID: 6c61622d6e7331 (\"lab-ns1\")"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&r.dir);
+
+    // Defaults: the host name, no version, no NSID.
+    let d = start("chaos-default", "").await;
+    let dns = d.app.dns_addrs()[0];
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let a = query(dns, "id.server.", RecordType::TXT, chaos(false)).await;
+    assert_eq!(txt_answers(&a), [host.trim()], "{a:?}");
+    let a = query(dns, "version.bind.", RecordType::TXT, chaos(false)).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::Refused);
+    let a = query(dns, "host1.example.lab.", RecordType::A, asks(false)).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(nsid(&a), None, "nsid is off by default");
+    let _ = std::fs::remove_dir_all(&d.dir);
+}

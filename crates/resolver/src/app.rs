@@ -270,6 +270,7 @@ impl App {
         sc.acl = sc
             .acl
             .drop_refused(config.refused_clients == RefusedClients::Drop);
+        sc.identity = config.identity.server_identity();
         let dns = Server::bind(sc, Arc::new(Arc::clone(&resolver)), metrics.clone())
             .await?
             .start()?;
@@ -460,10 +461,11 @@ impl Core {
             || current.allow != new.allow
             || current.refused_clients != new.refused_clients
             || current.state_dir != new.state_dir
+            || current.identity != new.identity
         {
             tracing::warn!(
-                "listen, allow, refused-clients, state-dir and control-* changes take effect \
-                 at restart"
+                "listen, allow, refused-clients, state-dir, identity, version, nsid and \
+                 control-* changes take effect at restart"
             );
         }
         self.resolver.reconfigure(rc);
