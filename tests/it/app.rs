@@ -817,15 +817,10 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
     let _ = std::fs::remove_dir_all(&r.dir);
 }
 
-/// Issue 19: `GET /status.json` and the status page, without the token,
-/// during a break with an NTA set: the failing zone with its cause, the
-/// NTA with its reason and time left, answers per minute by tier.
-#[tokio::test]
-async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
-    let r = start("status-page", "").await;
+/// host1..host{ZONE_EVIDENCE_RRSETS}.example.lab. A, answered fresh with AD.
+async fn warm_example_lab(r: &Running) {
     let dns = r.app.dns_addrs()[0];
-    let n = lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS;
-    for i in 1..=n {
+    for i in 1..=lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS {
         let a = query(
             dns,
             &format!("host{i}.example.lab."),
@@ -835,11 +830,18 @@ async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
         .await;
         assert!(a.metadata.authentic_data);
     }
+}
+
+/// An hour after [`warm_example_lab`], example.lab.'s ZSK is no longer
+/// published (the .de 2026 break): its names are answered stale and the
+/// zone's validation failure window opens.
+async fn break_example_lab(r: &Running) {
+    let dns = r.app.dns_addrs()[0];
     r.lab
         .set_fault(&name("example.lab."), Fault::UnpublishedZsk)
         .unwrap();
     r.clock.advance(Duration::from_secs(3601));
-    for i in 1..=n {
+    for i in 1..=lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS {
         let a = query(
             dns,
             &format!("host{i}.example.lab."),
@@ -855,6 +857,17 @@ async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Issue 19: `GET /status.json` and the status page, without the token,
+/// during a break with an NTA set: the failing zone with its cause, the
+/// NTA with its reason and time left, answers per minute by tier.
+#[tokio::test]
+async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
+    let r = start("status-page", "").await;
+    let n = lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS;
+    warm_example_lab(&r).await;
+    break_example_lab(&r).await;
     let socket = r.app.control_socket().unwrap();
     let (status, body) = http_unix(
         socket,
@@ -1004,17 +1017,7 @@ async fn issue19_lookup_flush_bogus_forced_nta_and_status_table() {
             serde_json::from_str::<serde_json::Value>(&out).unwrap()
         }
     };
-    let n = lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS;
-    for i in 1..=n {
-        let a = query(
-            dns,
-            &format!("host{i}.example.lab."),
-            RecordType::A,
-            Flags::default(),
-        )
-        .await;
-        assert!(a.metadata.authentic_data);
-    }
+    warm_example_lab(&r).await;
 
     // Fresh and Secure; a name never asked holds nothing; no upstream query.
     let before = upstream_queries(&r);
@@ -1054,26 +1057,7 @@ async fn issue19_lookup_flush_bogus_forced_nta_and_status_table() {
 
     // The zone's published ZSK goes: stale answers, a validation window;
     // a CD client's question leaves a Bogus entry in the CD view.
-    r.lab
-        .set_fault(&name("example.lab."), Fault::UnpublishedZsk)
-        .unwrap();
-    r.clock.advance(Duration::from_secs(3601));
-    for i in 1..=n {
-        let a = query(
-            dns,
-            &format!("host{i}.example.lab."),
-            RecordType::A,
-            Flags::default(),
-        )
-        .await;
-        assert_eq!(ede_codes(&a).first(), Some(&3), "stale");
-    }
-    for _ in 0..100 {
-        if !r.app.resolver().failing_zones().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    break_example_lab(&r).await;
     let cd = Flags {
         checking_disabled: true,
         ..Flags::default()
