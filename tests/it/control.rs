@@ -71,6 +71,20 @@ impl Control for Fake {
         Ok(())
     }
 
+    /// Says what it was asked: the route's parsing is under test.
+    fn lookup(
+        &self,
+        name: &Name,
+        qtype: hickory_proto::rr::RecordType,
+    ) -> Result<serde_json::Value, ControlError> {
+        Ok(serde_json::json!({ "name": name.to_string(), "type": qtype.to_string() }))
+    }
+
+    fn flush_bogus(&self) -> Result<serde_json::Value, ControlError> {
+        self.flushes.lock().unwrap().push(Flush::All);
+        Ok(serde_json::json!({ "flushed": "bogus", "cache_entries": 2 }))
+    }
+
     fn status(&self) -> serde_json::Value {
         serde_json::json!({ "version": "test", "ntas_active": self.store.active_count(self.clock.now()) })
     }
@@ -664,20 +678,24 @@ async fn cli_against_the_api() {
         out,
         "negative trust anchor for lab. added; expires in 2h 0m\n"
     );
-    cli::nta(&nta(cli::NtaCommand::Add {
+    let out = cli::nta(&nta(cli::NtaCommand::Add {
         zone: "example.org.".into(),
         lifetime: None,
         reason: None,
-        force: false,
+        force: true,
     }))
     .await
     .unwrap();
+    assert!(
+        out.ends_with("(forced: the recheck does not lift it)\n"),
+        "{out}"
+    );
     api.fake.clock.advance(Duration::from_secs(61));
     let out = cli::nta(&nta(cli::NtaCommand::List)).await.unwrap();
     let want = "\
-ZONE          REMAINING  SOURCE  REASON
-lab.          1h 58m     api     KSK roll gone wrong
-example.org.  58m 59s    api
+ZONE          REMAINING  SOURCE  FORCE  REASON
+lab.          1h 58m     api     no     KSK roll gone wrong
+example.org.  58m 59s    api     yes
 ";
     assert_eq!(out, want);
 
@@ -1161,4 +1179,69 @@ async fn issue16_tls_control_and_the_cli_over_https() {
     .await;
     assert!(out.is_ok(), "{out:?}");
     std::fs::remove_file(file).unwrap();
+}
+
+/// Issue 19: `GET /lookup?name=&type=` (read-only, but the token is
+/// needed: it shows what clients asked) and `{"bogus": true}` flushes,
+/// with their bad requests.
+#[tokio::test]
+async fn issue19_lookup_and_flush_bogus_routes() {
+    let api = start(Some(TOKEN)).await;
+    let t = Some(TOKEN);
+    let a = http(api.addr, "GET", "/lookup?name=WWW.Lab&type=aaaa", t, "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json(),
+        serde_json::json!({"name": "www.lab.", "type": "AAAA"})
+    );
+    let a = http(api.addr, "GET", "/lookup?name=a%2Eb.", t, "").await;
+    assert_eq!(a.json()["type"], "A", "default type");
+    assert_eq!(a.json()["name"], "a.b.");
+    assert_eq!(
+        http(api.addr, "GET", "/lookup?name=a.", None, "")
+            .await
+            .status,
+        401
+    );
+    for (path, status, want) in [
+        ("/lookup", 400, "field `name` is required"),
+        ("/lookup?name=a.&type=NOPE", 400, "field `type`: \"NOPE\""),
+        ("/lookup?name=a..b", 400, "field `name`"),
+        ("/lookup?name=a.&class=CH", 400, "field `class` is unknown"),
+        ("/lookup?name=%zz", 400, "bad percent-encoding"),
+    ] {
+        let a = http(api.addr, "GET", path, t, "").await;
+        assert_eq!(a.status, status, "{path}: {}", a.body);
+        assert!(a.error().contains(want), "{path}: {}", a.error());
+    }
+    assert_eq!(
+        http(api.addr, "POST", "/lookup?name=a.", t, "{}")
+            .await
+            .status,
+        405
+    );
+
+    let a = http(api.addr, "POST", "/cache/flush", t, r#"{"bogus": true}"#).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["flushed"], "bogus");
+    assert_eq!(api.fake.flushes.lock().unwrap().len(), 1);
+    for body in [
+        r#"{"bogus": true, "all": true}"#,
+        r#"{"bogus": true, "drop_stale": true}"#,
+        r#"{"bogus": true, "fleet": true}"#,
+    ] {
+        let a = http(api.addr, "POST", "/cache/flush", t, body).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert!(a.error().contains("`\"bogus\": true`"), "{}", a.error());
+    }
+    let a = http(
+        api.addr,
+        "POST",
+        "/cache/flush",
+        t,
+        r#"{"bogus": false, "all": true}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200, "bogus false is a plain flush: {}", a.body);
+    assert_eq!(api.fake.flushes.lock().unwrap().len(), 2);
 }
