@@ -557,6 +557,7 @@ mod tests {
             (Method::DELETE, "/nta/lab.", Route::NtaRemove("lab.".into())),
             (Method::POST, "/cache/flush", Route::CacheFlush),
             (Method::POST, "/reload", Route::Reload),
+            (Method::GET, "/lookup", Route::Lookup),
         ];
         for (m, p, want) in ok {
             assert_eq!(Route::parse(&m, p).unwrap(), want, "{m} {p}");
@@ -568,6 +569,7 @@ mod tests {
             (Method::DELETE, "/nta/", 404),
             (Method::GET, "/", 404),
             (Method::GET, "/reload", 405),
+            (Method::POST, "/lookup", 405),
         ];
         for (m, p, want) in bad {
             let e = Route::parse(&m, p).unwrap_err();
@@ -730,6 +732,41 @@ mod tests {
         assert!(matches!(
             parse_flush(br#"{"name": ""}"#),
             Err(ControlError::BadName { field: "name", .. })
+        ));
+    }
+
+    #[test]
+    fn lookup_queries() {
+        assert_eq!(
+            parse_lookup(Some("name=Www.Lab&type=mx")).unwrap(),
+            (name("www.lab."), RecordType::MX)
+        );
+        assert_eq!(
+            parse_lookup(Some("type=A&name=a%2Eb")).unwrap(),
+            (name("a.b."), RecordType::A)
+        );
+        assert_eq!(parse_lookup(Some("name=.")).unwrap().0, Name::root());
+        for (q, want) in [
+            (None, "field `name` is required"),
+            (Some("name="), "empty name"),
+            (Some("name=a.&type="), "field `type`"),
+            (Some("name=a.&type=TYPE99999"), "field `type`"),
+            (Some("name=a.&x=1"), "field `x` is unknown"),
+            (Some("name=%"), "bad percent-encoding"),
+        ] {
+            let e = parse_lookup(q).unwrap_err();
+            assert_eq!(e.status().as_u16(), 400, "{q:?}: {e}");
+            assert!(e.to_string().contains(want), "{q:?}: {e}");
+        }
+        assert!(flush_bogus(br#"{"bogus": true}"#).unwrap());
+        assert!(!flush_bogus(br#"{"all": true}"#).unwrap());
+        assert!(matches!(
+            flush_bogus(br#"{"bogus": true, "name": "a."}"#),
+            Err(ControlError::FlushTarget)
+        ));
+        assert!(matches!(
+            parse_flush(br#"{"bogus": true}"#),
+            Err(ControlError::FlushTarget)
         ));
     }
 
