@@ -520,6 +520,7 @@ impl Control for Core {
             reason: nta.reason.clone(),
             added_at_ms: nta.added_at.as_millis(),
             expires_at_ms: nta.expires_at.as_millis(),
+            force: nta.force,
         };
         let zone = nta.zone.clone();
         with_fleet(&self.resolver, |fleet| async move {
