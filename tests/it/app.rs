@@ -1171,9 +1171,13 @@ async fn issue19_lookup_flush_bogus_forced_nta_and_status_table() {
     assert!(!list.contains("other.lab."), "{list}");
     let state = std::fs::read_to_string(r.dir.join("nta.json")).unwrap();
     assert!(state.contains("\"force\": true"), "{state}");
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{a:?}");
+    assert!(!a.metadata.authentic_data, "under an NTA: {a:?}");
     let l = lookup_json("host1.example.lab.", "A").await;
     assert_eq!(l["nta"]["zone"], "example.lab.", "{l}");
     assert_eq!(l["nta"]["force"], true, "{l}");
+    assert_eq!(l["tier"], "nta", "fresh, served without AD: {l}");
 
     // status: a table by default, the JSON object with --json.
     let (ok, table, err) = lastgood_out(&["status", "--control", &socket]).await;

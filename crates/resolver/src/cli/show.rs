@@ -222,7 +222,7 @@ pub fn lookup_table(l: &Value) -> String {
             Some("fresh") => "the cache, fresh".to_owned(),
             Some("stale") =>
                 "the cache, stale (if the refresh fails or a window applies)".to_owned(),
-            Some("nta") => "the CD view, under an NTA (unvalidated, no AD)".to_owned(),
+            Some("nta") => "the cache, fresh, under an NTA (without AD)".to_owned(),
             Some("none") => "nothing: a validating client's question goes upstream".to_owned(),
             _ => text(l, "tier"),
         },

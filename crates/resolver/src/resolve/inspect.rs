@@ -34,8 +34,9 @@ pub struct Lookup {
     /// The zone that would be asked (closest known delegation).
     pub zone: String,
     /// What a validating (CD=0) client would get now without an upstream
-    /// query: `fresh`, `stale`, `nta` (fresh, unvalidated, under an NTA)
-    /// or `none` (a refresh or a resolution would be needed).
+    /// query: `fresh`, `stale`, `nta` (a fresh entry of either view under
+    /// an NTA: served without AD, as `rung::decide` does) or `none` (a
+    /// refresh or a resolution would be needed).
     pub tier: &'static str,
     /// Each step held: the cache's two views and the store.
     pub entries: Vec<EntryView>,
@@ -297,6 +298,7 @@ impl Resolver {
             .iter()
             .any(|e| e.view == "checking_disabled" && e.tier == "fresh");
         let tier = match best {
+            "fresh" if nta.is_some() => "nta",
             "none" if nta.is_some() && cd_fresh => "nta",
             t => t,
         };
