@@ -583,23 +583,8 @@ fn copy_dir(from: &Path, to: &Path) {
 /// `lastgood ARGS` in `dir`, killed after 30 s if still running;
 /// (exit success, stderr).
 async fn lastgood_in(dir: &Path, args: &[&str]) -> (bool, String) {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("lastgood {args:?} still running after 30 s"))
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (ok, _, stderr) = lastgood_out_in(dir, args).await;
+    (ok, stderr)
 }
 
 fn error_line(stderr: &str) -> String {
@@ -955,8 +940,14 @@ async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
 
 /// `lastgood` (the binary) with `args`; returns (success, stdout, stderr).
 async fn lastgood_out(args: &[&str]) -> (bool, String, String) {
+    lastgood_out_in(Path::new("."), args).await
+}
+
+/// [`lastgood_out`] run in `dir`.
+async fn lastgood_out_in(dir: &Path, args: &[&str]) -> (bool, String, String) {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
         .args(args)
+        .current_dir(dir)
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
