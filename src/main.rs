@@ -52,14 +52,19 @@ enum Command {
     /// Negative trust anchors: add, remove, list (via the control API: the
     /// local socket unless --control says otherwise).
     Nta(lastgood_resolver::cli::NtaArgs),
-    /// Flush cache entries (via the control API).
+    /// Flush cache entries, or only what failed validation (--bogus)
+    /// (via the control API).
     Cache(lastgood_resolver::cli::CacheArgs),
     /// Failing zones: `zone retry ZONE` probes one now (via the control API).
     Zone(lastgood_resolver::cli::ZoneArgs),
     /// Ask the running resolver to reload its configuration.
     Reload(lastgood_resolver::cli::ControlOpts),
-    /// Show the running resolver's status.
-    Status(lastgood_resolver::cli::ControlOpts),
+    /// Show the running resolver's status (a table; --json for all of it).
+    Status(lastgood_resolver::cli::StatusArgs),
+    /// What the cache and the last-good store hold for NAME [TYPE]: tier,
+    /// TTL left, validation state, failure window, NTA (like
+    /// `unbound-control lookup`; never asks upstream).
+    Lookup(lastgood_resolver::cli::LookupArgs),
     /// Check a configuration file (and the files it names) without starting.
     CheckConfig {
         /// The TOML configuration file [default: /etc/lastgood/lastgood.toml].
@@ -138,6 +143,12 @@ struct QueryArgs {
     /// Use TCP.
     #[arg(long)]
     tcp: bool,
+    /// Ask for the server's NSID (RFC 5001), like dig +nsid.
+    #[arg(long)]
+    nsid: bool,
+    /// Question class: IN, or CH (e.g. `lastgood query id.server TXT --class CH`).
+    #[arg(long, default_value = "IN")]
+    class: String,
 }
 
 fn query(args: QueryArgs) -> anyhow::Result<()> {
@@ -145,10 +156,17 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
         .with_context(|| format!("name {:?}", args.name))?;
     let qtype = hickory_proto::rr::RecordType::from_str(&args.qtype.to_uppercase())
         .with_context(|| format!("record type {:?}", args.qtype))?;
+    let qclass = match args.class.to_ascii_uppercase().as_str() {
+        "IN" => hickory_proto::rr::DNSClass::IN,
+        "CH" | "CHAOS" => hickory_proto::rr::DNSClass::CH,
+        other => anyhow::bail!("--class {other:?}: expected IN or CH"),
+    };
     let flags = lastgood_resolver::client::Flags {
         dnssec_ok: !args.no_dnssec,
         checking_disabled: args.cd,
         tcp: args.tcp,
+        nsid: args.nsid,
+        qclass,
         ..lastgood_resolver::client::Flags::default()
     };
     let resp = runtime()?.block_on(lastgood_resolver::client::query(
@@ -231,9 +249,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             opts.config = config_or_default(opts.config);
             Ok(lastgood_resolver::cli::run_reload(opts)?)
         }
-        Command::Status(mut opts) => {
-            opts.config = config_or_default(opts.config);
-            Ok(lastgood_resolver::cli::run_status(opts)?)
+        Command::Status(mut args) => {
+            args.control.config = config_or_default(args.control.config);
+            Ok(lastgood_resolver::cli::run_status(args)?)
+        }
+        Command::Lookup(mut args) => {
+            args.control.config = config_or_default(args.control.config);
+            Ok(lastgood_resolver::cli::run_lookup(args)?)
         }
         Command::Man { dir } => man(dir),
         Command::CheckConfig { file } => {

@@ -188,6 +188,7 @@ async fn metrics_move_for_every_tier_and_nta_cli_works() {
             zone: "insecure.lab.".into(),
             lifetime: Some("2h".into()),
             reason: Some("test".into()),
+            force: false,
         },
     };
     lastgood_resolver::cli::nta(&args).await.unwrap();
@@ -580,23 +581,8 @@ fn copy_dir(from: &Path, to: &Path) {
 /// `lastgood ARGS` in `dir`, killed after 30 s if still running;
 /// (exit success, stderr).
 async fn lastgood_in(dir: &Path, args: &[&str]) -> (bool, String) {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("lastgood {args:?} still running after 30 s"))
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (ok, _, stderr) = lastgood_out_in(dir, args).await;
+    (ok, stderr)
 }
 
 fn error_line(stderr: &str) -> String {
@@ -759,6 +745,7 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
             all: false,
             drop_stale,
             fleet: false,
+            bogus: false,
         }),
     };
     let host1 = || query(dns, "host1.example.lab.", RecordType::A, Flags::default());
@@ -830,15 +817,10 @@ async fn issue13_status_zone_retry_and_flush_keep_stale() {
     let _ = std::fs::remove_dir_all(&r.dir);
 }
 
-/// Issue 19: `GET /status.json` and the status page, without the token,
-/// during a break with an NTA set: the failing zone with its cause, the
-/// NTA with its reason and time left, answers per minute by tier.
-#[tokio::test]
-async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
-    let r = start("status-page", "").await;
+/// host1..host{ZONE_EVIDENCE_RRSETS}.example.lab. A, answered fresh with AD.
+async fn warm_example_lab(r: &Running) {
     let dns = r.app.dns_addrs()[0];
-    let n = lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS;
-    for i in 1..=n {
+    for i in 1..=lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS {
         let a = query(
             dns,
             &format!("host{i}.example.lab."),
@@ -848,11 +830,18 @@ async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
         .await;
         assert!(a.metadata.authentic_data);
     }
+}
+
+/// An hour after [`warm_example_lab`], example.lab.'s ZSK is no longer
+/// published (the .de 2026 break): its names are answered stale and the
+/// zone's validation failure window opens.
+async fn break_example_lab(r: &Running) {
+    let dns = r.app.dns_addrs()[0];
     r.lab
         .set_fault(&name("example.lab."), Fault::UnpublishedZsk)
         .unwrap();
     r.clock.advance(Duration::from_secs(3601));
-    for i in 1..=n {
+    for i in 1..=lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS {
         let a = query(
             dns,
             &format!("host{i}.example.lab."),
@@ -868,6 +857,17 @@ async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Issue 19: `GET /status.json` and the status page, without the token,
+/// during a break with an NTA set: the failing zone with its cause, the
+/// NTA with its reason and time left, answers per minute by tier.
+#[tokio::test]
+async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
+    let r = start("status-page", "").await;
+    let n = lastgood_resolver::limits::ZONE_EVIDENCE_RRSETS;
+    warm_example_lab(&r).await;
+    break_example_lab(&r).await;
     let socket = r.app.control_socket().unwrap();
     let (status, body) = http_unix(
         socket,
@@ -951,4 +951,370 @@ async fn issue19_status_json_shows_failing_zone_nta_and_tiers() {
     let (status, _) = http(control, "GET", "/status", None, "").await;
     assert_eq!(status, 401);
     let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+/// `lastgood` (the binary) with `args`; returns (success, stdout, stderr).
+async fn lastgood_out(args: &[&str]) -> (bool, String, String) {
+    lastgood_out_in(Path::new("."), args).await
+}
+
+/// [`lastgood_out`] run in `dir`.
+async fn lastgood_out_in(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lastgood"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("lastgood {args:?} still running after 30 s"))
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every upstream query the resolver has sent.
+fn upstream_queries(r: &Running) -> f64 {
+    r.app
+        .metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("lastgood_upstream_queries_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Issue 19 item 6: `lastgood lookup` (the binary, table and JSON) shows
+/// tier, TTL, validation state, the failure window and the NTA without
+/// asking upstream; `cache flush --bogus` drops the remembered failures
+/// and keeps the validated answers; `nta add --force` survives a recheck
+/// that finds the zone validating; `status` prints a table, `--json` the
+/// object.
+#[tokio::test]
+async fn issue19_lookup_flush_bogus_forced_nta_and_status_table() {
+    use lastgood_resolver::cli::{CacheArgs, CacheCommand, FlushArgs};
+    let r = start("lookup", "").await;
+    let dns = r.app.dns_addrs()[0];
+    let socket = format!("unix:{}", r.app.control_socket().unwrap().display());
+    let control = ControlOpts {
+        control: Some(socket.clone()),
+        ..ControlOpts::default()
+    };
+    let lookup_json = |name: &str, qtype: &str| {
+        let args = [
+            "lookup".to_owned(),
+            name.to_owned(),
+            qtype.to_owned(),
+            "--json".to_owned(),
+            "--control".to_owned(),
+            socket.clone(),
+        ];
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, out, err) = lastgood_out(&args).await;
+            assert!(ok, "lookup failed: {err}");
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()
+        }
+    };
+    warm_example_lab(&r).await;
+
+    // Fresh and Secure; a name never asked holds nothing; no upstream query.
+    let before = upstream_queries(&r);
+    let l = lookup_json("HOST1.example.lab", "a").await;
+    assert_eq!(l["name"], "host1.example.lab.", "{l}");
+    assert_eq!(l["type"], "A");
+    assert_eq!(l["tier"], "fresh", "{l}");
+    let e = &l["entries"][0];
+    assert_eq!(
+        (&e["source"], &e["view"], &e["security"], &e["tier"]),
+        (
+            &"cache".into(),
+            &"validated".into(),
+            &"secure".into(),
+            &"fresh".into()
+        ),
+        "{l}"
+    );
+    assert!(e["ttl_left_s"].as_u64().unwrap() > 0, "{l}");
+    assert!(
+        e["records"][0]
+            .as_str()
+            .unwrap()
+            .contains("host1.example.lab.")
+    );
+    assert!(l["window"].is_null() && l["nta"].is_null(), "{l}");
+    assert_eq!(l["keys"]["zone"], "example.lab.", "{l}");
+    assert_eq!(l["keys"]["state"], "secure", "{l}");
+    let l = lookup_json("never-asked.example.lab.", "AAAA").await;
+    assert_eq!(l["tier"], "none", "{l}");
+    assert_eq!(l["entries"].as_array().unwrap().len(), 0, "{l}");
+    let (ok, out, err) =
+        lastgood_out(&["lookup", "never-asked.example.lab.", "--control", &socket]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("nothing cached or stored"), "{out}");
+    assert_eq!(upstream_queries(&r), before, "lookup asked upstream");
+
+    // The zone's published ZSK goes: stale answers, a validation window;
+    // a CD client's question leaves a Bogus entry in the CD view.
+    break_example_lab(&r).await;
+    let cd = Flags {
+        checking_disabled: true,
+        ..Flags::default()
+    };
+    let a = query(dns, "mail1.example.lab.", RecordType::A, cd).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{a:?}");
+    let before = upstream_queries(&r);
+    let l = lookup_json("host1.example.lab.", "A").await;
+    assert_eq!(l["tier"], "stale", "{l}");
+    assert_eq!(l["entries"][0]["tier"], "stale", "{l}");
+    assert!(
+        l["entries"][0]["expired_for_s"].as_u64().unwrap() > 0,
+        "{l}"
+    );
+    let w = &l["window"];
+    assert_eq!(w["zone"], "example.lab.", "{l}");
+    assert_eq!(w["class"], "validation", "{l}");
+    assert_eq!(w["cause"]["code"], 9, "{l}");
+    assert_eq!(w["stops_refresh"], true, "{l}");
+    let l = lookup_json("mail1.example.lab.", "A").await;
+    let bogus = l["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["view"] == "checking_disabled")
+        .unwrap_or_else(|| panic!("a CD-view entry in {l}"));
+    assert_eq!(bogus["security"], "bogus", "{l}");
+    assert_eq!(bogus["ede"]["code"], 9, "{l}");
+    assert_eq!(l["tier"], "none", "never validated: nothing for CD=0 {l}");
+    let (ok, table, err) =
+        lastgood_out(&["lookup", "host1.example.lab.", "--control", &socket]).await;
+    assert!(ok, "{err}");
+    for want in [
+        "host1.example.lab. A: answered now from the cache, stale",
+        "failure window: example.lab. (validation)",
+        "EDE 9 ",
+        "NTA: none",
+    ] {
+        assert!(table.contains(want), "{want:?} in\n{table}");
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("cache/validated ") && l.contains(" stale ")),
+        "{table}"
+    );
+    assert_eq!(upstream_queries(&r), before, "lookup asked upstream");
+
+    // flush --bogus: the CD-view entry and the window go, the validated
+    // answers stay (still stale, not SERVFAIL).
+    let flush = CacheArgs {
+        control: control.clone(),
+        command: CacheCommand::Flush(FlushArgs {
+            name: None,
+            zone: None,
+            all: false,
+            drop_stale: false,
+            fleet: false,
+            bogus: true,
+        }),
+    };
+    let said = lastgood_resolver::cli::cache(&flush).await.unwrap();
+    assert!(said.starts_with("cache flushed: bogus data: "), "{said}");
+    assert!(!said.contains(": 0 answers"), "{said}");
+    assert!(
+        said.contains(" 1 validation failure windows closed"),
+        "{said}"
+    );
+    let l = lookup_json("mail1.example.lab.", "A").await;
+    assert!(
+        l["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["view"] != "checking_disabled"),
+        "{l}"
+    );
+    let l = lookup_json("host1.example.lab.", "A").await;
+    assert!(l["window"].is_null(), "{l}");
+    assert_eq!(l["entries"][0]["security"], "secure", "kept: {l}");
+    assert!(r.app.resolver().failing_zones().is_empty());
+
+    // A forced NTA stays after the recheck finds the zone fixed; a plain
+    // one on a zone that validates is lifted.
+    let (ok, out, err) = lastgood_out(&[
+        "nta",
+        "add",
+        "example.lab.",
+        "--force",
+        "--reason",
+        "stale signer copy",
+        "--control",
+        &socket,
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("forced"), "{out}");
+    let (ok, _, err) = lastgood_out(&["nta", "add", "other.lab.", "--control", &socket]).await;
+    assert!(ok, "{err}");
+    r.lab.set_fault(&name("example.lab."), Fault::None).unwrap();
+    let lifted = r.app.resolver().recheck_ntas().await;
+    assert_eq!(lifted, vec![name("other.lab.")]);
+    let (ok, list, err) = lastgood_out(&["nta", "list", "--control", &socket]).await;
+    assert!(ok, "{err}");
+    assert!(list.contains("FORCE"), "{list}");
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("example.lab."))
+        .unwrap_or_else(|| panic!("example.lab. in\n{list}"));
+    assert!(row.contains(" yes "), "{row}");
+    assert!(!list.contains("other.lab."), "{list}");
+    let state = std::fs::read_to_string(r.dir.join("nta.json")).unwrap();
+    assert!(state.contains("\"force\": true"), "{state}");
+    let a = query(dns, "host1.example.lab.", RecordType::A, Flags::default()).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{a:?}");
+    assert!(!a.metadata.authentic_data, "under an NTA: {a:?}");
+    let l = lookup_json("host1.example.lab.", "A").await;
+    assert_eq!(l["nta"]["zone"], "example.lab.", "{l}");
+    assert_eq!(l["nta"]["force"], true, "{l}");
+    assert_eq!(l["tier"], "nta", "fresh, served without AD: {l}");
+
+    // status: a table by default, the JSON object with --json.
+    let (ok, table, err) = lastgood_out(&["status", "--control", &socket]).await;
+    assert!(ok, "{err}");
+    for want in [
+        "version ",
+        "NTAs           1 active",
+        "example.lab.",
+        "stale signer copy",
+    ] {
+        assert!(table.contains(want), "{want:?} in\n{table}");
+    }
+    assert!(serde_json::from_str::<serde_json::Value>(&table).is_err());
+    let (ok, json, err) = lastgood_out(&["status", "--json", "--control", &socket]).await;
+    assert!(ok, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in [
+        "version",
+        "uptime_seconds",
+        "cache",
+        "ntas_active",
+        "failure_windows",
+    ] {
+        assert!(j.get(key).is_some(), "{key} in {j}");
+    }
+    assert_eq!(j["ntas"][0]["force"], true, "{j}");
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+/// The TXT strings of a response's answers.
+fn txt_answers(m: &hickory_proto::op::Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            hickory_proto::rr::RData::TXT(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 19 item 6: CHAOS `id.server`/`hostname.bind` answer `identity`
+/// (the host name by default), `version.*` is REFUSED unless `version`
+/// is set, and the NSID of `nsid` comes back to every query carrying the
+/// option, over UDP and TCP, also when a template of the same question
+/// exists (the cache-hit path), and never to a query without it.
+#[tokio::test]
+async fn issue19_chaos_identity_version_and_nsid() {
+    use hickory_proto::rr::DNSClass;
+    use lastgood_resolver::client::nsid;
+    let r = start(
+        "chaos",
+        "identity = \"lab-ns1\"\nnsid = \"ascii_lab-ns1\"\n",
+    )
+    .await;
+    let dns = r.app.dns_addrs()[0];
+    let chaos = |tcp| Flags {
+        qclass: DNSClass::CH,
+        dnssec_ok: false,
+        tcp,
+        ..Flags::default()
+    };
+    for tcp in [false, true] {
+        for name in ["id.server.", "hostname.bind.", "ID.SERVER."] {
+            let a = query(dns, name, RecordType::TXT, chaos(tcp)).await;
+            assert_eq!(a.metadata.response_code, ResponseCode::NoError, "{a:?}");
+            assert_eq!(txt_answers(&a), ["lab-ns1"], "{name} tcp={tcp}");
+            assert_eq!(a.answers[0].dns_class, DNSClass::CH);
+        }
+        for name in ["version.bind.", "version.server.", "authors.bind."] {
+            let a = query(dns, name, RecordType::TXT, chaos(tcp)).await;
+            assert_eq!(
+                a.metadata.response_code,
+                ResponseCode::Refused,
+                "{name}: {a:?}"
+            );
+        }
+    }
+    let asks = |tcp| Flags {
+        nsid: true,
+        tcp,
+        ..Flags::default()
+    };
+    let host1 = |flags| query(dns, "host1.example.lab.", RecordType::A, flags);
+    // Plain questions first, so that a template of this question exists.
+    for _ in 0..3 {
+        let a = host1(Flags::default()).await;
+        assert!(a.metadata.authentic_data);
+        assert_eq!(nsid(&a), None, "not asked for");
+    }
+    for tcp in [false, true] {
+        for _ in 0..3 {
+            let a = host1(asks(tcp)).await;
+            assert!(a.metadata.authentic_data, "{a:?}");
+            assert_eq!(nsid(&a).as_deref(), Some(&b"lab-ns1"[..]), "tcp={tcp}");
+        }
+    }
+    let a = host1(Flags::default()).await;
+    assert_eq!(nsid(&a), None, "an NSID answer never serves a plain query");
+    let a = query(
+        dns,
+        "id.server.",
+        RecordType::TXT,
+        Flags {
+            nsid: true,
+            ..chaos(false)
+        },
+    )
+    .await;
+    assert_eq!(nsid(&a).as_deref(), Some(&b"lab-ns1"[..]));
+
+    // The binary's `query --nsid` shows it as dig does.
+    let server = dns.to_string();
+    let (ok, out, err) =
+        lastgood_out(&["query", "-s", &server, "host1.example.lab.", "--nsid"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(";; NSID: 6c61622d6e7331 (\"lab-ns1\")"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&r.dir);
+
+    // Defaults: the host name, no version, no NSID.
+    let d = start("chaos-default", "").await;
+    let dns = d.app.dns_addrs()[0];
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let a = query(dns, "id.server.", RecordType::TXT, chaos(false)).await;
+    assert_eq!(txt_answers(&a), [host.trim()], "{a:?}");
+    let a = query(dns, "version.bind.", RecordType::TXT, chaos(false)).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::Refused);
+    let a = query(dns, "host1.example.lab.", RecordType::A, asks(false)).await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(nsid(&a), None, "nsid is off by default");
+    let _ = std::fs::remove_dir_all(&d.dir);
 }

@@ -45,11 +45,12 @@ impl Control for Fake {
         zone: &Name,
         lifetime: Option<Duration>,
         reason: &str,
+        force: bool,
     ) -> Result<NtaView, ControlError> {
         let now = self.clock.now();
         let nta = self
             .store
-            .add(zone, lifetime, reason, NtaSource::Api, now)?;
+            .add_with(zone, lifetime, reason, NtaSource::Api, force, now)?;
         self.metrics.set_ntas_active(self.store.active_count(now));
         Ok(nta.view(now))
     }
@@ -68,6 +69,20 @@ impl Control for Fake {
     fn flush(&self, what: Flush, _drop_stale: bool) -> Result<(), ControlError> {
         self.flushes.lock().unwrap().push(what);
         Ok(())
+    }
+
+    /// Says what it was asked: the route's parsing is under test.
+    fn lookup(
+        &self,
+        name: &Name,
+        qtype: hickory_proto::rr::RecordType,
+    ) -> Result<serde_json::Value, ControlError> {
+        Ok(serde_json::json!({ "name": name.to_string(), "type": qtype.to_string() }))
+    }
+
+    fn flush_bogus(&self) -> Result<serde_json::Value, ControlError> {
+        self.flushes.lock().unwrap().push(Flush::All);
+        Ok(serde_json::json!({ "flushed": "bogus", "cache_entries": 2 }))
     }
 
     fn status(&self) -> serde_json::Value {
@@ -655,6 +670,7 @@ async fn cli_against_the_api() {
         zone: "lab".into(),
         lifetime: Some("2h".into()),
         reason: Some("KSK roll gone wrong".into()),
+        force: false,
     }))
     .await
     .unwrap();
@@ -662,19 +678,24 @@ async fn cli_against_the_api() {
         out,
         "negative trust anchor for lab. added; expires in 2h 0m\n"
     );
-    cli::nta(&nta(cli::NtaCommand::Add {
+    let out = cli::nta(&nta(cli::NtaCommand::Add {
         zone: "example.org.".into(),
         lifetime: None,
         reason: None,
+        force: true,
     }))
     .await
     .unwrap();
+    assert!(
+        out.ends_with("(forced: the recheck does not lift it)\n"),
+        "{out}"
+    );
     api.fake.clock.advance(Duration::from_secs(61));
     let out = cli::nta(&nta(cli::NtaCommand::List)).await.unwrap();
     let want = "\
-ZONE          REMAINING  SOURCE  REASON
-lab.          1h 58m     api     KSK roll gone wrong
-example.org.  58m 59s    api
+ZONE          REMAINING  SOURCE  FORCE  REASON
+lab.          1h 58m     api     no     KSK roll gone wrong
+example.org.  58m 59s    api     yes
 ";
     assert_eq!(out, want);
 
@@ -697,6 +718,7 @@ example.org.  58m 59s    api
         zone: "lab.".into(),
         lifetime: Some("30d".into()),
         reason: None,
+        force: false,
     }))
     .await
     .unwrap_err();
@@ -714,6 +736,7 @@ example.org.  58m 59s    api
             all,
             drop_stale: false,
             fleet: false,
+            bogus: false,
         }),
     };
     assert_eq!(
@@ -950,6 +973,7 @@ async fn issue16_unprivileged_user_is_refused_on_the_socket_and_tcp() {
             zone: "lab.".into(),
             lifetime: None,
             reason: None,
+            force: false,
         },
     })
     .await
@@ -1117,6 +1141,7 @@ async fn issue16_tls_control_and_the_cli_over_https() {
         zone: "lab.".into(),
         lifetime: None,
         reason: Some("over TLS".into()),
+        force: false,
     }))
     .await
     .unwrap();
@@ -1154,4 +1179,69 @@ async fn issue16_tls_control_and_the_cli_over_https() {
     .await;
     assert!(out.is_ok(), "{out:?}");
     std::fs::remove_file(file).unwrap();
+}
+
+/// Issue 19: `GET /lookup?name=&type=` (read-only, but the token is
+/// needed: it shows what clients asked) and `{"bogus": true}` flushes,
+/// with their bad requests.
+#[tokio::test]
+async fn issue19_lookup_and_flush_bogus_routes() {
+    let api = start(Some(TOKEN)).await;
+    let t = Some(TOKEN);
+    let a = http(api.addr, "GET", "/lookup?name=WWW.Lab&type=aaaa", t, "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json(),
+        serde_json::json!({"name": "www.lab.", "type": "AAAA"})
+    );
+    let a = http(api.addr, "GET", "/lookup?name=a%2Eb.", t, "").await;
+    assert_eq!(a.json()["type"], "A", "default type");
+    assert_eq!(a.json()["name"], "a.b.");
+    assert_eq!(
+        http(api.addr, "GET", "/lookup?name=a.", None, "")
+            .await
+            .status,
+        401
+    );
+    for (path, status, want) in [
+        ("/lookup", 400, "field `name` is required"),
+        ("/lookup?name=a.&type=NOPE", 400, "field `type`: \"NOPE\""),
+        ("/lookup?name=a..b", 400, "field `name`"),
+        ("/lookup?name=a.&class=CH", 400, "field `class` is unknown"),
+        ("/lookup?name=%zz", 400, "bad percent-encoding"),
+    ] {
+        let a = http(api.addr, "GET", path, t, "").await;
+        assert_eq!(a.status, status, "{path}: {}", a.body);
+        assert!(a.error().contains(want), "{path}: {}", a.error());
+    }
+    assert_eq!(
+        http(api.addr, "POST", "/lookup?name=a.", t, "{}")
+            .await
+            .status,
+        405
+    );
+
+    let a = http(api.addr, "POST", "/cache/flush", t, r#"{"bogus": true}"#).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["flushed"], "bogus");
+    assert_eq!(api.fake.flushes.lock().unwrap().len(), 1);
+    for body in [
+        r#"{"bogus": true, "all": true}"#,
+        r#"{"bogus": true, "drop_stale": true}"#,
+        r#"{"bogus": true, "fleet": true}"#,
+    ] {
+        let a = http(api.addr, "POST", "/cache/flush", t, body).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert!(a.error().contains("`\"bogus\": true`"), "{}", a.error());
+    }
+    let a = http(
+        api.addr,
+        "POST",
+        "/cache/flush",
+        t,
+        r#"{"bogus": false, "all": true}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200, "bogus false is a plain flush: {}", a.body);
+    assert_eq!(api.fake.flushes.lock().unwrap().len(), 2);
 }

@@ -219,6 +219,7 @@ async fn nta_added_on_a_applies_on_b_without_flush() {
             zone: "lab.".into(),
             lifetime: Some("2h".into()),
             reason: Some("lab. rollover broken".into()),
+            force: true,
         },
     };
     lastgood_resolver::cli::nta(&add).await.unwrap();
@@ -234,6 +235,7 @@ async fn nta_added_on_a_applies_on_b_without_flush() {
     assert_eq!(b_nta.len(), 1);
     assert_eq!(a_nta[0].expires_at, b_nta[0].expires_at);
     assert_eq!(b_nta[0].reason, "lab. rollover broken");
+    assert!(b_nta[0].force, "forced on A, forced on B (issue 19)");
     // B answers at once: same cache (the Bogus verdict is still in it), no flush.
     let r = query(
         b_dns,
@@ -308,6 +310,7 @@ async fn fleet_flush_reaches_the_other_instance() {
             all: false,
             drop_stale: true,
             fleet: true,
+            bogus: false,
         }),
     };
     let said = lastgood_resolver::cli::cache(&flush).await.unwrap();

@@ -270,6 +270,7 @@ impl App {
         sc.acl = sc
             .acl
             .drop_refused(config.refused_clients == RefusedClients::Drop);
+        sc.identity = config.identity.server_identity();
         let dns = Server::bind(sc, Arc::new(Arc::clone(&resolver)), metrics.clone())
             .await?
             .start()?;
@@ -460,10 +461,11 @@ impl Core {
             || current.allow != new.allow
             || current.refused_clients != new.refused_clients
             || current.state_dir != new.state_dir
+            || current.identity != new.identity
         {
             tracing::warn!(
-                "listen, allow, refused-clients, state-dir and control-* changes take effect \
-                 at restart"
+                "listen, allow, refused-clients, state-dir, identity, version, nsid and \
+                 control-* changes take effect at restart"
             );
         }
         self.resolver.reconfigure(rc);
@@ -505,18 +507,20 @@ impl Control for Core {
         zone: &Name,
         lifetime: Option<Duration>,
         reason: &str,
+        force: bool,
     ) -> Result<NtaView, ControlError> {
         let now = self.clock.now();
-        let nta = self
-            .resolver
-            .ntas()
-            .add(zone, lifetime, reason, NtaSource::Api, now)?;
+        let nta =
+            self.resolver
+                .ntas()
+                .add_with(zone, lifetime, reason, NtaSource::Api, force, now)?;
         self.resolver.update_nta_gauge();
-        tracing::info!(zone = %nta.zone, reason, "NTA added");
+        tracing::info!(zone = %nta.zone, reason, force, "NTA added");
         let record = crate::fleet::keys::NtaRecord {
             reason: nta.reason.clone(),
             added_at_ms: nta.added_at.as_millis(),
             expires_at_ms: nta.expires_at.as_millis(),
+            force: nta.force,
         };
         let zone = nta.zone.clone();
         with_fleet(&self.resolver, |fleet| async move {
@@ -570,6 +574,23 @@ impl Control for Core {
         Ok(())
     }
 
+    fn flush_bogus(&self) -> Result<serde_json::Value, ControlError> {
+        let flushed = self.resolver.flush_bogus();
+        let mut answer = serde_json::to_value(flushed).unwrap_or_default();
+        if let Some(map) = answer.as_object_mut() {
+            map.insert("flushed".into(), "bogus".into());
+        }
+        Ok(answer)
+    }
+
+    fn lookup(
+        &self,
+        name: &Name,
+        qtype: hickory_proto::rr::RecordType,
+    ) -> Result<serde_json::Value, ControlError> {
+        Ok(serde_json::to_value(self.resolver.inspect(name, qtype)).unwrap_or_default())
+    }
+
     fn status(&self) -> serde_json::Value {
         let cache = self.resolver.cache();
         let config = self.config.lock().unwrap_or_else(|e| e.into_inner());
@@ -583,6 +604,7 @@ impl Control for Core {
             "cache": { "entries": cache.entry_count(), "bytes": cache.weighted_size() },
             "ntas_active": self.resolver.ntas().active_count(self.clock.now()),
             "ntas_persisted": self.resolver.ntas().persisted(),
+            "ntas": self.resolver.ntas().list(self.clock.now()),
             "failing_zones": self.resolver.failing_zones().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "failure_windows": self.failure_windows(),
             "store": self.resolver.store().map(|s| s.status()),

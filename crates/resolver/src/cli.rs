@@ -1,6 +1,6 @@
 //! Operator subcommands that talk to a running resolver's control API:
 //! `lastgood nta add|remove|list`, `lastgood cache flush`, `lastgood
-//! reload`, `lastgood status`. `main.rs` parses them with clap (the
+//! reload`, `lastgood status`, `lastgood lookup` (tables in `show.rs`). `main.rs` parses them with clap (the
 //! `*Args` types here) and calls the `run_*` functions; the async
 //! functions of the same names return the text to print, for tests.
 //!
@@ -33,6 +33,8 @@ use crate::config::{Config, ConfigError, SYSTEM_CONTROL_SOCKET, default_control_
 use crate::control::{ControlError, load_token, state_dir_token, tls};
 use crate::limits::{CONTROL_CLIENT_TIMEOUT, MAX_CONTROL_RESPONSE_BYTES};
 use crate::nta::NtaView;
+
+mod show;
 
 /// Errors of the operator subcommands.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +138,11 @@ pub enum NtaCommand {
         /// Why, for whoever looks at `nta list` next.
         #[arg(long)]
         reason: Option<String>,
+        /// Keep it until its lifetime ends even if the recheck finds the
+        /// zone validating again (BIND's `rndc nta -force`); without it
+        /// the recheck lifts the NTA as soon as the zone validates.
+        #[arg(long)]
+        force: bool,
     },
     /// Remove a negative trust anchor.
     Remove {
@@ -174,7 +181,7 @@ pub enum CacheCommand {
 }
 
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
-#[command(group(ArgGroup::new("what").required(true).args(["name", "zone", "all"])))]
+#[command(group(ArgGroup::new("what").required(true).args(["name", "zone", "all", "bogus"])))]
 pub struct FlushArgs {
     /// Every record of this owner name.
     #[arg(long)]
@@ -194,6 +201,37 @@ pub struct FlushArgs {
     /// only this one.
     #[arg(long)]
     pub fleet: bool,
+    /// Drop what failed validation (like `unbound-control flush_bogus`):
+    /// Bogus and Indeterminate answers (the CD=1 view), key verdicts that
+    /// are not Secure and validation failure windows, so the next
+    /// question validates afresh. Validated answers stay.
+    #[arg(long, conflicts_with_all = ["drop_stale", "fleet"])]
+    pub bogus: bool,
+}
+
+/// `lastgood status`
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub control: ControlOpts,
+    /// Print the full status object as JSON (the table leaves some out).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lastgood lookup`
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct LookupArgs {
+    #[command(flatten)]
+    pub control: ControlOpts,
+    /// The name, e.g. www.example.lab.
+    pub name: String,
+    /// Record type (A, AAAA, MX, DS, DNSKEY, ...).
+    #[arg(default_value = "A")]
+    pub qtype: String,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lastgood zone ...`
@@ -258,8 +296,29 @@ pub fn run_reload(opts: ControlOpts) -> Result<(), CliError> {
 }
 
 /// Run `lastgood status` and print the result.
-pub fn run_status(opts: ControlOpts) -> Result<(), CliError> {
-    print_result(block_on(status(&opts))?)
+pub fn run_status(args: StatusArgs) -> Result<(), CliError> {
+    print_result(block_on(status_text(&args))?)
+}
+
+/// Run `lastgood lookup` and print the result.
+pub fn run_lookup(args: LookupArgs) -> Result<(), CliError> {
+    print_result(block_on(lookup(&args))?)
+}
+
+/// `lastgood lookup`: the text to print (a table, or JSON with
+/// `--json`). Never causes an upstream query.
+pub async fn lookup(args: &LookupArgs) -> Result<String, CliError> {
+    let api = Api::new(&args.control)?;
+    let path = format!(
+        "/lookup?name={}&type={}",
+        percent_encode(&args.name),
+        percent_encode(&args.qtype)
+    );
+    let answer = api.call(Method::GET, &path, None).await?;
+    if args.json {
+        return api.pretty(&answer);
+    }
+    Ok(show::lookup_table(&answer))
 }
 
 fn print_result(text: String) -> Result<(), CliError> {
@@ -283,6 +342,7 @@ pub async fn nta(args: &NtaArgs) -> Result<String, CliError> {
             zone,
             lifetime,
             reason,
+            force,
         } => {
             let mut body = serde_json::Map::new();
             body.insert("zone".into(), Value::from(zone.as_str()));
@@ -292,13 +352,21 @@ pub async fn nta(args: &NtaArgs) -> Result<String, CliError> {
             if let Some(r) = reason {
                 body.insert("reason".into(), Value::from(r.as_str()));
             }
+            if *force {
+                body.insert("force".into(), Value::Bool(true));
+            }
             let body = Value::Object(body);
             let answer = api.call(Method::POST, "/nta", Some(body)).await?;
             let view: NtaView = api.decode(answer)?;
             Ok(format!(
-                "negative trust anchor for {} added; expires in {}\n",
+                "negative trust anchor for {} added; expires in {}{}\n",
                 view.zone,
-                format_remaining(view.remaining)
+                format_remaining(view.remaining),
+                if view.force {
+                    " (forced: the recheck does not lift it)"
+                } else {
+                    ""
+                }
             ))
         }
         NtaCommand::Remove { zone } => {
@@ -336,6 +404,23 @@ pub async fn cache(args: &CacheArgs) -> Result<String, CliError> {
             return Ok(text);
         }
     };
+    if f.bogus {
+        let answer = api
+            .call(
+                Method::POST,
+                "/cache/flush",
+                Some(serde_json::json!({ "bogus": true })),
+            )
+            .await?;
+        let n = |k: &str| answer.get(k).and_then(Value::as_u64).unwrap_or(0);
+        return Ok(format!(
+            "cache flushed: bogus data: {} answers (CD view), {} key verdicts, {} validation \
+             failure windows closed\n",
+            n("cache_entries"),
+            n("key_verdicts"),
+            n("windows")
+        ));
+    }
     let (mut body, what) = match (&f.name, &f.zone, f.all) {
         (Some(n), _, _) => (serde_json::json!({ "name": n }), format!("name {n}")),
         (None, Some(z), _) => (
@@ -371,56 +456,44 @@ pub async fn reload(opts: &ControlOpts) -> Result<String, CliError> {
     Ok("configuration reloaded\n".to_owned())
 }
 
-/// `lastgood status`: the text to print (the status object, pretty JSON).
-pub async fn status(opts: &ControlOpts) -> Result<String, CliError> {
-    let api = Api::new(opts)?;
+/// `lastgood status`: the text to print: a table, or with `--json` the
+/// status object as pretty JSON (its shape unchanged).
+pub async fn status_text(args: &StatusArgs) -> Result<String, CliError> {
+    let api = Api::new(&args.control)?;
     let answer = api.call(Method::GET, "/status", None).await?;
-    let mut text = serde_json::to_string_pretty(&answer).map_err(|source| CliError::BadAnswer {
-        addr: api.authority.clone(),
-        source,
-    })?;
-    text.push('\n');
-    Ok(text)
+    if args.json {
+        return api.pretty(&answer);
+    }
+    Ok(show::status_table(&answer))
 }
 
-/// NTAs as a table: zone, remaining, source, reason.
+/// `lastgood status --json`: the status object, pretty JSON.
+pub async fn status(opts: &ControlOpts) -> Result<String, CliError> {
+    status_text(&StatusArgs {
+        control: opts.clone(),
+        json: true,
+    })
+    .await
+}
+
+/// NTAs as a table: zone, remaining, source, forced, reason.
 pub fn nta_table(ntas: &[NtaView]) -> String {
     if ntas.is_empty() {
         return "no negative trust anchors\n".to_owned();
     }
-    let rows: Vec<[String; 4]> = ntas
+    let rows: Vec<Vec<String>> = ntas
         .iter()
         .map(|v| {
-            [
+            vec![
                 v.zone.to_string(),
                 format_remaining(v.remaining),
                 v.source.as_str().to_owned(),
+                if v.force { "yes" } else { "no" }.to_owned(),
                 v.reason.clone(),
             ]
         })
         .collect();
-    let header = ["ZONE", "REMAINING", "SOURCE", "REASON"];
-    let width = |col: usize| {
-        rows.iter()
-            .filter_map(|r| r.get(col))
-            .map(|c| c.chars().count())
-            .chain(header.get(col).map(|h| h.len()))
-            .max()
-            .unwrap_or(0)
-    };
-    let (w0, w1, w2) = (width(0), width(1), width(2));
-    let mut out = String::new();
-    let mut line = |cells: [&str; 4]| {
-        let [a, b, c, d] = cells;
-        let row = format!("{a:<w0$}  {b:<w1$}  {c:<w2$}  {d}");
-        out.push_str(row.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for [a, b, c, d] in &rows {
-        line([a, b, c, d]);
-    }
-    out
+    show::table(&["ZONE", "REMAINING", "SOURCE", "FORCE", "REASON"], &rows)
 }
 
 /// `3d 4h`, `1h 0m`, `59m 59s`, `5s`.
@@ -643,6 +716,16 @@ impl Api {
         })
     }
 
+    /// `v` as pretty JSON, one trailing newline.
+    fn pretty(&self, v: &Value) -> Result<String, CliError> {
+        let mut text = serde_json::to_string_pretty(v).map_err(|source| CliError::BadAnswer {
+            addr: self.authority.clone(),
+            source,
+        })?;
+        text.push('\n');
+        Ok(text)
+    }
+
     fn decode<T: serde::de::DeserializeOwned>(&self, v: Value) -> Result<T, CliError> {
         serde_json::from_value(v).map_err(|source| CliError::BadAnswer {
             addr: self.authority.clone(),
@@ -839,15 +922,16 @@ mod tests {
             source,
             remaining: Duration::from_secs(secs),
             expires_at: Timestamp::from_secs(0),
+            force: reason.is_empty(),
         };
         let table = nta_table(&[
             view("lab.", 3599, NtaSource::Api, "KSK roll"),
             view("very.long.example.", 60, NtaSource::Config, ""),
         ]);
         let want = "\
-ZONE                REMAINING  SOURCE  REASON
-lab.                59m 59s    api     KSK roll
-very.long.example.  1m 0s      config
+ZONE                REMAINING  SOURCE  FORCE  REASON
+lab.                59m 59s    api     no     KSK roll
+very.long.example.  1m 0s      config  yes
 ";
         assert_eq!(table, want);
     }
@@ -864,7 +948,8 @@ very.long.example.  1m 0s      config
         Nta(NtaArgs),
         Cache(CacheArgs),
         Reload(ControlOpts),
-        Status(ControlOpts),
+        Status(StatusArgs),
+        Lookup(LookupArgs),
     }
 
     #[test]
@@ -896,9 +981,18 @@ very.long.example.  1m 0s      config
             NtaCommand::Add {
                 zone: "lab.".into(),
                 lifetime: Some("2h".into()),
-                reason: Some("KSK".into())
+                reason: Some("KSK".into()),
+                force: false,
             }
         );
+        let cli = parse(&["nta", "add", "lab.", "--force"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Nta(NtaArgs {
+                command: NtaCommand::Add { force: true, .. },
+                ..
+            })
+        ));
         let cli = parse(&["nta", "--control", "h:1", "list"]).unwrap();
         assert!(matches!(
             cli.command,
@@ -919,6 +1013,27 @@ very.long.example.  1m 0s      config
         };
         assert_eq!(opts.config, Some(PathBuf::from("/etc/lastgood.toml")));
         assert!(parse(&["status"]).is_ok());
+        let cli = parse(&["status", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Status(StatusArgs { json: true, .. })
+        ));
+        assert!(parse(&["cache", "flush", "--bogus"]).is_ok());
+        assert!(parse(&["cache", "flush", "--bogus", "--all"]).is_err());
+        assert!(parse(&["cache", "flush", "--bogus", "--drop-stale"]).is_err());
+        let cli = parse(&["lookup", "www.lab."]).unwrap();
+        let Command::Lookup(args) = cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(
+            (args.name.as_str(), args.qtype.as_str(), args.json),
+            ("www.lab.", "A", false)
+        );
+        let cli = parse(&["lookup", "lab.", "dnskey", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Lookup(LookupArgs { json: true, .. })
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::EdnsOption;
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -23,6 +23,10 @@ pub struct Flags {
     /// Use TCP from the start (UDP falls back to TCP on TC anyway).
     pub tcp: bool,
     pub timeout: Duration,
+    /// Ask for the server's NSID (an empty NSID option, RFC 5001).
+    pub nsid: bool,
+    /// The question's class: IN, or CH for `id.server.` and the like.
+    pub qclass: DNSClass,
 }
 
 impl Default for Flags {
@@ -32,6 +36,8 @@ impl Default for Flags {
             checking_disabled: false,
             tcp: false,
             timeout: Duration::from_secs(5),
+            nsid: false,
+            qclass: DNSClass::IN,
         }
     }
 }
@@ -65,10 +71,18 @@ pub async fn query(
     let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     msg.metadata.checking_disabled = flags.checking_disabled;
-    msg.add_query(Query::query(name.clone(), qtype));
+    let mut question = Query::query(name.clone(), qtype);
+    question.set_query_class(flags.qclass);
+    msg.add_query(question);
     let mut edns = Edns::new();
     edns.set_max_payload(limits::EDNS_UDP_PAYLOAD);
     edns.set_dnssec_ok(flags.dnssec_ok);
+    if flags.nsid {
+        edns.options_mut().insert(EdnsOption::Unknown(
+            crate::server::wire::NSID_OPTION_CODE,
+            Vec::new(),
+        ));
+    }
     msg.set_edns(edns);
     let bytes = msg
         .to_vec()
@@ -139,7 +153,23 @@ pub fn edes(msg: &Message) -> Vec<(u16, String)> {
         .collect()
 }
 
-/// A dig-like rendering: header flags, EDEs, then the sections.
+/// The NSID a response carries (RFC 5001), if any.
+pub fn nsid(msg: &Message) -> Option<Vec<u8>> {
+    msg.edns
+        .as_ref()?
+        .options()
+        .options
+        .iter()
+        .find_map(|(_, opt)| match opt {
+            EdnsOption::NSID(payload) => Some(payload.as_ref().to_vec()),
+            EdnsOption::Unknown(code, data) if *code == crate::server::wire::NSID_OPTION_CODE => {
+                Some(data.clone())
+            }
+            _ => None,
+        })
+}
+
+/// A dig-like rendering: header flags, EDEs, NSID, then the sections.
 pub fn render(msg: &Message) -> String {
     let m = &msg.metadata;
     let mut out = String::new();
@@ -165,6 +195,14 @@ pub fn render(msg: &Message) -> String {
     );
     for (code, text) in edes(msg) {
         let _ = writeln!(out, ";; EDE: {code}: {text}");
+    }
+    if let Some(id) = nsid(msg) {
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let _ = writeln!(
+            out,
+            ";; NSID: {hex} (\"{}\")",
+            String::from_utf8_lossy(&id).escape_default()
+        );
     }
     for (title, records) in [
         ("ANSWER", &msg.answers),

@@ -3,6 +3,7 @@
 //! file, the line where it can, the key, the value and what is allowed;
 //! nothing is silently clamped.
 
+mod identity;
 mod operations;
 mod private;
 mod service;
@@ -10,6 +11,7 @@ mod service;
 mod tests;
 mod validation;
 
+pub use identity::{IdentityConfig, parse_nsid};
 pub use operations::*;
 pub use private::*;
 pub use service::{DEFAULT_CONFIG_FILE, LogLevel, RunAs};
@@ -131,6 +133,11 @@ struct RawConfig {
     log_level: Option<toml::Spanned<String>>,
     user: Option<toml::Spanned<String>>,
     group: Option<toml::Spanned<String>>,
+    // Which instance answered (issue 19; `config/identity.rs`).
+    identity: Option<toml::Spanned<String>>,
+    hide_identity: Option<bool>,
+    version: Option<toml::Spanned<identity::RawVersion>>,
+    nsid: Option<toml::Spanned<String>>,
 }
 
 /// A checked configuration.
@@ -180,6 +187,9 @@ pub struct Config {
     pub log_level: LogLevel,
     /// `user` and `group`: the account `serve` switches to after binding.
     pub run_as: Option<RunAs>,
+    /// `identity`, `hide-identity`, `version`, `nsid`: CHAOS answers and
+    /// the NSID.
+    pub identity: IdentityConfig,
 }
 
 /// Smallest accepted `cache-size`: 1 MiB.
@@ -216,6 +226,7 @@ impl Default for Config {
             store: StoreSettings::default(),
             log_level: LogLevel::default(),
             run_as: None,
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -427,6 +438,13 @@ impl Config {
             group: raw.group,
         };
         (c.log_level, c.run_as) = service.check(text, source_name)?;
+        c.identity = identity::RawIdentity {
+            identity: raw.identity,
+            hide_identity: raw.hide_identity,
+            version: raw.version,
+            nsid: raw.nsid,
+        }
+        .check(text, source_name)?;
         c.fleet = fleet_settings((text, source_name), raw.redis_url, raw.redis_password_file)?;
         Ok(c)
     }

@@ -32,11 +32,13 @@
 //! | `GET /status` | | [`Control::status`]; from a browser (`Accept: text/html`), no token: the status page ([`status_page`]) |
 //! | `GET /status.json` | | no token: [`Control::status_page`] |
 //! | `GET /nta` | | `{"ntas": [NtaView...]}` |
-//! | `POST /nta` | `{"zone", "lifetime"?: "1h", "reason"?}` | `NtaView` |
+//! | `POST /nta` | `{"zone", "lifetime"?: "1h", "reason"?, "force"?: true}` (force: not lifted by the recheck) | `NtaView` |
 //! | `DELETE /nta/{zone}` | | `{"zone", "removed": true}` or 404 |
 //! | `POST /cache/flush` | one of `{"name"}`, `{"zone"}`, `{"all": true}`; `"drop_stale"?: true`; `"fleet"?: true` (every instance sharing the Redis) | `{"flushed", "target"?, "drop_stale", "fleet"?}` |
 //! | `POST /zone/retry` | `{"zone"}` | [`Control::zone_retry`]: `{"zone", "was_failing", "recovered"}` |
 //! | `POST /reload` | | `{"reloaded": true}` |
+//! | `GET /lookup?name=N&type=T` | | [`Control::lookup`]: what the cache, store, key verdicts, windows and NTAs hold (read-only) |
+//! | `POST /cache/flush` | `{"bogus": true}` | [`Control::flush_bogus`]: `{"flushed": "bogus", "cache_entries", "key_verdicts", "windows"}` |
 //!
 //! # Adding an endpoint
 //!
@@ -197,8 +199,13 @@ pub enum ControlError {
     },
     #[error("field `lifetime`: {value:?} is not a duration such as 30m, 1h or 2d")]
     BadLifetime { value: String },
-    #[error("cache flush: give exactly one of `name`, `zone` or `\"all\": true`")]
+    #[error(
+        "cache flush: give exactly one of `name`, `zone`, `\"all\": true` or `\"bogus\": true` \
+         (bogus alone)"
+    )]
     FlushTarget,
+    #[error("field `type`: {value:?} is not a record type such as A, AAAA or MX")]
+    BadType { value: String },
     #[error("no negative trust anchor for {zone}")]
     NoSuchNta { zone: Name },
 
@@ -242,6 +249,7 @@ impl ControlError {
             | E::BadName { .. }
             | E::BadLifetime { .. }
             | E::FlushTarget
+            | E::BadType { .. }
             | E::RelativePath { .. } => StatusCode::BAD_REQUEST,
             E::NoStore => StatusCode::CONFLICT,
             E::Nta(e) => match e {
@@ -290,12 +298,14 @@ pub enum Flush {
 /// What the control API acts on; implemented by the real app and by
 /// fakes in tests. Calls come from request tasks: keep them short.
 pub trait Control: Send + Sync + 'static {
-    /// Add (or replace) an NTA from the API (source `Api`).
+    /// Add (or replace) an NTA from the API (source `Api`); a `force`d
+    /// one is not lifted by the recheck.
     fn nta_add(
         &self,
         zone: &Name,
         lifetime: Option<Duration>,
         reason: &str,
+        force: bool,
     ) -> Result<NtaView, ControlError>;
     /// Remove an NTA; false if there was none.
     fn nta_remove(&self, zone: &Name) -> Result<bool, ControlError>;
@@ -333,6 +343,23 @@ pub trait Control: Send + Sync + 'static {
     ) -> BoxFuture<Result<serde_json::Value, ControlError>> {
         let _ = file;
         Box::pin(async { Err(ControlError::NotSupported { what: "cache load" }) })
+    }
+    /// `cache flush --bogus`: drop Bogus/Indeterminate data and key
+    /// verdicts that are not Secure, keep what validated.
+    fn flush_bogus(&self) -> Result<serde_json::Value, ControlError> {
+        Err(ControlError::NotSupported {
+            what: "cache flush --bogus",
+        })
+    }
+    /// `lastgood lookup`: what the resolver holds for a question, read
+    /// only (never an upstream query).
+    fn lookup(
+        &self,
+        name: &Name,
+        qtype: hickory_proto::rr::RecordType,
+    ) -> Result<serde_json::Value, ControlError> {
+        let _ = (name, qtype);
+        Err(ControlError::NotSupported { what: "lookup" })
     }
     /// Anything useful to an operator, as a JSON object.
     fn status(&self) -> serde_json::Value;
@@ -753,7 +780,7 @@ async fn answer(
         Route::NtaAdd => {
             let body = request::read_body(req).await?;
             let add = request::NtaAdd::parse(&body)?;
-            let view = target.nta_add(&add.zone, add.lifetime, &add.reason)?;
+            let view = target.nta_add(&add.zone, add.lifetime, &add.reason, add.force)?;
             Ok(json_response(StatusCode::OK, &view))
         }
         Route::NtaRemove(raw) => {
@@ -767,8 +794,15 @@ async fn answer(
                 Err(ControlError::NoSuchNta { zone })
             }
         }
+        Route::Lookup => {
+            let (name, qtype) = request::parse_lookup(req.uri().query())?;
+            Ok(json_response(StatusCode::OK, &target.lookup(&name, qtype)?))
+        }
         Route::CacheFlush => {
             let body = request::read_body(req).await?;
+            if request::flush_bogus(&body)? {
+                return Ok(json_response(StatusCode::OK, &target.flush_bogus()?));
+            }
             let (what, drop_stale) = request::parse_flush(&body)?;
             let fleet = request::flush_fleet(&body)?;
             let mut answer = match &what {

@@ -230,6 +230,14 @@ pub const UPSTREAM_BUFFERS_KEPT: usize = 1024;
 /// Questions accepted in one query (RFC 9619: QDCOUNT must be 1).
 pub const MAX_QUESTIONS: u16 = 1;
 
+/// Longest `identity` or `version` string answered to CHAOS TXT
+/// questions: one TXT character-string (RFC 1035 §3.3).
+pub const MAX_CHAOS_TXT_BYTES: usize = 255;
+
+/// Longest `nsid` (RFC 5001 sets no bound; ours keeps the OPT record of
+/// every NSID answer small: an identifier, not a payload).
+pub const MAX_NSID_BYTES: usize = 128;
+
 /// Nested lookups (NS addresses, DS/DNSKEY chain) open at once for one
 /// client query; deeper means a dependency loop or an attack.
 pub const MAX_NESTED_LOOKUPS: usize = 16;

@@ -23,6 +23,12 @@
 //! recheck it is remembered as *spent* (persisted too), so a reload or a
 //! restart does not arm it again; changing its lifetime or reason in the
 //! configuration arms it anew.
+//!
+//! A *forced* NTA (`lastgood nta add --force`, BIND's `rndc nta -force`)
+//! is never lifted by the recheck: it lasts until its lifetime ends or an
+//! operator removes it, for a zone that validates by the book but is
+//! known to be wrong (a stale signed copy, say). Persisted as `"force":
+//! true`; state files written before the field read as not forced.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -129,6 +135,9 @@ pub struct Nta {
     pub added_at: Timestamp,
     pub expires_at: Timestamp,
     pub source: NtaSource,
+    /// Kept until it expires even if the recheck finds the zone
+    /// validating again.
+    pub force: bool,
 }
 
 impl Nta {
@@ -148,6 +157,7 @@ impl Nta {
             source: self.source,
             remaining: self.expires_at.saturating_since(now),
             expires_at: self.expires_at,
+            force: self.force,
         }
     }
 }
@@ -162,7 +172,7 @@ pub struct ConfigNta {
 
 /// An active NTA as listed to operators. JSON: `{"zone": "lab.",
 /// "reason": "...", "source": "api", "remaining_secs": 3599,
-/// "expires_at_unix": 1767225600}`.
+/// "expires_at_unix": 1767225600, "force": false}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(into = "NtaViewJson", try_from = "NtaViewJson")]
 pub struct NtaView {
@@ -171,6 +181,8 @@ pub struct NtaView {
     pub source: NtaSource,
     pub remaining: Duration,
     pub expires_at: Timestamp,
+    /// Not lifted by the recheck (`nta add --force`).
+    pub force: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -181,6 +193,9 @@ struct NtaViewJson {
     source: NtaSource,
     remaining_secs: u64,
     expires_at_unix: u64,
+    /// Absent from resolvers older than the field: not forced.
+    #[serde(default)]
+    force: bool,
 }
 
 impl From<NtaView> for NtaViewJson {
@@ -197,6 +212,7 @@ impl From<NtaView> for NtaViewJson {
                 .try_into()
                 .unwrap_or(u64::MAX),
             expires_at_unix: v.expires_at.unix_secs(),
+            force: v.force,
         }
     }
 }
@@ -211,6 +227,7 @@ impl TryFrom<NtaViewJson> for NtaView {
             source: j.source,
             remaining: Duration::from_secs(j.remaining_secs),
             expires_at: Timestamp::from_secs(j.expires_at_unix),
+            force: j.force,
         })
     }
 }
@@ -447,6 +464,20 @@ impl NtaStore {
         source: NtaSource,
         now: Timestamp,
     ) -> Result<Nta, NtaError> {
+        self.add_with(zone, lifetime, reason, source, false, now)
+    }
+
+    /// As [`NtaStore::add`]; a `force`d NTA is never lifted by the
+    /// recheck, only by its lifetime or an operator.
+    pub fn add_with(
+        &self,
+        zone: &Name,
+        lifetime: Option<Duration>,
+        reason: &str,
+        source: NtaSource,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<Nta, NtaError> {
         let zone = normalize_zone(zone)?;
         let lifetime = check_lifetime(lifetime.unwrap_or(DEFAULT_NTA_LIFETIME))?;
         check_reason(reason)?;
@@ -456,6 +487,7 @@ impl NtaStore {
             added_at: now,
             expires_at: now.saturating_add(lifetime),
             source,
+            force,
         };
         self.change(|state| {
             if let Some(i) = state.position(&nta.zone) {
@@ -597,6 +629,7 @@ impl NtaStore {
                         added_at: now,
                         expires_at: now.saturating_add(e.lifetime),
                         source: NtaSource::Config,
+                        force: false,
                     },
                 });
             }
@@ -658,8 +691,9 @@ impl NtaStore {
 }
 
 /// One periodic pass: expire, then for each active NTA call `check(zone)`;
-/// if it returns true (the zone validates again) remove the NTA. Returns
-/// the lifted zones. The caller runs it every `nta-recheck-interval`.
+/// if it returns true (the zone validates again) remove the NTA. Forced
+/// NTAs are not checked (nothing would come of it). Returns the lifted
+/// zones. The caller runs it every `nta-recheck-interval`.
 pub async fn recheck_once<F, Fut>(store: &NtaStore, now: Timestamp, check: F) -> Vec<Name>
 where
     F: Fn(Name) -> Fut,
@@ -668,6 +702,10 @@ where
     store.expire(now);
     let mut lifted = Vec::new();
     for nta in store.active(now) {
+        if nta.force {
+            tracing::debug!(zone = %nta.zone, "NTA recheck: forced, kept until it expires");
+            continue;
+        }
         if !check(nta.zone.clone()).await {
             tracing::debug!(zone = %nta.zone, "NTA recheck: zone still fails validation");
             continue;

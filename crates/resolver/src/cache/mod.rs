@@ -422,6 +422,12 @@ impl Cache {
         }
     }
 
+    /// The entry for `key` whatever its age, leaving the cache as it is
+    /// (`lastgood lookup`).
+    pub fn peek(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        self.store.get(key).map(|s| s.entry)
+    }
+
     /// Store an entry; its `stored_at` is taken as the current time.
     ///
     /// When the cache is nearly full and an entry may have gone stale, a
@@ -597,6 +603,21 @@ impl Cache {
         for key in doomed {
             self.store.invalidate(&*key);
         }
+    }
+
+    /// Remove every entry of one view; returns how many went.
+    pub fn flush_view(&self, view: View) -> u64 {
+        self.bump();
+        let doomed: Vec<Arc<CacheKey>> = self
+            .store
+            .iter()
+            .filter(|(k, _)| k.view == view)
+            .map(|(k, _)| k)
+            .collect();
+        for key in &doomed {
+            self.store.invalidate(&**key);
+        }
+        u64::try_from(doomed.len()).unwrap_or(u64::MAX)
     }
 
     /// Make every validated entry at or below `zone` (everything, for

@@ -5,7 +5,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap};
@@ -38,6 +38,9 @@ pub enum Route {
     /// `POST /zone/retry`: end a zone's failure window by probing it now.
     ZoneRetry,
     Reload,
+    /// `GET /lookup?name=NAME&type=TYPE`: what the resolver holds for a
+    /// question (read-only, no upstream query).
+    Lookup,
 }
 
 impl Route {
@@ -65,6 +68,7 @@ impl Route {
             "/cache/load" => only(Method::POST, Route::CacheLoad, "POST"),
             "/zone/retry" => only(Method::POST, Route::ZoneRetry, "POST"),
             "/reload" => only(Method::POST, Route::Reload, "POST"),
+            "/lookup" => only(Method::GET, Route::Lookup, "GET"),
             _ => match path.strip_prefix("/nta/") {
                 Some(zone) if !zone.is_empty() => {
                     only(Method::DELETE, Route::NtaRemove(zone.to_owned()), "DELETE")
@@ -94,7 +98,8 @@ impl Route {
             | Route::Status
             | Route::StatusPage
             | Route::StatusJson
-            | Route::NtaList => false,
+            | Route::NtaList
+            | Route::Lookup => false,
         }
     }
 
@@ -133,6 +138,7 @@ impl Route {
             Route::CacheLoad => "cache_load",
             Route::ZoneRetry => "zone_retry",
             Route::Reload => "reload",
+            Route::Lookup => "lookup",
         }
     }
 }
@@ -308,7 +314,7 @@ fn object(
 
 fn allowed_list(allowed: &'static [&'static str]) -> &'static str {
     match allowed {
-        ["zone", "lifetime", "reason"] => "zone, lifetime, reason",
+        ["zone", "lifetime", "reason", "force"] => "zone, lifetime, reason, force",
         ["name", "zone", "all"] => "name, zone, all",
         ["file"] => "file",
         _ => "none",
@@ -333,11 +339,13 @@ pub(super) struct NtaAdd {
     pub zone: Name,
     pub lifetime: Option<Duration>,
     pub reason: String,
+    /// Kept until it expires, whatever the recheck finds.
+    pub force: bool,
 }
 
 impl NtaAdd {
     pub fn parse(body: &[u8]) -> Result<NtaAdd, ControlError> {
-        let map = object(body, &["zone", "lifetime", "reason"])?;
+        let map = object(body, &["zone", "lifetime", "reason", "force"])?;
         let zone = string(&map, "zone")?.ok_or(ControlError::MissingField { field: "zone" })?;
         let zone = parse_zone(&zone).map_err(|e| zone_error("zone", e))?;
         let lifetime = match map.get("lifetime") {
@@ -361,6 +369,7 @@ impl NtaAdd {
             zone,
             lifetime,
             reason: string(&map, "reason")?.unwrap_or_default(),
+            force: flag(&map, "force")?,
         })
     }
 }
@@ -376,12 +385,54 @@ fn zone_error(field: &'static str, e: NtaError) -> ControlError {
     }
 }
 
+/// `GET /lookup`'s query string: `name` (required) and `type` (default
+/// A), percent-encoded; other parameters are refused.
+pub(super) fn parse_lookup(query: Option<&str>) -> Result<(Name, RecordType), ControlError> {
+    let (mut name, mut qtype) = (None, None);
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value =
+            percent_decode(&value.replace('+', " ")).ok_or_else(|| ControlError::BadPath {
+                path: format!("/lookup?{}", query.unwrap_or_default()),
+            })?;
+        match key {
+            "name" => name = Some(value),
+            "type" => qtype = Some(value),
+            other => {
+                return Err(ControlError::UnknownField {
+                    field: other.to_owned(),
+                    allowed: "name, type",
+                });
+            }
+        }
+    }
+    let name = parse_name(
+        "name",
+        &name.ok_or(ControlError::MissingField { field: "name" })?,
+    )?;
+    let qtype = match qtype {
+        None => RecordType::A,
+        Some(t) => RecordType::from_str(&t.trim().to_uppercase())
+            .ok()
+            .filter(|t| !matches!(t, RecordType::Unknown(_) | RecordType::ZERO))
+            .ok_or(ControlError::BadType { value: t })?,
+    };
+    Ok((name, qtype))
+}
+
 /// A `POST /cache/flush` body: exactly one of `name`, `zone`, `all: true`.
 /// `POST /cache/flush`: what to flush, and whether stale copies go too
 /// (`"drop_stale": true`; by default the last validated answers stay for
 /// the stale tier).
 pub(super) fn parse_flush(body: &[u8]) -> Result<(Flush, bool), ControlError> {
     let map = object(body, FLUSH_FIELDS)?;
+    if flag(&map, "bogus")? {
+        return Err(ControlError::FlushTarget);
+    }
     let all = flag(&map, "all")?;
     let drop_stale = flag(&map, "drop_stale")?;
     let name = string(&map, "name")?;
@@ -396,7 +447,20 @@ pub(super) fn parse_flush(body: &[u8]) -> Result<(Flush, bool), ControlError> {
 }
 
 /// The fields of `POST /cache/flush`.
-const FLUSH_FIELDS: &[&str] = &["name", "zone", "all", "drop_stale", "fleet"];
+const FLUSH_FIELDS: &[&str] = &["name", "zone", "all", "drop_stale", "fleet", "bogus"];
+
+/// `POST /cache/flush` with `"bogus": true` (and nothing else): drop the
+/// remembered validation failures (`cache flush --bogus`).
+pub(super) fn flush_bogus(body: &[u8]) -> Result<bool, ControlError> {
+    let map = object(body, FLUSH_FIELDS)?;
+    if !flag(&map, "bogus")? {
+        return Ok(false);
+    }
+    if map.keys().any(|k| k != "bogus") {
+        return Err(ControlError::FlushTarget);
+    }
+    Ok(true)
+}
 
 /// `POST /cache/flush`'s `"fleet": true`: flush every instance sharing
 /// the fleet's Redis.
@@ -493,6 +557,7 @@ mod tests {
             (Method::DELETE, "/nta/lab.", Route::NtaRemove("lab.".into())),
             (Method::POST, "/cache/flush", Route::CacheFlush),
             (Method::POST, "/reload", Route::Reload),
+            (Method::GET, "/lookup", Route::Lookup),
         ];
         for (m, p, want) in ok {
             assert_eq!(Route::parse(&m, p).unwrap(), want, "{m} {p}");
@@ -504,6 +569,7 @@ mod tests {
             (Method::DELETE, "/nta/", 404),
             (Method::GET, "/", 404),
             (Method::GET, "/reload", 405),
+            (Method::POST, "/lookup", 405),
         ];
         for (m, p, want) in bad {
             let e = Route::parse(&m, p).unwrap_err();
@@ -581,9 +647,12 @@ mod tests {
             NtaAdd {
                 zone: name("lab."),
                 lifetime: Some(Duration::from_secs(7200)),
-                reason: "KSK".into()
+                reason: "KSK".into(),
+                force: false,
             }
         );
+        let add = NtaAdd::parse(br#"{"zone": "lab.", "force": true}"#).unwrap();
+        assert!(add.force);
         let add = NtaAdd::parse(br#"{"zone": "lab.", "lifetime": 60}"#).unwrap();
         assert_eq!(add.lifetime, Some(Duration::from_secs(60)));
         assert_eq!(add.reason, "");
@@ -611,7 +680,7 @@ mod tests {
             ),
             (
                 br#"{"zone": "lab.", "zonee": 1}"#,
-                "field `zonee` is unknown; allowed: zone, lifetime, reason",
+                "field `zonee` is unknown; allowed: zone, lifetime, reason, force",
             ),
         ];
         for (body, want) in cases {
@@ -663,6 +732,41 @@ mod tests {
         assert!(matches!(
             parse_flush(br#"{"name": ""}"#),
             Err(ControlError::BadName { field: "name", .. })
+        ));
+    }
+
+    #[test]
+    fn lookup_queries() {
+        assert_eq!(
+            parse_lookup(Some("name=Www.Lab&type=mx")).unwrap(),
+            (name("www.lab."), RecordType::MX)
+        );
+        assert_eq!(
+            parse_lookup(Some("type=A&name=a%2Eb")).unwrap(),
+            (name("a.b."), RecordType::A)
+        );
+        assert_eq!(parse_lookup(Some("name=.")).unwrap().0, Name::root());
+        for (q, want) in [
+            (None, "field `name` is required"),
+            (Some("name="), "empty name"),
+            (Some("name=a.&type="), "field `type`"),
+            (Some("name=a.&type=TYPE99999"), "field `type`"),
+            (Some("name=a.&x=1"), "field `x` is unknown"),
+            (Some("name=%"), "bad percent-encoding"),
+        ] {
+            let e = parse_lookup(q).unwrap_err();
+            assert_eq!(e.status().as_u16(), 400, "{q:?}: {e}");
+            assert!(e.to_string().contains(want), "{q:?}: {e}");
+        }
+        assert!(flush_bogus(br#"{"bogus": true}"#).unwrap());
+        assert!(!flush_bogus(br#"{"all": true}"#).unwrap());
+        assert!(matches!(
+            flush_bogus(br#"{"bogus": true, "name": "a."}"#),
+            Err(ControlError::FlushTarget)
+        ));
+        assert!(matches!(
+            parse_flush(br#"{"bogus": true}"#),
+            Err(ControlError::FlushTarget)
         ));
     }
 

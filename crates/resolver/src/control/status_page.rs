@@ -134,6 +134,7 @@ mod tests {
                 source: NtaSource::Api,
                 remaining: Duration::from_secs(90),
                 expires_at: Timestamp::from_secs(1_150),
+                force: false,
             }],
             minutes: vec![MinuteCounts {
                 start_unix: 960,

@@ -6,7 +6,7 @@
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `lastgood:1:e:<name>\|<qtype>` | string, `EX` = TTL + `max-stale-ttl` left | one Validated-view entry in the store's entry format (`store::entry`), chain included |
-//! | `lastgood:1:ntas` | hash, field = zone | one API-added NTA: `{"reason", "added_at_ms", "expires_at_ms"}` |
+//! | `lastgood:1:ntas` | hash, field = zone | one API-added NTA: `{"reason", "added_at_ms", "expires_at_ms", "force"?}` |
 //! | `lastgood:1:events` | pub/sub channel | `{"from", "event": "nta"}` or `{"from", "event": "flush", "all"/"zone"/"name", "drop_stale"}` |
 //!
 //! `<name>` is the lowercased presentation form with its final dot,
@@ -43,6 +43,10 @@ pub struct NtaRecord {
     pub reason: String,
     pub added_at_ms: u64,
     pub expires_at_ms: u64,
+    /// `nta add --force`: no instance's recheck lifts it. Written only
+    /// when set, so records of unforced NTAs read as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 impl NtaRecord {
@@ -181,6 +185,26 @@ mod tests {
             assert_eq!(from, "a1");
             assert_eq!(back, event, "{text}");
         }
+    }
+
+    /// A forced NTA says so; an unforced one is written as before the
+    /// field existed, and such records read as unforced.
+    #[test]
+    fn nta_records_carry_force() {
+        let record = |force| NtaRecord {
+            reason: "r".into(),
+            added_at_ms: 1,
+            expires_at_ms: 2,
+            force,
+        };
+        let plain = serde_json::to_string(&record(false)).unwrap();
+        assert_eq!(plain, r#"{"reason":"r","added_at_ms":1,"expires_at_ms":2}"#);
+        let forced = serde_json::to_string(&record(true)).unwrap();
+        assert!(forced.ends_with(r#","force":true}"#), "{forced}");
+        let back: NtaRecord = serde_json::from_str(&forced).unwrap();
+        assert!(back.force);
+        let old: NtaRecord = serde_json::from_str(&plain).unwrap();
+        assert!(!old.force);
     }
 
     #[test]

@@ -54,10 +54,17 @@ pub async fn reconcile_ntas(fleet: &Fleet, resolver: &Resolver) -> bool {
         in_hash.push(zone.clone());
         let same = local
             .iter()
-            .any(|n| n.zone == zone && n.expires_at == expires_at);
+            .any(|n| n.zone == zone && n.expires_at == expires_at && n.force == record.force);
         if !same {
             let lifetime = expires_at.saturating_since(now);
-            match store.add(&zone, Some(lifetime), &record.reason, NtaSource::Api, now) {
+            match store.add_with(
+                &zone,
+                Some(lifetime),
+                &record.reason,
+                NtaSource::Api,
+                record.force,
+                now,
+            ) {
                 Ok(_) => {
                     tracing::info!(%zone, reason = record.reason, ?lifetime, "NTA from the fleet")
                 }

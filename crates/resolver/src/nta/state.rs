@@ -34,6 +34,9 @@ struct StateNta {
     source: NtaSource,
     added_at_ms: u64,
     expires_at_ms: u64,
+    /// `nta add --force`; absent in files written before the field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    force: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,6 +60,7 @@ impl StateFile {
                     source: n.source,
                     added_at_ms: n.added_at.as_millis(),
                     expires_at_ms: n.expires_at.as_millis(),
+                    force: n.force,
                 })
                 .collect(),
             config_spent: state
@@ -117,6 +121,7 @@ fn entry_nta(s: &StateNta) -> Result<Nta, NtaError> {
         added_at,
         expires_at,
         source: s.source,
+        force: s.force,
     })
 }
 

@@ -469,16 +469,89 @@ fn view_json_round_trip() {
         source: NtaSource::Config,
         remaining: Duration::from_millis(1500),
         expires_at: Timestamp::from_secs(1_800_000_000),
+        force: false,
     };
     let json = serde_json::to_value(&v).unwrap();
     assert_eq!(
         json,
         serde_json::json!({"zone": "lab.", "reason": "r", "source": "config",
-            "remaining_secs": 2, "expires_at_unix": 1_800_000_000u64})
+            "remaining_secs": 2, "expires_at_unix": 1_800_000_000u64, "force": false})
     );
     let back: NtaView = serde_json::from_value(json).unwrap();
     assert_eq!(back.zone, v.zone);
     assert_eq!(back.remaining, Duration::from_secs(2));
+    // From a resolver older than `force`.
+    let old = serde_json::json!({"zone": "lab.", "reason": "r", "source": "api",
+        "remaining_secs": 2, "expires_at_unix": 1_800_000_000u64});
+    assert!(!serde_json::from_value::<NtaView>(old).unwrap().force);
+}
+
+/// Issue 19: `nta add --force` (BIND's `rndc nta -force`): the recheck
+/// does not lift it, nor even probe the zone; its lifetime still ends it.
+#[tokio::test]
+async fn recheck_keeps_forced_ntas() {
+    let store = NtaStore::new(None);
+    store
+        .add_with(
+            &name("forced."),
+            Some(Duration::from_secs(60)),
+            "stale copy",
+            NtaSource::Api,
+            true,
+            T0,
+        )
+        .unwrap();
+    api(&store, "plain.", None, T0);
+    let checked = std::sync::Mutex::new(Vec::new());
+    let lifted = recheck_once(&store, at(20), |zone: Name| {
+        checked.lock().unwrap().push(zone.to_string());
+        async move { true }
+    })
+    .await;
+    assert_eq!(lifted, vec![name("plain.")]);
+    assert_eq!(checked.into_inner().unwrap(), ["plain."]);
+    let list = store.list(at(20));
+    assert_eq!(list.len(), 1);
+    assert!(list[0].force && list[0].zone == name("forced."));
+    // Its lifetime still ends it.
+    let lifted = recheck_once(&store, at(61), |_zone: Name| async move { true }).await;
+    assert!(lifted.is_empty());
+    assert!(store.list(at(61)).is_empty());
+}
+
+/// `force` survives a restart; a state file written before the field
+/// reads as not forced.
+#[test]
+fn force_persists_and_old_files_read() {
+    let dir = temp_dir("force");
+    let file = dir.join("ntas.json");
+    let store = NtaStore::new(Some(file.clone()));
+    store
+        .add_with(&name("forced."), None, "", NtaSource::Api, true, T0)
+        .unwrap();
+    api(&store, "plain.", None, T0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.matches("\"force\"").count(), 1, "{text}");
+    let back = NtaStore::restore(file.clone(), at(1)).unwrap();
+    let forced: Vec<(String, bool)> = back
+        .list(at(1))
+        .into_iter()
+        .map(|v| (v.zone.to_string(), v.force))
+        .collect();
+    assert_eq!(
+        forced,
+        [("forced.".to_owned(), true), ("plain.".to_owned(), false)]
+    );
+    let old = format!(
+        r#"{{"version": 1, "ntas": [{{"zone": "lab.", "reason": "", "source": "api",
+            "added_at_ms": {}, "expires_at_ms": {}}}]}}"#,
+        T0.as_millis(),
+        at(3600).as_millis()
+    );
+    let back = NtaStore::restore_from_bytes(old.as_bytes(), file, at(1)).unwrap();
+    let list = back.list(at(1));
+    assert_eq!(list.len(), 1);
+    assert!(!list[0].force);
 }
 
 #[tokio::test]

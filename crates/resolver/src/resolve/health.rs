@@ -287,6 +287,26 @@ impl ZoneHealth {
         closed
     }
 
+    /// Close every window of `class` and return them; for a validation
+    /// class, the Bogus evidence gathered towards new windows goes too
+    /// (`cache flush --bogus`).
+    pub fn take_class(&self, class: FailureClass) -> Vec<Window> {
+        let mut windows = self.windows();
+        let zones: Vec<Name> = windows
+            .values()
+            .filter(|w| w.class == class)
+            .map(|w| w.zone.clone())
+            .collect();
+        let closed = zones.iter().filter_map(|z| windows.remove(z)).collect();
+        if class == FailureClass::Validation {
+            self.evidence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
+        closed
+    }
+
     /// Count one Bogus RRset of `zone` with `cause`; true once
     /// `ZONE_EVIDENCE_RRSETS` distinct RRsets had the same cause within
     /// `ZONE_EVIDENCE_WINDOW`.

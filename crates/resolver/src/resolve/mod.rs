@@ -32,6 +32,7 @@ pub mod coalesce;
 pub mod cut;
 pub mod error;
 pub mod health;
+pub mod inspect;
 pub mod iterate;
 pub mod keys;
 pub mod ladder;

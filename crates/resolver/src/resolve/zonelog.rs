@@ -217,6 +217,16 @@ impl Resolver {
             self.log_zone_recovered(&window, how);
         }
     }
+
+    /// Close every window of `class` (a flush of bogus data); returns
+    /// how many.
+    pub(crate) fn close_windows_of(&self, class: super::health::FailureClass) -> u64 {
+        let closed = self.health.take_class(class);
+        for window in &closed {
+            self.log_zone_recovered(window, Recovery::Flush);
+        }
+        u64::try_from(closed.len()).unwrap_or(u64::MAX)
+    }
 }
 
 /// What the WARN line says.

@@ -21,6 +21,7 @@
 
 mod acl;
 mod batch;
+pub mod chaos;
 mod tcp;
 pub mod templates;
 mod udp;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::DNSClass;
 use prometheus::{Histogram, IntCounter};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -39,6 +41,7 @@ use tokio::task::{JoinError, JoinSet};
 use tracing::{Instrument, debug, debug_span, trace, warn};
 
 pub use acl::Acl;
+pub use chaos::ServerIdentity;
 pub use wire::{
     DropReason, EdnsInfo, Parsed, PlainQuery, RequestInfo, encode_response, parse_request,
     udp_limit,
@@ -63,6 +66,9 @@ pub struct ServerConfig {
     /// A TCP connection with no complete query for this long is closed
     /// (sooner while more than half of `max_tcp_clients` are in use).
     pub tcp_idle_timeout: Duration,
+    /// CHAOS `id.server`/`version.bind` answers and the NSID (none by
+    /// default).
+    pub identity: ServerIdentity,
 }
 
 impl ServerConfig {
@@ -77,6 +83,7 @@ impl ServerConfig {
             max_tcp_clients: crate::rlimit::descriptors().tcp_clients,
             max_tcp_clients_per_ip: limits::MAX_TCP_CLIENTS_PER_IP,
             tcp_idle_timeout: limits::TCP_IDLE_TIMEOUT,
+            identity: ServerIdentity::default(),
         }
     }
 }
@@ -137,7 +144,7 @@ impl<H: QueryHandler> Server<H> {
         for addr in &config.listen {
             listeners.push(bind_pair(*addr, sockets).await?);
         }
-        let shared = Shared::new(handler, metrics, config.acl);
+        let shared = Shared::new(handler, metrics, config.acl, config.identity);
         Ok(Self {
             listeners,
             shared: Arc::new(shared),
@@ -246,6 +253,8 @@ struct Shared<H> {
     templates: AnswerTemplates,
     /// Metric handles of the reuse path, looked up once.
     reused: ReuseMetrics,
+    /// CHAOS answers and NSID.
+    identity: ServerIdentity,
 }
 
 #[derive(Debug)]
@@ -320,9 +329,10 @@ impl Transport {
 }
 
 impl<H: QueryHandler> Shared<H> {
-    fn new(handler: Arc<H>, metrics: Metrics, acl: Acl) -> Self {
+    fn new(handler: Arc<H>, metrics: Metrics, acl: Acl, identity: ServerIdentity) -> Self {
         Self {
             handler,
+            identity,
             reused: ReuseMetrics::new(&metrics),
             metrics,
             acl,
@@ -416,6 +426,12 @@ impl<H: QueryHandler> Shared<H> {
                 trace!(client = %peer, "immediate reply");
                 Triage::Done(Some(reply))
             }
+            Parsed::Query(query, info) if allowed && query.qclass == DNSClass::CH => {
+                let started = Instant::now();
+                let answer = chaos::answer(&query, &self.identity);
+                self.record(&answer, started);
+                Triage::Done(Some(self.encode(&info, &answer, transport)))
+            }
             Parsed::Query(query, info) => {
                 // Looked up above if it was plain (the same key).
                 let reply = (allowed && plain.is_none())
@@ -487,7 +503,7 @@ impl<H: QueryHandler> Shared<H> {
                     vec![Ede::new(EdeCode::Prohibited, "client not allowed")],
                 )
             };
-            let reply = encode_response(&info, &answer, transport.limit(&info));
+            let reply = self.encode(&info, &answer, transport);
             if let Some(state) = state
                 && allowed
                 && let Some(key) = template_key(bytes, shape(&info), transport)
@@ -500,6 +516,16 @@ impl<H: QueryHandler> Shared<H> {
         }
         .instrument(span)
         .await
+    }
+
+    /// The response to `info` on `transport`, with our NSID if asked.
+    fn encode(&self, info: &RequestInfo, answer: &Answer, transport: Transport) -> Vec<u8> {
+        wire::encode_response_nsid(
+            info,
+            answer,
+            transport.limit(info),
+            self.identity.nsid.as_deref(),
+        )
     }
 
     fn record(&self, answer: &Answer, started: Instant) {
@@ -521,8 +547,14 @@ fn shape(info: &RequestInfo) -> PlainQuery {
     }
 }
 
-/// The template key of a request on `transport`.
+/// The template key of a request on `transport`. None for a request
+/// with an NSID option: a template holds no NSID, and one made from an
+/// answer with our NSID must not serve a client that did not ask for it,
+/// so such queries are answered in full (RFC 5001; issue 19).
 fn template_key(bytes: &[u8], query: PlainQuery, transport: Transport) -> Option<TemplateKey> {
+    if query.edns.is_some_and(|e| e.nsid) {
+        return None;
+    }
     TemplateKey::new(
         bytes,
         query.recursion_desired,

@@ -281,7 +281,7 @@ mod tests {
 
     use super::*;
     use crate::metrics::Metrics;
-    use crate::server::Acl;
+    use crate::server::{Acl, ServerIdentity};
 
     /// A handler that must not be reached.
     struct Unreachable;
@@ -299,6 +299,7 @@ mod tests {
             Arc::new(Unreachable),
             metrics.clone(),
             Acl::private_default(),
+            ServerIdentity::default(),
         );
         shared.in_flight = Arc::new(Semaphore::new(0));
         let shared = Arc::new(shared);
@@ -356,6 +357,7 @@ mod tests {
             Arc::new(Unreachable),
             metrics,
             Acl::private_default(),
+            ServerIdentity::default(),
         ));
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap();

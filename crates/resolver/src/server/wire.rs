@@ -20,6 +20,11 @@
 //! else; whatever it accepts, `parse_request` accepts as a query with the
 //! same header bits and EDNS (the test of `parse_table` checks every case).
 //!
+//! CHAOS-class questions pass as queries (the server answers them itself,
+//! `chaos.rs`); every other class but IN is REFUSED here. An NSID option
+//! in the request (RFC 5001) is noted in [`EdnsInfo::nsid`]; the server's
+//! NSID goes into the response's OPT ([`encode_response_nsid`]).
+//!
 //! Immediate replies are decided before the ACL (in `server`), so a client
 //! outside it may get FORMERR/NOTIMP/BADVERS; these are never larger than a
 //! header, the question and an OPT.
@@ -27,6 +32,7 @@
 use hickory_proto::op::{
     Edns, Header, MessageType, Metadata, OpCode, Query, ResponseCode, emit_message_parts,
 };
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 
@@ -38,6 +44,8 @@ use crate::query::{Answer, ClientQuery, Tier};
 const HEADER_LEN: usize = 12;
 /// RR type of the OPT pseudo-record (RFC 6891 §6.1.1).
 const OPT_TYPE: u16 = 41;
+/// EDNS option code of NSID (RFC 5001 §2.3).
+pub const NSID_OPTION_CODE: u16 = 3;
 /// Longest name on the wire, root label included (RFC 1035 §3.1).
 const MAX_NAME_WIRE_LEN: usize = 255;
 
@@ -90,6 +98,9 @@ pub struct EdnsInfo {
     /// Requestor's UDP payload size (RFC 6891 §6.2.3), as sent.
     pub payload: u16,
     pub dnssec_ok: bool,
+    /// The request carries an NSID option (RFC 5001): the response gets
+    /// the server's NSID, if it has one.
+    pub nsid: bool,
 }
 
 /// Check one client message. Counts `metrics.malformed` for drops and
@@ -173,10 +184,11 @@ pub fn plain_query(bytes: &[u8]) -> Option<PlainQuery> {
         let start = pos + 11;
         let rdata =
             bytes.get(start..start.checked_add(usize::from(u16::from_be_bytes([l0, l1])))?)?;
-        check_options(rdata).ok()?;
+        let nsid = check_options(rdata).ok()?;
         Some(EdnsInfo {
             payload: u16::from_be_bytes([p0, p1]),
             dnssec_ok: flags & 0x80 != 0,
+            nsid,
         })
     } else {
         None
@@ -193,6 +205,18 @@ pub fn plain_query(bytes: &[u8]) -> Option<PlainQuery> {
 /// and only the header, the question and the OPT record (RFC 1035 §4.2.1,
 /// RFC 6891 §7): the client retries over TCP.
 pub fn encode_response(info: &RequestInfo, answer: &Answer, max_size: usize) -> Vec<u8> {
+    encode_response_nsid(info, answer, max_size, None)
+}
+
+/// [`encode_response`] by a server whose NSID is `nsid`: the OPT of the
+/// response carries it when the request asked (an NSID option, RFC 5001
+/// §2.1), also when truncated (as the EDEs are).
+pub fn encode_response_nsid(
+    info: &RequestInfo,
+    answer: &Answer,
+    max_size: usize,
+    nsid: Option<&[u8]>,
+) -> Vec<u8> {
     let reply = Reply {
         id: info.id,
         opcode: OpCode::Query,
@@ -200,6 +224,7 @@ pub fn encode_response(info: &RequestInfo, answer: &Answer, max_size: usize) -> 
         checking_disabled: info.checking_disabled,
         question: Some(&info.query_message_question),
         edns: info.edns,
+        nsid: nsid.filter(|_| info.edns.is_some_and(|e| e.nsid)),
     };
     reply.encode(answer, max_size)
 }
@@ -313,6 +338,7 @@ impl Rejection {
             checking_disabled: head.checking_disabled(),
             question: self.question.as_ref(),
             edns: self.edns,
+            nsid: None,
         };
         let answer = Answer::error(self.rcode, Tier::Local, Vec::new());
         reply.encode(&answer, usize::from(limits::CLASSIC_UDP_PAYLOAD))
@@ -353,7 +379,7 @@ fn parse_body(head: &Head, bytes: &[u8]) -> Result<Parsed, Rejection> {
         });
     }
     let edns = edns.map(|opt| opt.info);
-    let refused = question.query_class != DNSClass::IN
+    let refused = !matches!(question.query_class, DNSClass::IN | DNSClass::CH)
         || matches!(question.query_type, RecordType::AXFR | RecordType::IXFR);
     if refused {
         return Err(Rejection {
@@ -425,13 +451,14 @@ fn read_records(head: &Head, decoder: &mut BinDecoder<'_>) -> Result<Option<Opt>
             if !is_additional || opt.is_some() || !owner.is_root() {
                 return Err(());
             }
-            check_options(rdata)?;
+            let nsid = check_options(rdata)?;
             let [_, version, flags_high, _] = ttl.to_be_bytes();
             opt = Some(Opt {
                 version,
                 info: EdnsInfo {
                     payload: class,
                     dnssec_ok: flags_high & 0x80 != 0,
+                    nsid,
                 },
             });
         }
@@ -444,15 +471,18 @@ fn read_u16(decoder: &mut BinDecoder<'_>) -> Result<u16, ()> {
 }
 
 /// EDNS options must tile the RDATA exactly (RFC 6891 §6.1.2); their
-/// contents are not used.
-fn check_options(mut rdata: &[u8]) -> Result<(), ()> {
+/// contents are not used. Returns whether one is NSID (RFC 5001: a
+/// requestor sends it empty; any payload is ignored).
+fn check_options(mut rdata: &[u8]) -> Result<bool, ()> {
+    let mut nsid = false;
     while !rdata.is_empty() {
         let (option_head, rest) = rdata.split_first_chunk::<4>().ok_or(())?;
-        let [_, _, len_hi, len_lo] = *option_head;
+        let [code_hi, code_lo, len_hi, len_lo] = *option_head;
+        nsid |= u16::from_be_bytes([code_hi, code_lo]) == NSID_OPTION_CODE;
         let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
         rdata = rest.get(len..).ok_or(())?;
     }
-    Ok(())
+    Ok(nsid)
 }
 
 /// The header fields and question of a reply.
@@ -463,6 +493,8 @@ struct Reply<'a> {
     checking_disabled: bool,
     question: Option<&'a Query>,
     edns: Option<EdnsInfo>,
+    /// The server's NSID, to send (the request asked for it).
+    nsid: Option<&'a [u8]>,
 }
 
 /// How much of an answer goes into the message.
@@ -504,6 +536,10 @@ impl Reply<'_> {
             edns.set_max_payload(limits::EDNS_UDP_PAYLOAD);
             edns.set_dnssec_ok(info.dnssec_ok);
             if shape != Shape::TruncatedBare {
+                if let Some(nsid) = self.nsid {
+                    edns.options_mut()
+                        .insert(EdnsOption::Unknown(NSID_OPTION_CODE, nsid.to_vec()));
+                }
                 for ede in &answer.ede {
                     edns.options_mut().insert(ede.to_option());
                 }

@@ -262,9 +262,17 @@ fn parse_table() {
             reply(NotImp, false, false),
         ),
         (
-            "class CH",
+            "class CH: the server answers it (chaos.rs)",
             query(Q {
                 qclass: DNSClass::CH,
+                ..BASE
+            }),
+            Expect::Query,
+        ),
+        (
+            "class HS",
+            query(Q {
+                qclass: DNSClass::HS,
                 ..BASE
             }),
             reply(Refused, true, false),
@@ -370,7 +378,8 @@ fn plain_query_fields() {
         plain.edns,
         Some(EdnsInfo {
             payload: 4096,
-            dnssec_ok: true
+            dnssec_ok: true,
+            nsid: false,
         })
     );
     let plain_name = |labels: &[usize]| {
@@ -413,7 +422,8 @@ fn query_fields() {
         info.edns,
         Some(EdnsInfo {
             payload: 1232,
-            dnssec_ok: true
+            dnssec_ok: true,
+            nsid: false,
         })
     );
     assert_eq!(info.query_message_question.name.to_string(), "ExAmPlE.CoM.");
@@ -480,6 +490,7 @@ fn encode_full_answer() {
     let edns = Some(EdnsInfo {
         payload: 4096,
         dnssec_ok: true,
+        nsid: false,
     });
     let ede = vec![
         Ede::new(EdeCode::StaleAnswer, "stale"),
@@ -520,6 +531,7 @@ fn encode_truncates_to_limit() {
     let edns = Some(EdnsInfo {
         payload: 1232,
         dnssec_ok: false,
+        nsid: false,
     });
     let answer = noerror(a_records(100), vec![Ede::new(EdeCode::StaleAnswer, "")]);
     for (limit, truncated) in [(512, true), (1232, true), (65_535, false), (100_000, false)] {
@@ -547,6 +559,7 @@ fn encode_oversized_ede_dropped_when_truncating() {
     let edns = Some(EdnsInfo {
         payload: 512,
         dnssec_ok: false,
+        nsid: false,
     });
     let answer = Answer::servfail(vec![Ede::new(EdeCode::Other, "x".repeat(70_000))]);
     let out = encode_response(&info(edns), &answer, 512);
@@ -566,6 +579,7 @@ fn extended_rcode() {
     let edns = Some(EdnsInfo {
         payload: 512,
         dnssec_ok: false,
+        nsid: false,
     });
     let msg = Message::from_vec(&encode_response(&info(edns), &answer, 512)).unwrap();
     assert_eq!(u16::from(msg.metadata.response_code), 16, "BADVERS");
@@ -590,6 +604,7 @@ fn udp_limit_table() {
         let edns = payload.map(|payload| EdnsInfo {
             payload,
             dnssec_ok: false,
+            nsid: false,
         });
         assert_eq!(udp_limit(&info(edns)), want, "{payload:?}");
     }
@@ -604,6 +619,7 @@ fn header_only_fallback() {
         checking_disabled: true,
         question: None,
         edns: None,
+        nsid: None,
     };
     let msg = Message::from_vec(&reply.header_only(ResponseCode::ServFail)).unwrap();
     assert_eq!(msg.metadata.id, 0xabcd);
@@ -620,4 +636,47 @@ fn labels() {
     assert_eq!(rcode_label(ResponseCode::BADVERS), "BADVERS");
     assert_eq!(rcode_label(ResponseCode::YXDomain), "OTHER");
     assert_eq!(DropReason::Short.as_str(), "short");
+}
+
+/// Issue 19: an NSID option in the request is noted, by the plain path
+/// and the full parse alike, and answered with our NSID when we have one;
+/// never without the request asking.
+#[test]
+fn nsid_option() {
+    use hickory_proto::rr::rdata::opt::EdnsOption;
+    let mut msg = Message::new(9, MessageType::Query, OpCode::Query);
+    msg.add_query(Query::query(Name::from_ascii("a.").unwrap(), RecordType::A));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    edns.options_mut()
+        .insert(EdnsOption::Unknown(NSID_OPTION_CODE, Vec::new()));
+    msg.set_edns(edns);
+    let bytes = msg.to_vec().unwrap();
+    assert!(plain_query(&bytes).unwrap().edns.unwrap().nsid);
+    let Parsed::Query(_, info) = parse_request(&bytes, &Metrics::new().unwrap()) else {
+        panic!("not a query")
+    };
+    assert!(info.edns.unwrap().nsid);
+    let answer = noerror(a_records(1), Vec::new());
+    let nsid_of = |reply: &[u8]| {
+        let msg = Message::from_vec(reply).unwrap();
+        let edns = msg.edns.unwrap();
+        edns.options().as_ref().iter().find_map(|(_, o)| match o {
+            EdnsOption::NSID(p) => Some(p.as_ref().to_vec()),
+            EdnsOption::Unknown(NSID_OPTION_CODE, d) => Some(d.clone()),
+            _ => None,
+        })
+    };
+    let with = encode_response_nsid(&info, &answer, 1232, Some(b"ns1"));
+    assert_eq!(nsid_of(&with), Some(b"ns1".to_vec()));
+    assert_eq!(
+        nsid_of(&encode_response_nsid(&info, &answer, 1232, None)),
+        None
+    );
+    let Parsed::Query(_, plain_info) = parse_request(&with_edns(), &Metrics::new().unwrap()) else {
+        panic!("not a query")
+    };
+    assert!(!plain_info.edns.unwrap().nsid);
+    let not_asked = encode_response_nsid(&plain_info, &answer, 1232, Some(b"ns1"));
+    assert_eq!(nsid_of(&not_asked), None, "only when asked");
 }
