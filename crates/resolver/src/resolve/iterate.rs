@@ -128,6 +128,10 @@ impl Resolver {
                 Classified::Referral(mut next) => {
                     next.retain_addresses(self.address_policy());
                     let next = self.with_addresses(next, ctx).await?;
+                    if validate {
+                        self.remember_referral_ds(&resp, &deleg, &next.zone, ctx)
+                            .await;
+                    }
                     self.delegations
                         .insert(next.zone.clone(), Arc::new(next.clone()));
                     ask_labels = usize::from(next.zone.num_labels()) + 1;
@@ -220,6 +224,63 @@ impl Resolver {
             }
         }
         step
+    }
+
+    /// A signed referral carries the child's DS set (RFC 4035 §3.1.4):
+    /// validated with the parent's keys and cached as the answer to
+    /// (child, DS), it saves the DS question the chain of trust would ask
+    /// next (Unbound and BIND take it from the referral too). Only a DS
+    /// set that validates is kept; anything else is left to that question
+    /// (and its refetch from the zone's other servers).
+    async fn remember_referral_ds(
+        self: &Arc<Self>,
+        resp: &Message,
+        deleg: &Delegation,
+        child: &Name,
+        ctx: &Arc<Ctx>,
+    ) {
+        if deleg.forward
+            || !self.config().dnssec
+            || self.fresh(child, RecordType::DS, View::Validated).is_some()
+        {
+            return;
+        }
+        let ds: Vec<Record> = resp
+            .authorities
+            .iter()
+            .filter(|r| r.name == *child && covers(r, RecordType::DS))
+            .cloned()
+            .collect();
+        if !ds.iter().any(|r| r.record_type() == RecordType::DS) {
+            return;
+        }
+        let mut answer = resp.clone();
+        answer.answers = ds;
+        answer.authorities.clear();
+        answer.additionals.clear();
+        let step = self
+            .finish_step(
+                &answer,
+                StepKind::Positive,
+                child,
+                RecordType::DS,
+                deleg,
+                ctx,
+                true,
+            )
+            .await;
+        if let Ok(entry) = step
+            && matches!(entry.security, crate::dnssec::Security::Secure)
+        {
+            tracing::debug!(zone = %child, "DS set from the referral validated");
+            let key = crate::cache::CacheKey::new(
+                child,
+                RecordType::DS,
+                hickory_proto::rr::DNSClass::IN,
+                View::Validated,
+            );
+            self.cache.insert(key, entry);
+        }
     }
 
     /// `from` answered `deleg`'s zone with data that did not validate:
