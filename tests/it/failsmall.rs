@@ -186,6 +186,37 @@ async fn one_server_with_bad_signatures_of_two_never_closes_the_zone() {
     assert!(refetches >= 1.0, "the bad server was asked: {refetches}");
 }
 
+/// Server selection by validation outcome (issue 21): once a server's
+/// answer did not validate, the zone's other server is asked first, so
+/// only the first question needs a refetch.
+#[tokio::test]
+async fn server_that_sent_bogus_is_asked_last() {
+    let corp = corp_lab(true).await;
+    let [first, _] = corp_servers();
+    corp.set_fault_at(&name(ZONE), first, Fault::BadSignatures)
+        .unwrap();
+    let tb = testbed(&corp, ZoneMode::Stub, Some(corp_anchor(&corp))).await;
+    for i in 1..=6 {
+        let r = tb
+            .query(&format!("nope{i}.corp.internal."), RecordType::A)
+            .await;
+        assert_eq!(r.metadata.response_code, ResponseCode::NXDomain, "{r:?}");
+        assert!(r.metadata.authentic_data, "{r:?}");
+    }
+    let refetches = tb
+        .metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("lastgood_bogus_refetches_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap();
+    // Without the selection each of the six questions would need one.
+    assert!(
+        refetches <= 1.0,
+        "the bad server is asked last after its first bogus answer: {refetches} refetches"
+    );
+}
+
 /// The .de 2026 pattern (data of `lab.` signed by a key it does not
 /// publish, many names) still opens a window: stale for cached names,
 /// SERVFAIL at once for new ones, no upstream query, and the EDE names
