@@ -509,7 +509,10 @@ mod tests {
         // It lapses without more evidence, and NTAs or flushes clear it.
         let later = t0.saturating_add(limits::ZONE_EVIDENCE_WINDOW);
         assert!(!h.validation_failing(&tld, later));
-        assert!(h.server_bogus(&tld, cause, (&n("e.de-lab."), RecordType::DS), t0));
+        // More evidence while a suspect extends it (not a new suspect).
+        let soon = t0.saturating_add(Duration::from_secs(1));
+        assert!(!h.server_bogus(&tld, cause, (&n("e.de-lab."), RecordType::DS), soon));
+        assert!(h.validation_failing(&tld, later));
         h.clear_under(&n("."));
         assert!(!h.validation_failing(&tld, t0));
         // A validation window makes the zone failing too; an outage does not.
