@@ -464,18 +464,18 @@ mod tests {
         assert!(h.take_lapsed().is_empty());
     }
 
+    fn missing_key(tag: u16) -> CauseKey {
+        CauseKey {
+            kind: BogusKind::DnskeyMissing,
+            key_tag: Some(tag),
+        }
+    }
+
     #[test]
     fn evidence_needs_distinct_rrsets_with_one_cause() {
         let h = ZoneHealth::default();
         let t0 = Timestamp::from_secs(1000);
-        let cause = CauseKey {
-            kind: BogusKind::DnskeyMissing,
-            key_tag: Some(7),
-        };
-        let other = CauseKey {
-            kind: BogusKind::DnskeyMissing,
-            key_tag: Some(8),
-        };
+        let (cause, other) = (missing_key(7), missing_key(8));
         let lab = n("lab.");
         assert!(!h.evidence(&lab, cause, (&n("a.lab."), RecordType::A), t0));
         // The same RRset again is not new evidence.
@@ -493,10 +493,7 @@ mod tests {
     fn bogus_from_single_servers_makes_a_suspect_not_a_window() {
         let h = ZoneHealth::default();
         let t0 = Timestamp::from_secs(1000);
-        let cause = CauseKey {
-            kind: BogusKind::DnskeyMissing,
-            key_tag: Some(7),
-        };
+        let cause = missing_key(7);
         let tld = n("de-lab.");
         assert!(!h.server_bogus(&tld, cause, (&n("a.de-lab."), RecordType::DS), t0));
         assert!(!h.server_bogus(&tld, cause, (&n("b.de-lab."), RecordType::DS), t0));
