@@ -5,12 +5,13 @@
 //!
 //! Fail stale for the chain (issue 21): a zone's last verdict that
 //! validated (Secure keys, or a proven Insecure delegation) is kept past
-//! its TTL, up to `max-stale-ttl`. When the parent cannot prove the DS
-//! again (its answer is Bogus or Indeterminate, or the parent zone is in
-//! a validation failure window), that last-good verdict is used again for
-//! [`limits::LAST_GOOD_KEYS_RECHECK`] instead: answers from the zone
-//! still have to validate against those keys, signature validity times
-//! included. A verdict that never validated is never reused.
+//! its TTL, up to `max-stale-ttl`. While a zone above it does not
+//! validate (a validation window, or a suspect: see `health`), that
+//! last-good verdict is used again for [`limits::LAST_GOOD_KEYS_RECHECK`]
+//! instead of asking for the DS (or after the DS asked for did not
+//! validate): answers from the zone still have to validate against those
+//! keys, signature validity times included. A verdict that never
+//! validated is never reused.
 
 use std::sync::Arc;
 
@@ -69,7 +70,7 @@ impl Resolver {
             && self.parent_failing_validation(&zone).is_some()
         {
             // The parent's DS would not validate now: no question to it.
-            return self.reuse_last_good(&zone, good.clone(), "parent in a validation window");
+            return self.reuse_last_good(&zone, good.clone(), "a zone above does not validate");
         }
         let this = Arc::clone(self);
         let (z, c) = (zone.clone(), Arc::clone(ctx));
