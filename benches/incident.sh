@@ -30,9 +30,10 @@
 # --short: RESOLVERS=lastgood COMPRESSION=360 SIGNED=400 UNSIGNED=100
 # RATE=100 PROFILE=debug, and exits 1 if lastgood's shares miss the bounds:
 # MAX_SERVFAIL_BEFORE_NTA [0.25] (SERVFAIL share of all queries between
-# the break and the NTA: never-seen names, NEW_SHARE of them, and children
-# first asked after the break have no last good answer and can only fail
-# before the NTA; together about 14 % in the short run), MIN_SEEN_ANSWERED [0.99] (names seen before the break
+# the break and the NTA: children first asked after the break have no last
+# good chain and fail once every TLD instance serves the broken
+# signatures, until the NTA; about 2-3 % in the short run),
+# MIN_SEEN_ANSWERED [0.99] (names seen before the break
 # answered with their data, fresh or stale, between break and NTA),
 # MIN_AFTER_NTA [0.99] (answered with correct data after the NTA), and no
 # answer may carry data other than the child's (`wrong`).

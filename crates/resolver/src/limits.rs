@@ -49,6 +49,19 @@ pub const MAX_UPSTREAM_TRIES: usize = 5;
 /// (`val-bogus` handling); two keeps a wholly broken zone cheap.
 pub const MAX_BOGUS_REFETCHES: usize = 2;
 
+/// How long a server whose answer for a zone did not validate is asked
+/// after the zone's other servers (server selection by validation outcome).
+pub const BOGUS_SERVER_HOLD: Duration = Duration::from_secs(BOGUS_TTL_SECS as u64);
+
+/// (zone, server) pairs remembered for `BOGUS_SERVER_HOLD` at once.
+pub const MAX_BOGUS_SERVER_MARKS: usize = 10_000;
+
+/// How long a zone's last good chain of trust (keys that validated, past
+/// their TTL) is used again before the parent is asked for the DS once
+/// more, while the parent cannot prove it (as `BOGUS_TTL_SECS`: one DS
+/// question per zone per minute at most during a parent's break).
+pub const LAST_GOOD_KEYS_RECHECK: Duration = Duration::from_secs(BOGUS_TTL_SECS as u64);
+
 /// Wait before retransmitting a question to the next server. Starts from
 /// the server's smoothed RTT estimate (x3), doubles with each try of the
 /// same question and is clamped to this range (Unbound's RTO starts at

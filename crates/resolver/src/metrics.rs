@@ -42,6 +42,7 @@ pub const SIGNATURE_VERIFICATIONS_TOTAL: &str = "lastgood_signature_verification
 pub const ZONE_FAILURES_TOTAL: &str = "lastgood_zone_failures_total";
 pub const FAILURE_PROBES_TOTAL: &str = "lastgood_failure_probes_total";
 pub const BOGUS_REFETCHES_TOTAL: &str = "lastgood_bogus_refetches_total";
+pub const LAST_GOOD_KEYS_TOTAL: &str = "lastgood_last_good_keys_total";
 pub const STATE_FILE_ERRORS_TOTAL: &str = "lastgood_state_file_errors_total";
 // The last-good store (issue 18).
 pub const STORE_WRITES_TOTAL: &str = "lastgood_store_writes_total";
@@ -137,6 +138,9 @@ pub struct Metrics {
     /// Answers that did not validate asked again of another server of the
     /// zone (one bad server fails that server, not the zone).
     pub bogus_refetches: IntCounter,
+    /// A zone's last chain of trust that validated, used again past its
+    /// TTL because the parent could not prove the DS (fail stale).
+    pub last_good_keys: IntCounter,
     /// Problems with optional state files, by file (`nta`): bad entries
     /// at start, failed writes (state kept in memory only).
     pub state_file_errors: IntCounterVec,
@@ -298,6 +302,11 @@ impl Metrics {
             "Answers that did not validate, asked again of another server of the zone.",
         )?;
         registry.register(Box::new(bogus_refetches.clone()))?;
+        let last_good_keys = IntCounter::new(
+            LAST_GOOD_KEYS_TOTAL,
+            "A zone's last validated chain of trust used again past its TTL while its parent could not prove the DS.",
+        )?;
+        registry.register(Box::new(last_good_keys.clone()))?;
         registry.register(Box::new(zone_failures.clone()))?;
         registry.register(Box::new(failure_probes.clone()))?;
         registry.register(Box::new(queries.clone()))?;
@@ -421,6 +430,7 @@ impl Metrics {
             zone_failures,
             failure_probes,
             bogus_refetches,
+            last_good_keys,
             state_file_errors,
             store,
             answers,

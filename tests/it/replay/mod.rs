@@ -14,6 +14,7 @@
 //! `ManualClock`, which moves only when a test says so, as in the socket
 //! testbed). Tests run with `#[tokio::test(start_paused = true)]`.
 
+mod last_good;
 pub mod net;
 pub mod scenario;
 mod scenarios;

@@ -50,7 +50,7 @@ enum Step {
     Advance(Duration),
     Wait(Duration),
     Fault(String, Fault),
-    Serve(SocketAddr, Authority),
+    Serve(SocketAddr, Box<Authority>),
 }
 
 type Adjust = Box<dyn FnOnce(&mut ResolverConfig)>;
@@ -77,7 +77,7 @@ impl Scenario {
     /// From now on the server at `addr` answers as `authority`.
     pub fn serve(mut self, addr: &str, authority: Authority) -> Self {
         self.steps
-            .push(Step::Serve(addr.parse().unwrap(), authority));
+            .push(Step::Serve(addr.parse().unwrap(), Box::new(authority)));
         self
     }
 
@@ -164,7 +164,7 @@ impl Scenario {
                 Step::Advance(d) => replay.advance(d).await,
                 Step::Wait(d) => tokio::time::sleep(d).await,
                 Step::Fault(zone, fault) => replay.lab.set_fault(&name(&zone), fault).unwrap(),
-                Step::Serve(addr, authority) => replay.net.set(addr, authority),
+                Step::Serve(addr, authority) => replay.net.set(addr, *authority),
                 Step::Query {
                     qname,
                     qtype,

@@ -69,7 +69,8 @@ async fn silent_leaf_serves_stale() {
         .rcode(NoError)
         .ad(true)
         .edes(&[])
-        .upstream_count(8)
+        // The DS sets come with the referrals (validated there): no DS question.
+        .upstream_count(6)
         .serve(LEAF, Authority::Nothing)
         .advance(EXPIRE)
         .query("host1.example.lab.", RecordType::A)
@@ -131,10 +132,14 @@ async fn servfail_refused_garbage_leaf() {
             .ad(true)
             .edes(&[3, cause])
             // Minimised from the root: one try at the only leaf server,
-            // which fails the question.
+            // which fails the question. Each referral's DS set is
+            // validated on the way, with the keys of the zone that sent
+            // it (expired too: asked again).
             .upstream(&[
                 (ROOT, "lab.", RecordType::A),
+                (ROOT, ".", RecordType::DNSKEY),
                 ("127.53.0.2:53", "example.lab.", RecordType::A),
+                ("127.53.0.2:53", "lab.", RecordType::DNSKEY),
                 (LEAF, "host1.example.lab.", RecordType::A),
             ])
             .query("host9.example.lab.", RecordType::A)

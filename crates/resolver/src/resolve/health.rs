@@ -120,6 +120,15 @@ pub struct ZoneHealth {
     /// Windows dropped by `hit` because nobody asked for `lapse`, until
     /// the resolver takes them for the log (`take_lapsed`).
     lapsed: Mutex<Vec<Window>>,
+    /// Bogus answers from single servers, counted before other servers are
+    /// asked (an anycast instance with broken signatures while another
+    /// still serves valid ones): the same evidence rule as `evidence`.
+    server_evidence: Mutex<HashMap<(Name, CauseKey), Evidence>>,
+    /// Zones with that evidence, until when (`ZONE_EVIDENCE_WINDOW` after
+    /// the evidence was last complete): suspects, not failing zones; no
+    /// question is stopped, but the last good chain of a child is used
+    /// rather than asking the zone again (issue 21).
+    suspects: Mutex<HashMap<Name, Timestamp>>,
 }
 
 /// How a window is opened.
@@ -230,6 +239,48 @@ impl ZoneHealth {
             .cloned()
     }
 
+    /// Whether `zone`'s data does not validate now: a validation window,
+    /// or a suspect (peek: not a client hit). `zone` lowercased.
+    pub fn validation_failing(&self, zone: &Name, now: Timestamp) -> bool {
+        if self
+            .windows()
+            .get(zone)
+            .is_some_and(|w| w.class == FailureClass::Validation)
+        {
+            return true;
+        }
+        let suspects = self.suspects.lock().unwrap_or_else(|e| e.into_inner());
+        !suspects.is_empty() && suspects.get(zone).is_some_and(|until| now < *until)
+    }
+
+    /// Count one Bogus answer of one server of `zone`, before any other
+    /// server is asked; once `ZONE_EVIDENCE_RRSETS` distinct RRsets had the
+    /// same cause within `ZONE_EVIDENCE_WINDOW`, the zone is a suspect for
+    /// `ZONE_EVIDENCE_WINDOW`. True when it became one.
+    pub fn server_bogus(
+        &self,
+        zone: &Name,
+        cause: CauseKey,
+        rrset: (&Name, RecordType),
+        now: Timestamp,
+    ) -> bool {
+        let complete = count_evidence(&self.server_evidence, zone, cause, rrset, now);
+        if !complete {
+            return false;
+        }
+        let mut suspects = self.suspects.lock().unwrap_or_else(|e| e.into_inner());
+        if suspects.len() >= limits::MAX_FAILING_ZONES {
+            suspects.retain(|_, until| now < *until);
+            if suspects.len() >= limits::MAX_FAILING_ZONES {
+                return false;
+            }
+        }
+        let until = now.saturating_add(limits::ZONE_EVIDENCE_WINDOW);
+        suspects
+            .insert(zone.to_lowercase(), until)
+            .is_none_or(|was| was <= now)
+    }
+
     /// A probe of `zone` ended. Success closes the window and returns it
     /// (for the recovery log line); failure backs the next probe off.
     pub fn probe_done(
@@ -280,10 +331,16 @@ impl ZoneHealth {
             .cloned()
             .collect();
         let closed = under.iter().filter_map(|z| windows.remove(z)).collect();
-        self.evidence
+        for evidence in [&self.evidence, &self.server_evidence] {
+            evidence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|(z, _), _| !zone.zone_of(z));
+        }
+        self.suspects
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(z, _), _| !zone.zone_of(z));
+            .retain(|z, _| !zone.zone_of(z));
         closed
     }
 
@@ -317,23 +374,7 @@ impl ZoneHealth {
         rrset: (&Name, RecordType),
         now: Timestamp,
     ) -> bool {
-        let mut all = self.evidence.lock().unwrap_or_else(|e| e.into_inner());
-        if all.len() >= limits::MAX_EVIDENCE_ENTRIES {
-            all.retain(|_, seen| {
-                seen.iter()
-                    .any(|(_, _, t)| now.saturating_since(*t) < limits::ZONE_EVIDENCE_WINDOW)
-            });
-            if all.len() >= limits::MAX_EVIDENCE_ENTRIES {
-                return false;
-            }
-        }
-        let seen = all.entry((zone.to_lowercase(), cause)).or_default();
-        seen.retain(|(_, _, t)| now.saturating_since(*t) < limits::ZONE_EVIDENCE_WINDOW);
-        let name = rrset.0.to_lowercase();
-        if !seen.iter().any(|(n, t, _)| *n == name && *t == rrset.1) {
-            seen.push((name, rrset.1, now));
-        }
-        seen.len() >= limits::ZONE_EVIDENCE_RRSETS
+        count_evidence(&self.evidence, zone, cause, rrset, now)
     }
 
     /// Every open window, zone order.
@@ -342,6 +383,36 @@ impl ZoneHealth {
         out.sort_by(|a, b| a.zone.cmp(&b.zone));
         out
     }
+}
+
+/// Count one Bogus RRset of `zone` with `cause` in `map`; true once
+/// `ZONE_EVIDENCE_RRSETS` distinct RRsets had the same cause within
+/// `ZONE_EVIDENCE_WINDOW`. At most `MAX_EVIDENCE_ENTRIES` (zone, cause)
+/// pairs; past it, new evidence is not counted.
+fn count_evidence(
+    map: &Mutex<HashMap<(Name, CauseKey), Evidence>>,
+    zone: &Name,
+    cause: CauseKey,
+    rrset: (&Name, RecordType),
+    now: Timestamp,
+) -> bool {
+    let mut all = map.lock().unwrap_or_else(|e| e.into_inner());
+    if all.len() >= limits::MAX_EVIDENCE_ENTRIES {
+        all.retain(|_, seen| {
+            seen.iter()
+                .any(|(_, _, t)| now.saturating_since(*t) < limits::ZONE_EVIDENCE_WINDOW)
+        });
+        if all.len() >= limits::MAX_EVIDENCE_ENTRIES {
+            return false;
+        }
+    }
+    let seen = all.entry((zone.to_lowercase(), cause)).or_default();
+    seen.retain(|(_, _, t)| now.saturating_since(*t) < limits::ZONE_EVIDENCE_WINDOW);
+    let name = rrset.0.to_lowercase();
+    if !seen.iter().any(|(n, t, _)| *n == name && *t == rrset.1) {
+        seen.push((name, rrset.1, now));
+    }
+    seen.len() >= limits::ZONE_EVIDENCE_RRSETS
 }
 
 #[cfg(test)]
@@ -413,18 +484,18 @@ mod tests {
         assert!(h.take_lapsed().is_empty());
     }
 
+    fn missing_key(tag: u16) -> CauseKey {
+        CauseKey {
+            kind: BogusKind::DnskeyMissing,
+            key_tag: Some(tag),
+        }
+    }
+
     #[test]
     fn evidence_needs_distinct_rrsets_with_one_cause() {
         let h = ZoneHealth::default();
         let t0 = Timestamp::from_secs(1000);
-        let cause = CauseKey {
-            kind: BogusKind::DnskeyMissing,
-            key_tag: Some(7),
-        };
-        let other = CauseKey {
-            kind: BogusKind::DnskeyMissing,
-            key_tag: Some(8),
-        };
+        let (cause, other) = (missing_key(7), missing_key(8));
         let lab = n("lab.");
         assert!(!h.evidence(&lab, cause, (&n("a.lab."), RecordType::A), t0));
         // The same RRset again is not new evidence.
@@ -436,6 +507,36 @@ mod tests {
         // Old evidence expires.
         let later = t0.saturating_add(limits::ZONE_EVIDENCE_WINDOW);
         assert!(!h.evidence(&lab, cause, (&n("d.lab."), RecordType::A), later));
+    }
+
+    #[test]
+    fn bogus_from_single_servers_makes_a_suspect_not_a_window() {
+        let h = ZoneHealth::default();
+        let t0 = Timestamp::from_secs(1000);
+        let cause = missing_key(7);
+        let tld = n("de-lab.");
+        assert!(!h.server_bogus(&tld, cause, (&n("a.de-lab."), RecordType::DS), t0));
+        assert!(!h.server_bogus(&tld, cause, (&n("b.de-lab."), RecordType::DS), t0));
+        assert!(!h.validation_failing(&tld, t0));
+        assert!(h.server_bogus(&tld, cause, (&n("c.de-lab."), RecordType::DS), t0));
+        assert!(h.validation_failing(&tld, t0));
+        // A suspect stops nobody: no window, and the window evidence is apart.
+        assert!(h.list().is_empty());
+        assert!(!h.evidence(&tld, cause, (&n("d.de-lab."), RecordType::DS), t0));
+        // It lapses without more evidence, and NTAs or flushes clear it.
+        let later = t0.saturating_add(limits::ZONE_EVIDENCE_WINDOW);
+        assert!(!h.validation_failing(&tld, later));
+        // More evidence while a suspect extends it (not a new suspect).
+        let soon = t0.saturating_add(Duration::from_secs(1));
+        assert!(!h.server_bogus(&tld, cause, (&n("e.de-lab."), RecordType::DS), soon));
+        assert!(h.validation_failing(&tld, later));
+        h.clear_under(&n("."));
+        assert!(!h.validation_failing(&tld, t0));
+        // A validation window makes the zone failing too; an outage does not.
+        h.open(opening("lab.", FailureClass::Validation), t0);
+        assert!(h.validation_failing(&n("lab."), t0));
+        h.open(opening("out.", FailureClass::Outage), t0);
+        assert!(!h.validation_failing(&n("out."), t0));
     }
 
     #[test]

@@ -128,6 +128,10 @@ impl Resolver {
                 Classified::Referral(mut next) => {
                     next.retain_addresses(self.address_policy());
                     let next = self.with_addresses(next, ctx).await?;
+                    if validate {
+                        self.remember_referral_ds(&resp, &deleg, &next.zone, ctx)
+                            .await;
+                    }
                     self.delegations
                         .insert(next.zone.clone(), Arc::new(next.clone()));
                     ask_labels = usize::from(next.zone.num_labels()) + 1;
@@ -180,6 +184,11 @@ impl Resolver {
         ctx: &Arc<Ctx>,
         validate: bool,
     ) -> Result<Entry, ResolveError> {
+        match &step {
+            Ok(e) if e.security.is_bogus() => self.server_sent_bogus(deleg, from, qname, qtype, e),
+            Ok(e) if e.security.is_validated() => self.stats.clear_bogus(&deleg.zone, from.ip()),
+            _ => return step,
+        }
         if !matches!(&step, Ok(e) if e.security.is_bogus()) {
             return step;
         }
@@ -198,8 +207,16 @@ impl Resolver {
                         .finish_step(&resp, kind, qname, qtype, &others, ctx, validate)
                         .await;
                     match again {
-                        Ok(e) if !e.security.is_bogus() => return Ok(e),
-                        Ok(_) => bogus_from.push(again_from.ip()),
+                        Ok(e) if !e.security.is_bogus() => {
+                            if e.security.is_validated() {
+                                self.stats.clear_bogus(&deleg.zone, again_from.ip());
+                            }
+                            return Ok(e);
+                        }
+                        Ok(e) => {
+                            self.server_sent_bogus(deleg, again_from, qname, qtype, &e);
+                            bogus_from.push(again_from.ip());
+                        }
                         Err(_) => break,
                     }
                 }
@@ -207,6 +224,93 @@ impl Resolver {
             }
         }
         step
+    }
+
+    /// A signed referral carries the child's DS set (RFC 4035 §3.1.4):
+    /// validated with the parent's keys and cached as the answer to
+    /// (child, DS), it saves the DS question the chain of trust would ask
+    /// next (Unbound and BIND take it from the referral too). Only a DS
+    /// set that validates is kept; anything else is left to that question
+    /// (and its refetch from the zone's other servers).
+    async fn remember_referral_ds(
+        self: &Arc<Self>,
+        resp: &Message,
+        deleg: &Delegation,
+        child: &Name,
+        ctx: &Arc<Ctx>,
+    ) {
+        if deleg.forward
+            || !self.config().dnssec
+            || self.fresh(child, RecordType::DS, View::Validated).is_some()
+        {
+            return;
+        }
+        let ds: Vec<Record> = resp
+            .authorities
+            .iter()
+            .filter(|r| r.name == *child && covers(r, RecordType::DS))
+            .cloned()
+            .collect();
+        if !ds.iter().any(|r| r.record_type() == RecordType::DS) {
+            return;
+        }
+        let mut answer = resp.clone();
+        answer.answers = ds;
+        answer.authorities.clear();
+        answer.additionals.clear();
+        let step = self
+            .finish_step(
+                &answer,
+                StepKind::Positive,
+                child,
+                RecordType::DS,
+                deleg,
+                ctx,
+                true,
+            )
+            .await;
+        if let Ok(entry) = step
+            && matches!(entry.security, crate::dnssec::Security::Secure)
+        {
+            tracing::debug!(zone = %child, "DS set from the referral validated");
+            let key = crate::cache::CacheKey::new(
+                child,
+                RecordType::DS,
+                hickory_proto::rr::DNSClass::IN,
+                View::Validated,
+            );
+            self.cache.insert(key, entry);
+        }
+    }
+
+    /// `from` answered `deleg`'s zone with data that did not validate:
+    /// asked after the zone's other servers for a while, and counted as
+    /// evidence that the zone's data is breaking (the zone becomes a
+    /// suspect, see `health`), whatever the other servers say.
+    fn server_sent_bogus(
+        &self,
+        deleg: &Delegation,
+        from: SocketAddr,
+        qname: &Name,
+        qtype: RecordType,
+        entry: &Entry,
+    ) {
+        let now = self.clock.now();
+        self.stats.mark_bogus(&deleg.zone, from.ip(), now);
+        if let crate::dnssec::Security::Bogus(reason) = &entry.security
+            && !crate::resolve::is_meta_type(qtype)
+        {
+            let cause = crate::resolve::health::CauseKey {
+                kind: reason.kind,
+                key_tag: reason.key_tag,
+            };
+            if self
+                .health
+                .server_bogus(&entry.zone, cause, (qname, qtype), now)
+            {
+                tracing::info!(zone = %entry.zone, server = %from, reason = %reason, "zone data failing validation at some servers: last good chains of its children are used");
+            }
+        }
     }
 
     /// The deepest proper ancestor of `qname` below `zone` that a
@@ -332,6 +436,23 @@ impl Resolver {
         qtype: RecordType,
         forwarders: bool,
     ) -> Delegation {
+        self.closest_delegation_checked(qname, qtype, forwarders).0
+    }
+
+    /// As [`Self::closest_delegation_via`], and the zone in a validation
+    /// window that was passed over, if any: below a zone whose data does
+    /// not validate (a TLD's break), the deepest expired delegation
+    /// (within `max-stale-ttl`) of a zone whose last chain of trust
+    /// validated is used instead (fail stale for the chain, issue 21): the
+    /// child's own servers answer, and their answer must validate against
+    /// the child's last good keys. A delegation whose chain never
+    /// validated is never used past its TTL.
+    pub(crate) fn closest_delegation_checked(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        forwarders: bool,
+    ) -> (Delegation, Option<Name>) {
         use crate::resolve::private::ZoneMode;
         let now = self.clock.now();
         let config = self.config();
@@ -346,25 +467,34 @@ impl Resolver {
         {
             // Delegations cached below a forward zone (learned while
             // iterating under forward-first) never bypass its forwarders.
-            return private.delegation();
+            return (private.delegation(), None);
         }
+        let max_stale = self.cache.max_stale();
+        let mut last_good: Option<Delegation> = None;
         loop {
             if let Some(private) = config.private_zones.get(&name)
                 && private.mode == ZoneMode::Stub
             {
-                return private.delegation();
+                return (private.delegation(), None);
+            }
+            if let Some(below) = &last_good
+                && self.health.validation_failing(&name, now)
+            {
+                return (below.clone(), Some(name));
             }
             if let Some(d) = self.delegations.get(&name) {
-                let fresh = matches!(
-                    crate::cache::freshness(d.stored_at, d.ttl, now, Duration::ZERO),
-                    crate::cache::Freshness::Fresh { .. }
-                );
-                if fresh {
-                    return Delegation::clone(&d);
+                match crate::cache::freshness(d.stored_at, d.ttl, now, max_stale) {
+                    crate::cache::Freshness::Fresh { .. } => return (Delegation::clone(&d), None),
+                    crate::cache::Freshness::Stale { .. }
+                        if last_good.is_none() && self.chain_validated(&name) =>
+                    {
+                        last_good = Some(Delegation::clone(&d));
+                    }
+                    _ => {}
                 }
             }
             if name.is_root() {
-                return config.root_hints.clone();
+                return (config.root_hints.clone(), None);
             }
             name = canon::parent(&name);
         }
@@ -582,6 +712,9 @@ impl Resolver {
         let all = self
             .stats
             .order_sockets(deleg.socket_addrs(self.config().upstream_port));
+        let all = self
+            .stats
+            .validated_first(&deleg.zone, all, self.clock.now());
         let v4: Vec<SocketAddr> = all.iter().copied().filter(SocketAddr::is_ipv4).collect();
         if v4.is_empty() {
             (all, true)

@@ -77,8 +77,13 @@ impl Resolver {
         if expired.is_none() {
             self.metrics.cache_misses.inc();
         }
-        // The zone that would be asked: the closest known delegation.
-        let asked = self.closest_delegation(name, qtype).zone.to_lowercase();
+        // The zone that would be asked: the closest known delegation (or
+        // one below a zone in a validation window, with its last good chain).
+        let (asked, passed_over) = self.closest_delegation_checked(name, qtype, true);
+        let asked = asked.zone.to_lowercase();
+        if let Some(failing) = passed_over {
+            self.keep_probing(&failing, now);
+        }
         let nta = step.nta.is_some();
         let window = self.window_for(name, &asked, now, cd, nta).map(|hit| {
             tracing::debug!(%name, zone = %hit.window.zone, ede = %hit.window.ede(now), "failure window: no upstream query");
@@ -205,6 +210,20 @@ impl Resolver {
         }
     }
 
+    /// A question went below `zone`'s validation window on a last good
+    /// chain: it counts as a hit of the window (which does not lapse while
+    /// it is used this way), and starts the window's probe when due, so the
+    /// window closes once the zone validates again.
+    fn keep_probing(self: &Arc<Self>, zone: &Name, now: Timestamp) {
+        let lapse = self.config().stale.failure_recheck;
+        if let Some(hit) = self.health.hit(&zone.to_lowercase(), now, lapse)
+            && hit.start_probe
+        {
+            self.spawn_probe(hit.window);
+        }
+        self.log_lapsed_windows();
+    }
+
     /// Zone-level evidence: open `zone`'s failure window (one WARN per
     /// episode; later evidence only refreshes the cause).
     pub(crate) fn open_window(&self, opening: Opening) {
@@ -229,7 +248,10 @@ impl Resolver {
         reason: &crate::dnssec::BogusReason,
     ) {
         let zone = entry.zone.to_lowercase();
-        let chain_failed = matches!(self.keys.get(&zone), Some((KeyEntry::Bogus(_), _)));
+        let chain_failed = self
+            .keys
+            .get(&zone)
+            .is_some_and(|slot| matches!(slot.entry, KeyEntry::Bogus(_)));
         let cause = CauseKey {
             kind: reason.kind,
             key_tag: reason.key_tag,
@@ -293,12 +315,16 @@ impl Resolver {
         }
     }
 
-    /// Drop key verdicts at or below `zone` that are not Secure (they are
-    /// what a validation failure may have been built on).
+    /// Drop key verdicts at or below `zone` that failed (Bogus or
+    /// Indeterminate: what a validation failure may have been built on).
+    /// Proven verdicts (Secure, Insecure) stay: they are the last good
+    /// chains of the zone's children.
     fn forget_doubtful_keys(&self, zone: &Name) {
         let zone = zone.to_lowercase();
-        for (k, (entry, _)) in self.keys.iter() {
-            if zone.zone_of(&k) && !matches!(entry, KeyEntry::Secure(_)) {
+        for (k, slot) in self.keys.iter() {
+            if zone.zone_of(&k)
+                && matches!(slot.entry, KeyEntry::Bogus(_) | KeyEntry::Indeterminate(_))
+            {
                 self.keys.invalidate(&*k);
             }
         }

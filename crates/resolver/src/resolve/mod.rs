@@ -269,7 +269,7 @@ pub struct Resolver {
     /// zone and until when (QNAME minimisation asks them once per zone,
     /// not once per name below them).
     inside_zone: cache::SideCache<Name, (Name, crate::clock::Timestamp)>,
-    keys: cache::SideCache<Name, (KeyEntry, crate::clock::Timestamp)>,
+    keys: cache::SideCache<Name, keys::KeySlot>,
     /// Signatures verified before (skips repeated crypto; see `dnssec::memo`).
     verified: VerifiedSignatures,
     steps_inflight: Coalescer<(Name, RecordType), StepResult>,
@@ -353,8 +353,8 @@ impl Resolver {
             inside_zone: cache::side_cache(budget.inside_zone, |name, (zone, _)| {
                 cache::name_weight(name) + cache::name_weight(zone)
             }),
-            keys: cache::side_cache(budget.keys, |zone, (entry, _)| {
-                cache::name_weight(zone) + key_entry_weight(entry)
+            keys: cache::side_cache(budget.keys, |zone, slot| {
+                cache::name_weight(zone) + key_entry_weight(&slot.entry)
             }),
             verified: VerifiedSignatures::new(limits::MAX_VERIFIED_SIGNATURES_CACHED),
             steps_inflight: Coalescer::default(),

@@ -234,6 +234,10 @@ pub struct ServerStats {
     /// Servers that failed and are being retried by one question (the
     /// probe); other questions do not retry them meanwhile.
     probing: Mutex<std::collections::HashSet<IpAddr>>,
+    /// Servers whose last answer for a zone did not validate, until when
+    /// (`BOGUS_SERVER_HOLD`): asked after the zone's other servers
+    /// (server selection by validation outcome, issue 21).
+    bogus: Mutex<HashMap<(Name, IpAddr), Timestamp>>,
 }
 
 /// The right to retry a failing server, released on drop.
@@ -309,6 +313,54 @@ impl ServerStats {
         }
     }
 
+    /// `addr` answered data of `zone` that did not validate.
+    pub fn mark_bogus(&self, zone: &Name, addr: IpAddr, now: Timestamp) {
+        let mut marks = self.bogus.lock().unwrap_or_else(|e| e.into_inner());
+        if marks.len() >= limits::MAX_BOGUS_SERVER_MARKS {
+            marks.retain(|_, until| now < *until);
+            if marks.len() >= limits::MAX_BOGUS_SERVER_MARKS {
+                return;
+            }
+        }
+        marks.insert(
+            (zone.to_lowercase(), addr),
+            now.saturating_add(limits::BOGUS_SERVER_HOLD),
+        );
+    }
+
+    /// `addr` answered data of `zone` that validated.
+    pub fn clear_bogus(&self, zone: &Name, addr: IpAddr) {
+        let mut marks = self.bogus.lock().unwrap_or_else(|e| e.into_inner());
+        if !marks.is_empty() {
+            marks.remove(&(zone.to_lowercase(), addr));
+        }
+    }
+
+    /// `addrs` with the servers whose last answer for `zone` did not
+    /// validate (within `BOGUS_SERVER_HOLD`) moved last, order otherwise
+    /// kept.
+    pub fn validated_first(
+        &self,
+        zone: &Name,
+        addrs: Vec<SocketAddr>,
+        now: Timestamp,
+    ) -> Vec<SocketAddr> {
+        let marks = self.bogus.lock().unwrap_or_else(|e| e.into_inner());
+        if marks.is_empty() {
+            return addrs;
+        }
+        let zone = zone.to_lowercase();
+        let bogus = |a: &SocketAddr| {
+            marks
+                .get(&(zone.clone(), a.ip()))
+                .is_some_and(|until| now < *until)
+        };
+        let (bad, mut good): (Vec<SocketAddr>, Vec<SocketAddr>) =
+            addrs.into_iter().partition(|a| bogus(a));
+        good.extend(bad);
+        good
+    }
+
     /// Socket addresses ordered best first by their host's smoothed RTT
     /// (stable: equal estimates keep their given order).
     pub fn order_sockets(&self, mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
@@ -339,6 +391,32 @@ mod tests {
     )]
 
     use super::*;
+
+    #[test]
+    fn servers_that_sent_bogus_are_asked_last_for_a_while() {
+        use std::str::FromStr;
+        let stats = ServerStats::default();
+        let zone = Name::from_str("de-lab.").unwrap();
+        let other = Name::from_str("other.").unwrap();
+        let addrs: Vec<SocketAddr> = ["192.0.2.1:53", "192.0.2.2:53", "192.0.2.3:53"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let t0 = Timestamp::from_secs(1000);
+        assert_eq!(stats.validated_first(&zone, addrs.clone(), t0), addrs);
+        stats.mark_bogus(&zone, addrs[0].ip(), t0);
+        stats.mark_bogus(&zone, addrs[1].ip(), t0);
+        let order = stats.validated_first(&zone, addrs.clone(), t0);
+        assert_eq!(order, vec![addrs[2], addrs[0], addrs[1]]);
+        // Per zone: the same servers for another zone keep their order.
+        assert_eq!(stats.validated_first(&other, addrs.clone(), t0), addrs);
+        // Data that validates clears the mark; marks lapse.
+        stats.clear_bogus(&zone, addrs[0].ip());
+        let order = stats.validated_first(&zone, addrs.clone(), t0);
+        assert_eq!(order, vec![addrs[0], addrs[2], addrs[1]]);
+        let later = t0.saturating_add(limits::BOGUS_SERVER_HOLD);
+        assert_eq!(stats.validated_first(&zone, addrs.clone(), later), addrs);
+    }
 
     #[test]
     fn builtin_hints_parse() {
