@@ -656,9 +656,25 @@ impl TlsFiles {
                 }
             }
         };
-        let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-        let ca = [&["req", "-x509", "-days", "2", "-subj", "/CN=lastgood test CA"][..], &key]
-            .concat();
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let ca = [
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=lastgood test CA",
+            ][..],
+            &key,
+        ]
+        .concat();
         openssl(&[&ca[..], &["-keyout", "ca.key", "-out", "ca.pem"]].concat())?;
         std::fs::write(
             dir.join("server.ext"),
@@ -674,10 +690,29 @@ impl TlsFiles {
                 format!("{who}.ext"),
             );
             let subj = format!("/CN=lastgood test {who}");
-            openssl(&[&["req", "-subj", &subj, "-keyout", &k, "-out", &csr][..], &key].concat())?;
+            openssl(
+                &[
+                    &["req", "-subj", &subj, "-keyout", &k, "-out", &csr][..],
+                    &key,
+                ]
+                .concat(),
+            )?;
             openssl(&[
-                "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-days", "2", "-extfile", &ext, "-out", &pem,
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &pem,
             ])?;
         }
         Some(TlsFiles {
@@ -756,7 +791,10 @@ async fn redis_over_tls_with_a_private_ca() {
     assert!(a.resolver().fleet().unwrap().is_up());
     std::fs::remove_file(&ca_copy).unwrap();
     let err = a.reload().unwrap_err().to_string();
-    assert!(err.contains("redis-ca-file") && err.contains("a-ca.pem"), "{err}");
+    assert!(
+        err.contains("redis-ca-file") && err.contains("a-ca.pem"),
+        "{err}"
+    );
     a.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -772,7 +810,13 @@ async fn redis_tls_client_certificate() {
     };
     let port = redis.tls_port.unwrap();
     // A server that checks client certificates refuses a client without one.
-    let (a, _) = instance_with(&lab, &dir, "a", &tls_keys(port, &[("redis-ca-file", &tls.ca)])).await;
+    let (a, _) = instance_with(
+        &lab,
+        &dir,
+        "a",
+        &tls_keys(port, &[("redis-ca-file", &tls.ca)]),
+    )
+    .await;
     assert!(connect_refused(&a).await, "no client certificate, still up");
     a.shutdown().await;
     let keys = tls_keys(
@@ -786,5 +830,80 @@ async fn redis_tls_client_certificate() {
     let (b, _) = instance_with(&lab, &dir, "b", &keys).await;
     fleet_up(&b).await;
     b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn ntas_changed_while_redis_is_down_reach_the_fleet_when_it_is_back() {
+    let Some(mut redis) = RedisServer::start("nta-down") else {
+        return;
+    };
+    let (lab, dir) = lab_dir("fleet-nta-down").await;
+    let (a, _) = instance(&lab, &dir, "a", &redis.url()).await;
+    let (b, b_clock) = instance(&lab, &dir, "b", &redis.url()).await;
+    fleet_up(&a).await;
+    fleet_up(&b).await;
+    let a_fleet = a.resolver().fleet().unwrap().clone();
+    let b_ntas = Arc::clone(b.resolver().ntas());
+    let on_b = |zone: &str| {
+        b_ntas
+            .active(b_clock.now())
+            .iter()
+            .any(|n| n.zone == name(zone))
+    };
+    let nta = |zone: &str, add: bool| NtaArgs {
+        control: control(&a),
+        command: if add {
+            NtaCommand::Add {
+                zone: zone.into(),
+                lifetime: Some("2h".into()),
+                reason: Some("added while redis was down".into()),
+            }
+        } else {
+            NtaCommand::Remove { zone: zone.into() }
+        },
+    };
+    // One NTA shared while Redis is up, to be removed while it is down.
+    lastgood_resolver::cli::nta(&nta("example.lab.", true))
+        .await
+        .unwrap();
+    assert!(eventually(|| on_b("example.lab.")).await);
+
+    redis.kill();
+    assert!(
+        eventually(|| !a_fleet.is_up()).await,
+        "A never saw Redis go"
+    );
+    lastgood_resolver::cli::nta(&nta("lab.", true))
+        .await
+        .unwrap();
+    lastgood_resolver::cli::nta(&nta("example.lab.", false))
+        .await
+        .unwrap();
+    assert!(
+        eventually(|| a_fleet.pending_nta_count() == 2).await,
+        "{}",
+        a_fleet.status()
+    );
+    assert!(!on_b("lab."), "reached B with Redis down?");
+
+    redis.restart();
+    assert!(
+        eventually(|| on_b("lab.")).await,
+        "the NTA added while Redis was down never reached B"
+    );
+    assert!(
+        eventually(|| !on_b("example.lab.")).await,
+        "the NTA removed while Redis was down stayed on B"
+    );
+    assert_eq!(a_fleet.pending_nta_count(), 0);
+    let a_nta = a.resolver().ntas().active(a.resolver().now());
+    let b_nta = b.resolver().ntas().active(b_clock.now());
+    assert_eq!(a_nta.len(), 1);
+    assert_eq!(b_nta.len(), 1);
+    assert_eq!(a_nta[0].expires_at, b_nta[0].expires_at);
+    assert_eq!(b_nta[0].reason, "added while redis was down");
+    b.shutdown().await;
+    a.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

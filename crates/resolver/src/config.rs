@@ -487,9 +487,7 @@ fn fleet_settings(
         ));
     }
     let tls = raw.url.starts_with("rediss://") || raw.url.starts_with("valkeys://");
-    if !tls
-        && let Some((key, Some(file))) = files.iter().skip(1).find(|(_, f)| f.is_some())
-    {
+    if !tls && let Some((key, Some(file))) = files.iter().skip(1).find(|(_, f)| f.is_some()) {
         return Err(invalid(
             key,
             file.display().to_string(),

@@ -802,7 +802,10 @@ impl Fleet {
     fn note_pending(&self, zone: Name, change: PendingNta) {
         let mut pending = self.pending_ntas();
         if pending.len() >= MAX_FLEET_NTAS && !pending.contains_key(&zone) {
-            self.metrics.events.with_label_values(&["pending_full"]).inc();
+            self.metrics
+                .events
+                .with_label_values(&["pending_full"])
+                .inc();
             tracing::warn!(%zone, "NTA change not kept for the fleet: MAX_FLEET_NTAS ({MAX_FLEET_NTAS}) pending");
             return;
         }

@@ -26,12 +26,12 @@ use std::time::Instant;
 use redb::{Database, Durability};
 
 use super::db::{BY_EXPIRY, DbError, ENTRIES, META, META_BYTES, io};
+#[cfg(doc)]
+use super::limits::COMPACT_MIN_FILE_BYTES;
 use super::limits::{
     COMPACT_CHUNK_ROWS, COMPACT_FILE_RATIO, COMPACT_MAX_DIRTY, COMPACT_MAX_DURATION,
     PAGE_CACHE_BYTES,
 };
-#[cfg(doc)]
-use super::limits::COMPACT_MIN_FILE_BYTES;
 
 /// The compaction's file, beside the store's.
 pub fn compact_path(store: &Path) -> PathBuf {
@@ -43,8 +43,7 @@ pub fn compact_path(store: &Path) -> PathBuf {
 /// Whether a file of `file_bytes` holding `live_bytes` of rows is worth
 /// compacting (`min_file_bytes`: [`COMPACT_MIN_FILE_BYTES`] but in tests).
 pub fn worth_compacting(file_bytes: u64, live_bytes: u64, min_file_bytes: u64) -> bool {
-    file_bytes >= min_file_bytes
-        && file_bytes > live_bytes.saturating_mul(COMPACT_FILE_RATIO)
+    file_bytes >= min_file_bytes && file_bytes > live_bytes.saturating_mul(COMPACT_FILE_RATIO)
 }
 
 /// Why a compaction did not finish (the metric's `result` label).
@@ -213,7 +212,9 @@ impl Compaction {
                 }
                 if let Some(row) = from.get(key.as_slice()).map_err(io)? {
                     let (expiry, value) = row.value();
-                    entries.insert(key.as_slice(), (expiry, value)).map_err(io)?;
+                    entries
+                        .insert(key.as_slice(), (expiry, value))
+                        .map_err(io)?;
                     by_expiry.insert((expiry, key.as_slice()), ()).map_err(io)?;
                 }
             }

@@ -33,8 +33,8 @@ use super::chain::ChainLinks;
 use super::compact::{self, Compaction};
 use super::entry::{self, Trust};
 use super::limits::{
-    COMPACT_CHECK_INTERVAL, COMPACT_MIN_FILE_BYTES, COMPACT_MIN_INTERVAL, MAX_EVICTIONS_PER_BATCH, PAGE_CACHE_BYTES,
-    WRITE_BATCH, WRITE_INTERVAL, WRITE_QUEUE,
+    COMPACT_CHECK_INTERVAL, COMPACT_MIN_FILE_BYTES, COMPACT_MIN_INTERVAL, MAX_EVICTIONS_PER_BATCH,
+    PAGE_CACHE_BYTES, WRITE_BATCH, WRITE_INTERVAL, WRITE_QUEUE,
 };
 use crate::cache::{CacheKey, Entry};
 use crate::clock::{SharedClock, Timestamp};
@@ -381,7 +381,9 @@ impl Store {
                 }
             };
             if let Some(first) = first {
-                let closing = self.handle_ops(first, &mut rx, &mut compaction, &mut forced).await;
+                let closing = self
+                    .handle_ops(first, &mut rx, &mut compaction, &mut forced)
+                    .await;
                 if let Some(tx) = closing {
                     if let Some(c) = compaction.take() {
                         self.compaction_failed(c, "closed", "the store is closing");
@@ -465,8 +467,7 @@ impl Store {
             let this = Arc::clone(self);
             let now = self.clock.now();
             let touched = compaction.is_some();
-            let written =
-                tokio::task::spawn_blocking(move || this.write(rows, now, touched)).await;
+            let written = tokio::task::spawn_blocking(move || this.write(rows, now, touched)).await;
             match written {
                 Ok(Ok((count, keys))) => {
                     self.metrics.writes.inc_by(count);
@@ -911,7 +912,11 @@ mod tests {
         };
         // 20,000 entries of 2 KB; all but every tenth expire in a second.
         for i in 0..20_000u32 {
-            let expiry = if i % 10 == 0 { now + 36_000_000 } else { now + 1000 };
+            let expiry = if i % 10 == 0 {
+                now + 36_000_000
+            } else {
+                now + 1000
+            };
             put_raw(&store, format!("k{i:05}"), expiry, value(i)).await;
         }
         store.sync().await;
@@ -920,7 +925,13 @@ mod tests {
         clock.advance(max_stale + Duration::from_secs(2));
         let gone = || metrics.store.evicted.with_label_values(&["gone"]).get();
         for i in 0..10u32 {
-            put_raw(&store, format!("n{i}"), now + 36_000_000, value(100_000 + i)).await;
+            put_raw(
+                &store,
+                format!("n{i}"),
+                now + 36_000_000,
+                value(100_000 + i),
+            )
+            .await;
             store.sync().await;
             if gone() == 18_000 {
                 break;
@@ -937,7 +948,14 @@ mod tests {
         std::fs::create_dir_all(tmp.join("x")).unwrap();
         let err = store.compact().await.unwrap_err();
         assert!(err.contains(".compact"), "{err}");
-        assert_eq!(metrics.store.compactions.with_label_values(&["error"]).get(), 1);
+        assert_eq!(
+            metrics
+                .store
+                .compactions
+                .with_label_values(&["error"])
+                .get(),
+            1
+        );
         assert_eq!(held(&store), kept);
         std::fs::remove_dir_all(&tmp).unwrap();
 
@@ -946,7 +964,11 @@ mod tests {
         let (tx, rx) = oneshot::channel();
         store.queue.send(Op::Compact(tx)).await.unwrap();
         put_raw(&store, "late".to_owned(), now + 36_000_000, value(200_000)).await;
-        store.queue.send(Op::Remove(b"k00010".to_vec())).await.unwrap();
+        store
+            .queue
+            .send(Op::Remove(b"k00010".to_vec()))
+            .await
+            .unwrap();
         rx.await.unwrap().unwrap();
         store.sync().await;
         let after = store.status();
@@ -962,7 +984,10 @@ mod tests {
             "{before:?} -> {after:?}"
         );
         assert!(!tmp.exists());
-        assert_eq!(metrics.store.compactions.with_label_values(&["done"]).get(), 1);
+        assert_eq!(
+            metrics.store.compactions.with_label_values(&["done"]).get(),
+            1
+        );
         let mut expected: Vec<u32> = kept.iter().copied().filter(|&i| i != 10).collect();
         expected.push(200_000);
         expected.sort_unstable();
@@ -984,7 +1009,11 @@ mod tests {
         use super::super::limits::{COMPACT_FILE_RATIO, COMPACT_MIN_FILE_BYTES};
         let big = COMPACT_MIN_FILE_BYTES * 4;
         let min = COMPACT_MIN_FILE_BYTES;
-        assert!(compact::worth_compacting(big, big / (COMPACT_FILE_RATIO + 1), min));
+        assert!(compact::worth_compacting(
+            big,
+            big / (COMPACT_FILE_RATIO + 1),
+            min
+        ));
         assert!(!compact::worth_compacting(big, big / 2, min));
         assert!(!compact::worth_compacting(min - 1, 0, min));
     }
@@ -1013,7 +1042,11 @@ mod tests {
         store.start();
         let now = clock.now().as_millis();
         for i in 0..5_000u32 {
-            let expiry = if i % 10 == 0 { now + 36_000_000 } else { now + 1000 };
+            let expiry = if i % 10 == 0 {
+                now + 36_000_000
+            } else {
+                now + 1000
+            };
             put_raw(&store, format!("k{i:05}"), expiry, vec![1; 2000]).await;
         }
         store.sync().await;
@@ -1024,7 +1057,10 @@ mod tests {
         }
         let before = store.status();
         assert_eq!(before.entries, 505);
-        assert_eq!(metrics.store.compactions.with_label_values(&["done"]).get(), 0);
+        assert_eq!(
+            metrics.store.compactions.with_label_values(&["done"]).get(),
+            0
+        );
         store.close().await;
 
         // Opened again with a threshold this small file passes: the writer
@@ -1042,7 +1078,10 @@ mod tests {
         }
         assert_eq!(done(), 1);
         let after = store.status();
-        assert!(after.file_bytes < before.file_bytes / 2, "{before:?} -> {after:?}");
+        assert!(
+            after.file_bytes < before.file_bytes / 2,
+            "{before:?} -> {after:?}"
+        );
         assert_eq!((after.entries, after.bytes), (before.entries, before.bytes));
         let _ = std::fs::remove_dir_all(&dir);
     }
