@@ -856,7 +856,7 @@ impl Fleet {
                     pushed.push((zone.clone(), Some(record.expires_at())));
                 }
                 PendingNta::Remove(at_ms) => {
-                    if !theirs.is_some_and(|t| t <= *at_ms) {
+                    if theirs.is_none_or(|t| t > *at_ms) {
                         continue;
                     }
                     pipe.cmd("HDEL")
@@ -1105,6 +1105,101 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("only with redis-url"), "{err}");
+    }
+
+    #[test]
+    fn tls_keys_and_files_are_checked() {
+        use crate::config::Config;
+        let parse = |text: &str| Config::parse(text, "t.toml").map_err(|e| e.to_string());
+        let err =
+            parse("redis-url = \"redis://h:6379\"\nredis-ca-file = \"/etc/ca.pem\"\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:2") && err.contains("redis-ca-file") && err.contains("rediss://"),
+            "{err}"
+        );
+        let err = parse("redis-ca-file = \"/etc/ca.pem\"\n").unwrap_err();
+        assert!(err.contains("only with redis-url"), "{err}");
+        let err =
+            parse("redis-url = \"rediss://h:6379\"\nredis-cert-file = \"/c.pem\"\n").unwrap_err();
+        assert!(
+            err.contains("redis-cert-file") && err.contains("redis-key-file"),
+            "{err}"
+        );
+        let c = parse(
+            "redis-url = \"rediss://h:6379\"\nredis-ca-file = \"/ca.pem\"\n\
+             redis-cert-file = \"/c.pem\"\nredis-key-file = \"/k.pem\"\n",
+        )
+        .unwrap();
+        let fleet = c.fleet.unwrap();
+        assert_eq!(
+            fleet.ca_file.as_deref(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+        assert_eq!(
+            fleet.key_file.as_deref(),
+            Some(std::path::Path::new("/k.pem"))
+        );
+
+        // The files themselves: missing, or without what their key says.
+        let dir = std::env::temp_dir().join(format!("lg-fleet-tls-{}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let with_ca = |path: PathBuf| FleetSettings {
+            url: "rediss://localhost:6380/0".to_owned(),
+            ca_file: Some(path),
+            ..FleetSettings::default()
+        };
+        let err = with_ca(dir.join("absent.pem")).client().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FleetError::TlsFile {
+                    key: "redis-ca-file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        std::fs::write(dir.join("empty.pem"), "no certificate here\n").unwrap();
+        let err = with_ca(dir.join("empty.pem")).client().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FleetError::BadTlsFile {
+                    key: "redis-ca-file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let fixtures = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/control-tls"
+        );
+        let cert = PathBuf::from(fixtures).join("cert.pem");
+        let key = PathBuf::from(fixtures).join("key.pem");
+        assert!(with_ca(cert.clone()).client().is_ok());
+        let mtls = FleetSettings {
+            cert_file: Some(cert.clone()),
+            key_file: Some(cert.clone()),
+            ..with_ca(cert.clone())
+        };
+        let err = mtls.client().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FleetError::BadTlsFile {
+                    key: "redis-key-file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let mtls = FleetSettings {
+            key_file: Some(key),
+            ..mtls
+        };
+        assert!(mtls.client().is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// rediss:// builds its rustls client (ring, system roots) and fails
