@@ -877,6 +877,24 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A store of 1 GiB at `path` (never full in these tests).
+    fn open_big(
+        path: &Path,
+        clock: &ManualClock,
+        max_stale: Duration,
+        metrics: &Metrics,
+    ) -> Arc<Store> {
+        Store::open(
+            path,
+            1 << 30,
+            max_stale,
+            trust(),
+            Arc::new(clock.clone()),
+            metrics.store.clone(),
+        )
+        .unwrap()
+    }
+
     async fn put_raw(store: &Store, key: String, expiry: u64, value: Vec<u8>) {
         let op = Op::PutRaw(key.into_bytes(), expiry, value);
         store.queue.send(op).await.unwrap();
@@ -890,17 +908,7 @@ mod tests {
         let clock = ManualClock::new();
         let metrics = Metrics::new().unwrap();
         let max_stale = Duration::from_secs(100);
-        let open = |metrics: &Metrics| {
-            Store::open(
-                &path,
-                1 << 30,
-                max_stale,
-                trust(),
-                Arc::new(clock.clone()),
-                metrics.store.clone(),
-            )
-            .unwrap()
-        };
+        let open = |metrics: &Metrics| open_big(&path, &clock, max_stale, metrics);
         let store = open(&metrics);
         store.set_compact_min_file_bytes(u64::MAX);
         store.start();
@@ -1025,17 +1033,7 @@ mod tests {
         let path = dir.join(STORE_FILE_NAME);
         let clock = ManualClock::new();
         let max_stale = Duration::from_secs(100);
-        let open = |metrics: &Metrics| {
-            Store::open(
-                &path,
-                1 << 30,
-                max_stale,
-                trust(),
-                Arc::new(clock.clone()),
-                metrics.store.clone(),
-            )
-            .unwrap()
-        };
+        let open = |metrics: &Metrics| open_big(&path, &clock, max_stale, metrics);
         let metrics = Metrics::new().unwrap();
         let store = open(&metrics);
         store.set_compact_min_file_bytes(u64::MAX);
