@@ -358,7 +358,9 @@ impl Store {
     async fn run_writer(self: Arc<Self>, mut rx: mpsc::Receiver<Op>) {
         let mut next = tokio::time::Instant::now();
         let mut compaction: Option<Compaction> = None;
+        // The last compaction begun, and whether the check at start ran.
         let mut last_compaction: Option<tokio::time::Instant> = None;
+        let mut checked = false;
         let mut forced: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
         loop {
             // While a compaction copies, queued ops are taken without
@@ -370,7 +372,7 @@ impl Store {
                     Err(mpsc::error::TryRecvError::Empty) => None,
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                 }
-            } else if last_compaction.is_none() && forced.is_empty() {
+            } else if !checked && forced.is_empty() {
                 // At start: check first.
                 None
             } else {
@@ -414,14 +416,8 @@ impl Store {
                 {
                     last_compaction = Some(tokio::time::Instant::now());
                     compaction = self.compaction_begin(&mut forced).await;
-                } else if last_compaction.is_none() {
-                    // Checked at start; the next check is a timer's.
-                    last_compaction = Some(
-                        tokio::time::Instant::now()
-                            .checked_sub(COMPACT_MIN_INTERVAL)
-                            .unwrap_or_else(tokio::time::Instant::now),
-                    );
                 }
+                checked = true;
             }
         }
         if let Some(c) = compaction.take() {
