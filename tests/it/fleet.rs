@@ -27,47 +27,116 @@ pub struct RedisServer {
     child: Child,
     pub dir: PathBuf,
     pub socket: PathBuf,
+    /// The TLS port, for one started by [`RedisServer::start_tls`].
+    pub tls_port: Option<u16>,
+    args: Vec<std::ffi::OsString>,
 }
 
 impl RedisServer {
-    /// Start one, or None (with a loud message) if the binary is missing.
+    /// Start one on a Unix socket, or None (with a loud message) if the
+    /// binary is missing.
     pub fn start(tag: &str) -> Option<RedisServer> {
         let dir = temp_dir(&format!("redis-{tag}"));
         let socket = dir.join("redis.sock");
-        let child = match Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&dir)
+        let args = vec![
+            "--port".into(),
+            "0".into(),
+            "--unixsocket".into(),
+            socket.clone().into_os_string(),
+            "--unixsocketperm".into(),
+            "700".into(),
+        ];
+        Self::spawn(dir, socket, None, args)
+    }
+
+    /// Start one serving TLS only on an ephemeral port, with `tls`'s
+    /// server certificate, checking client certificates against its CA
+    /// when `auth_clients`.
+    pub fn start_tls(tag: &str, tls: &TlsFiles, auth_clients: bool) -> Option<RedisServer> {
+        let dir = temp_dir(&format!("redis-{tag}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let args = vec![
+            "--port".into(),
+            "0".into(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--tls-port".into(),
+            port.to_string().into(),
+            "--tls-cert-file".into(),
+            tls.server_cert.clone().into_os_string(),
+            "--tls-key-file".into(),
+            tls.server_key.clone().into_os_string(),
+            "--tls-ca-cert-file".into(),
+            tls.ca.clone().into_os_string(),
+            "--tls-auth-clients".into(),
+            if auth_clients { "yes" } else { "no" }.into(),
+        ];
+        let socket = dir.join("unused.sock");
+        Self::spawn(dir, socket, Some(port), args)
+    }
+
+    fn spawn(
+        dir: PathBuf,
+        socket: PathBuf,
+        tls_port: Option<u16>,
+        mut args: Vec<std::ffi::OsString>,
+    ) -> Option<RedisServer> {
+        args.extend(["--save", "", "--appendonly", "no", "--dir"].map(Into::into));
+        args.push(dir.clone().into_os_string());
+        let child = Self::run(&args)?;
+        let server = RedisServer {
+            child,
+            dir,
+            socket,
+            tls_port,
+            args,
+        };
+        server.wait_ready();
+        Some(server)
+    }
+
+    fn run(args: &[std::ffi::OsString]) -> Option<Child> {
+        match Command::new("redis-server")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
         {
-            Ok(c) => c,
+            Ok(c) => Some(c),
             Err(e) => {
                 eprintln!(
                     "\n*** SKIPPED: redis-server not runnable ({e}); .ci/run installs it \
                      (apt-get install -y redis-server) ***\n"
                 );
-                return None;
+                None
             }
-        };
-        let server = RedisServer { child, dir, socket };
+        }
+    }
+
+    fn wait_ready(&self) {
         for _ in 0..200 {
-            if server.socket.exists() {
-                return Some(server);
+            let ready = match self.tls_port {
+                Some(port) => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                None => self.socket.exists(),
+            };
+            if ready {
+                return;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("redis-server did not create {}", server.socket.display());
+        panic!("redis-server ({:?}) never became ready", self.args);
+    }
+
+    /// Start it again after [`RedisServer::kill`], on the same socket or
+    /// port, empty (it saves nothing).
+    pub fn restart(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        self.child = Self::run(&self.args).expect("redis-server ran before");
+        self.wait_ready();
     }
 
     pub fn url(&self) -> String {
@@ -132,6 +201,16 @@ pub async fn lab_dir(tag: &str) -> (Lab, PathBuf) {
 /// One instance of the fleet: its own control socket and NTA file, the
 /// lab's hints and anchor in `lab_dir`, `redis-url`.
 pub async fn instance(lab: &Lab, lab_dir: &Path, tag: &str, redis_url: &str) -> (App, ManualClock) {
+    instance_with(lab, lab_dir, tag, &format!("redis-url = \"{redis_url}\"\n")).await
+}
+
+/// [`instance`] with `fleet_keys` (`redis-url` and the others) as given.
+pub async fn instance_with(
+    lab: &Lab,
+    lab_dir: &Path,
+    tag: &str,
+    fleet_keys: &str,
+) -> (App, ManualClock) {
     let dir = lab_dir.join(tag);
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("lastgood.toml");
@@ -145,8 +224,7 @@ upstream-port = {port}
 control-listen = "127.0.0.1:0"
 control-socket = "{socket}"
 nta-state-file = "{state}"
-redis-url = "{redis_url}"
-"#,
+{fleet_keys}"#,
             hints = lab_dir.join("root.hints").display(),
             anchor = lab_dir.join("root.key").display(),
             port = lab.port(),
@@ -547,5 +625,286 @@ async fn forged_redis_entries_are_rejected_and_counted() {
     let r = query(b_dns, "host8.example.lab.", RecordType::A, Flags::default()).await;
     assert_eq!(a_data(&r), truth);
     b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A private CA, a server certificate for `localhost` and 127.0.0.1 and a
+/// client certificate, both issued by it (made with the `openssl` tool).
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Make them in `dir`, or None (loudly) without `openssl`.
+    pub fn make(dir: &Path) -> Option<TlsFiles> {
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output();
+            match out {
+                Ok(o) if o.status.success() => Some(()),
+                Ok(o) => panic!("openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
+                Err(e) => {
+                    eprintln!("\n*** SKIPPED: openssl not runnable ({e}) ***\n");
+                    None
+                }
+            }
+        };
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let ca = [
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=lastgood test CA",
+            ][..],
+            &key,
+        ]
+        .concat();
+        openssl(&[&ca[..], &["-keyout", "ca.key", "-out", "ca.pem"]].concat())?;
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        for who in ["server", "client"] {
+            let (k, csr, pem, ext) = (
+                format!("{who}.key"),
+                format!("{who}.csr"),
+                format!("{who}.pem"),
+                format!("{who}.ext"),
+            );
+            let subj = format!("/CN=lastgood test {who}");
+            openssl(
+                &[
+                    &["req", "-subj", &subj, "-keyout", &k, "-out", &csr][..],
+                    &key,
+                ]
+                .concat(),
+            )?;
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &pem,
+            ])?;
+        }
+        Some(TlsFiles {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+        })
+    }
+}
+
+/// `redis-url = "rediss://..."` and the given TLS keys.
+fn tls_keys(port: u16, files: &[(&str, &Path)]) -> String {
+    let mut keys = format!("redis-url = \"rediss://localhost:{port}/0\"\n");
+    for (key, path) in files {
+        keys.push_str(&format!("{key} = \"{}\"\n", path.display()));
+    }
+    keys
+}
+
+/// Until the fleet tier of `app` either counted a failed connect (true)
+/// or came up (false).
+async fn connect_refused(app: &App) -> bool {
+    let fleet = app.resolver().fleet().unwrap().clone();
+    let failed = || fleet.metrics().errors.with_label_values(&["connect"]).get() >= 1;
+    assert!(
+        eventually(|| failed() || fleet.is_up()).await,
+        "the link neither came up nor failed"
+    );
+    failed() && !fleet.is_up()
+}
+
+#[tokio::test]
+async fn redis_over_tls_with_a_private_ca() {
+    let (lab, dir) = lab_dir("fleet-tls").await;
+    let Some(tls) = TlsFiles::make(&dir) else {
+        return;
+    };
+    let Some(redis) = RedisServer::start_tls("tls", &tls, false) else {
+        return;
+    };
+    let port = redis.tls_port.unwrap();
+    // The CA trusted through redis-ca-file: up, and entries are written.
+    let keys = tls_keys(port, &[("redis-ca-file", &tls.ca)]);
+    let (a, _) = instance_with(&lab, &dir, "a", &keys).await;
+    fleet_up(&a).await;
+    let r = query(
+        a.dns_addrs()[0],
+        "host3.example.lab.",
+        RecordType::A,
+        Flags::default(),
+    )
+    .await;
+    assert!(r.metadata.authentic_data);
+    let written = a.resolver().fleet().unwrap().metrics().written.clone();
+    assert!(
+        eventually(|| written.get() >= 1).await,
+        "nothing was written over TLS"
+    );
+    // Without it the system roots do not know the private CA.
+    let (b, _) = instance_with(&lab, &dir, "b", &tls_keys(port, &[])).await;
+    assert!(connect_refused(&b).await, "an unknown CA was trusted");
+    b.shutdown().await;
+
+    // A broken CA file at a reload: refused, the running link stays.
+    let ca_copy = dir.join("a-ca.pem");
+    std::fs::copy(&tls.ca, &ca_copy).unwrap();
+    a.shutdown().await;
+    let keys = tls_keys(port, &[("redis-ca-file", &ca_copy)]);
+    let (a, _) = instance_with(&lab, &dir, "a", &keys).await;
+    fleet_up(&a).await;
+    std::fs::write(&ca_copy, "not a certificate\n").unwrap();
+    let err = a.reload().unwrap_err().to_string();
+    assert!(err.contains("redis-ca-file"), "{err}");
+    assert!(a.resolver().fleet().unwrap().is_up());
+    std::fs::remove_file(&ca_copy).unwrap();
+    let err = a.reload().unwrap_err().to_string();
+    assert!(
+        err.contains("redis-ca-file") && err.contains("a-ca.pem"),
+        "{err}"
+    );
+    a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn redis_tls_client_certificate() {
+    let (lab, dir) = lab_dir("fleet-mtls").await;
+    let Some(tls) = TlsFiles::make(&dir) else {
+        return;
+    };
+    let Some(redis) = RedisServer::start_tls("mtls", &tls, true) else {
+        return;
+    };
+    let port = redis.tls_port.unwrap();
+    // A server that checks client certificates refuses a client without one.
+    let (a, _) = instance_with(
+        &lab,
+        &dir,
+        "a",
+        &tls_keys(port, &[("redis-ca-file", &tls.ca)]),
+    )
+    .await;
+    assert!(connect_refused(&a).await, "no client certificate, still up");
+    a.shutdown().await;
+    let keys = tls_keys(
+        port,
+        &[
+            ("redis-ca-file", &tls.ca),
+            ("redis-cert-file", &tls.client_cert),
+            ("redis-key-file", &tls.client_key),
+        ],
+    );
+    let (b, _) = instance_with(&lab, &dir, "b", &keys).await;
+    fleet_up(&b).await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn ntas_changed_while_redis_is_down_reach_the_fleet_when_it_is_back() {
+    let Some(mut redis) = RedisServer::start("nta-down") else {
+        return;
+    };
+    let (lab, dir) = lab_dir("fleet-nta-down").await;
+    let (a, _) = instance(&lab, &dir, "a", &redis.url()).await;
+    let (b, b_clock) = instance(&lab, &dir, "b", &redis.url()).await;
+    fleet_up(&a).await;
+    fleet_up(&b).await;
+    let a_fleet = a.resolver().fleet().unwrap().clone();
+    let b_ntas = Arc::clone(b.resolver().ntas());
+    let on_b = |zone: &str| {
+        b_ntas
+            .active(b_clock.now())
+            .iter()
+            .any(|n| n.zone == name(zone))
+    };
+    let nta = |zone: &str, add: bool| NtaArgs {
+        control: control(&a),
+        command: if add {
+            NtaCommand::Add {
+                zone: zone.into(),
+                lifetime: Some("2h".into()),
+                reason: Some("added while redis was down".into()),
+            }
+        } else {
+            NtaCommand::Remove { zone: zone.into() }
+        },
+    };
+    // One NTA shared while Redis is up, to be removed while it is down.
+    lastgood_resolver::cli::nta(&nta("example.lab.", true))
+        .await
+        .unwrap();
+    assert!(eventually(|| on_b("example.lab.")).await);
+
+    redis.kill();
+    assert!(
+        eventually(|| !a_fleet.is_up()).await,
+        "A never saw Redis go"
+    );
+    lastgood_resolver::cli::nta(&nta("lab.", true))
+        .await
+        .unwrap();
+    lastgood_resolver::cli::nta(&nta("example.lab.", false))
+        .await
+        .unwrap();
+    assert!(
+        eventually(|| a_fleet.pending_nta_count() == 2).await,
+        "{}",
+        a_fleet.status()
+    );
+    assert!(!on_b("lab."), "reached B with Redis down?");
+
+    redis.restart();
+    assert!(
+        eventually(|| on_b("lab.")).await,
+        "the NTA added while Redis was down never reached B"
+    );
+    assert!(
+        eventually(|| !on_b("example.lab.")).await,
+        "the NTA removed while Redis was down stayed on B"
+    );
+    assert_eq!(a_fleet.pending_nta_count(), 0);
+    let a_nta = a.resolver().ntas().active(a.resolver().now());
+    let b_nta = b.resolver().ntas().active(b_clock.now());
+    assert_eq!(a_nta.len(), 1);
+    assert_eq!(b_nta.len(), 1);
+    assert_eq!(a_nta[0].expires_at, b_nta[0].expires_at);
+    assert_eq!(b_nta[0].reason, "added while redis was down");
+    b.shutdown().await;
+    a.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -125,7 +125,8 @@ pub fn load(
     }
     let rc = resolver_config(&config)?;
     if let Some(fleet) = &config.fleet {
-        // The URL again and the password file: refused like the other files.
+        // The URL again, the password and TLS files: refused like the
+        // other files (at a reload, the running configuration stays).
         fleet.client()?;
     }
     let (control, mut warnings) =
@@ -419,9 +420,10 @@ async fn recheck_loop(resolver: Arc<Resolver>, every: Duration) {
         if !lifted.is_empty() {
             tracing::info!(?lifted, "NTAs lifted by recheck");
             // Lifted everywhere, or the next reconcile would bring them back.
+            let now = resolver.now();
             with_fleet(&resolver, |fleet| async move {
                 for zone in lifted {
-                    fleet.remove_nta(&zone).await;
+                    fleet.remove_nta(&zone, now).await;
                 }
             });
         }
@@ -462,10 +464,11 @@ impl Core {
             || current.refused_clients != new.refused_clients
             || current.state_dir != new.state_dir
             || current.identity != new.identity
+            || current.fleet != new.fleet
         {
             tracing::warn!(
-                "listen, allow, refused-clients, state-dir, identity, version, nsid and \
-                 control-* changes take effect at restart"
+                "listen, allow, refused-clients, state-dir, identity, version, nsid, redis-* \
+                 and control-* changes take effect at restart"
             );
         }
         self.resolver.reconfigure(rc);
@@ -525,7 +528,7 @@ impl Control for Core {
         let zone = nta.zone.clone();
         with_fleet(&self.resolver, |fleet| async move {
             if !fleet.put_nta(&zone, &record).await {
-                tracing::warn!(%zone, "redis down: NTA added on this instance only");
+                tracing::warn!(%zone, "redis down: NTA added here, shared once redis is back");
             }
         });
         Ok(nta.view(now))
@@ -538,9 +541,10 @@ impl Control for Core {
             tracing::info!(%zone, "NTA removed");
         }
         let shared = zone.clone();
+        let now = self.clock.now();
         with_fleet(&self.resolver, |fleet| async move {
-            if !fleet.remove_nta(&shared).await {
-                tracing::warn!(zone = %shared, "redis down: NTA removed on this instance only");
+            if !fleet.remove_nta(&shared, now).await {
+                tracing::warn!(zone = %shared, "redis down: NTA removed here, shared once redis is back");
             }
         });
         Ok(removed)

@@ -123,9 +123,12 @@ struct RawConfig {
     cache_min_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_ttl: Option<toml::Spanned<RawTtl>>,
     cache_max_negative_ttl: Option<toml::Spanned<RawTtl>>,
-    // The fleet tier (issue 18): `redis-url`, `redis-password-file`.
+    // The fleet tier (issue 18): `redis-url`, `redis-password-file`, TLS.
     redis_url: Option<String>,
     redis_password_file: Option<PathBuf>,
+    redis_ca_file: Option<PathBuf>,
+    redis_cert_file: Option<PathBuf>,
+    redis_key_file: Option<PathBuf>,
     // The last-good store (issue 18).
     store: Option<bool>,
     store_size: Option<u64>,
@@ -179,7 +182,8 @@ pub struct Config {
     pub algorithms: AlgorithmPolicy,
     /// `cache-min-ttl`, `cache-max-ttl`, `cache-max-negative-ttl`.
     pub ttl: TtlLimits,
-    /// `redis-url`, `redis-password-file`: the fleet tier (off if unset).
+    /// `redis-url`, `redis-password-file`, `redis-ca-file`,
+    /// `redis-cert-file`, `redis-key-file`: the fleet tier (off if unset).
     pub fleet: Option<crate::fleet::FleetSettings>,
     /// `store`, `store-size`: the last-good store in `state-dir`.
     pub store: StoreSettings,
@@ -445,17 +449,24 @@ impl Config {
             nsid: raw.nsid,
         }
         .check(text, source_name)?;
-        c.fleet = fleet_settings((text, source_name), raw.redis_url, raw.redis_password_file)?;
+        let fleet = crate::fleet::FleetSettings {
+            url: raw.redis_url.unwrap_or_default(),
+            password_file: raw.redis_password_file,
+            ca_file: raw.redis_ca_file,
+            cert_file: raw.redis_cert_file,
+            key_file: raw.redis_key_file,
+        };
+        c.fleet = fleet_settings((text, source_name), fleet)?;
         Ok(c)
     }
 }
 
-/// `redis-url` and `redis-password-file`: the URL's form is checked here
-/// (the password file is read by `app::load`, with the other files).
+/// `redis-url`, `redis-password-file` and the TLS files: the URL's form
+/// and which keys go with which are checked here (the files are read by
+/// `app::load`, with the other files).
 fn fleet_settings(
     (text, source_name): (&str, &str),
-    url: Option<String>,
-    password_file: Option<PathBuf>,
+    raw: crate::fleet::FleetSettings,
 ) -> Result<Option<crate::fleet::FleetSettings>, ConfigError> {
     let invalid = |key: &'static str, value: String, allowed: String| ConfigError::InvalidEntry {
         source_name: source_name.to_owned(),
@@ -464,33 +475,61 @@ fn fleet_settings(
         value,
         allowed,
     };
-    let Some(url) = url.filter(|u| !u.is_empty()) else {
-        if let Some(file) = password_file {
+    let files = [
+        ("redis-password-file", &raw.password_file),
+        ("redis-ca-file", &raw.ca_file),
+        ("redis-cert-file", &raw.cert_file),
+        ("redis-key-file", &raw.key_file),
+    ];
+    if raw.url.is_empty() {
+        if let Some((key, Some(file))) = files.iter().find(|(_, f)| f.is_some()) {
             return Err(invalid(
-                "redis-password-file",
+                key,
                 file.display().to_string(),
                 "only with redis-url".to_owned(),
             ));
         }
         return Ok(None);
+    }
+    let url_only = crate::fleet::FleetSettings {
+        url: raw.url.clone(),
+        ..Default::default()
     };
-    let settings = crate::fleet::FleetSettings {
-        url,
-        password_file: None,
-    };
-    if let Err(e) = settings.client() {
+    if let Err(e) = url_only.client() {
         return Err(invalid(
             "redis-url",
-            crate::fleet::redact(&settings.url),
+            crate::fleet::redact(&raw.url),
             format!(
                 "redis://[user:pass@]host:port/db, rediss:// for TLS or redis+unix:///path ({e})"
             ),
         ));
     }
-    Ok(Some(crate::fleet::FleetSettings {
-        password_file,
-        ..settings
-    }))
+    let tls = raw.url.starts_with("rediss://") || raw.url.starts_with("valkeys://");
+    if !tls && let Some((key, Some(file))) = files.iter().skip(1).find(|(_, f)| f.is_some()) {
+        return Err(invalid(
+            key,
+            file.display().to_string(),
+            "only with a rediss:// (TLS) redis-url".to_owned(),
+        ));
+    }
+    match (&raw.cert_file, &raw.key_file) {
+        (Some(file), None) => {
+            return Err(invalid(
+                "redis-cert-file",
+                file.display().to_string(),
+                "only with redis-key-file (the client certificate's key)".to_owned(),
+            ));
+        }
+        (None, Some(file)) => {
+            return Err(invalid(
+                "redis-key-file",
+                file.display().to_string(),
+                "only with redis-cert-file (the client certificate)".to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(Some(raw))
 }
 
 /// An error in a table entry, at the line of `span` in `text`.

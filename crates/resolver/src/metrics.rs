@@ -53,6 +53,7 @@ pub const STORE_REJECTED_TOTAL: &str = "lastgood_store_rejected_total";
 pub const STORE_EVICTED_TOTAL: &str = "lastgood_store_evicted_total";
 pub const STORE_ENTRIES: &str = "lastgood_store_entries";
 pub const STORE_BYTES: &str = "lastgood_store_bytes";
+pub const STORE_COMPACTIONS_TOTAL: &str = "lastgood_store_compactions_total";
 pub const ANSWERS_TOTAL: &str = "lastgood_answers_total";
 pub const CACHE_STALE_HITS_TOTAL: &str = "lastgood_cache_stale_hits_total";
 pub const ZONES_FAILING: &str = "lastgood_zones_failing";
@@ -182,6 +183,9 @@ pub struct StoreMetrics {
     pub entries: IntGauge,
     /// Live bytes of encoded entries.
     pub bytes: IntGauge,
+    /// Compactions of the store file, by result (done, error, time,
+    /// dirty, closed).
+    pub compactions: IntCounterVec,
 }
 
 impl StoreMetrics {
@@ -230,6 +234,11 @@ impl StoreMetrics {
             )?,
             entries,
             bytes,
+            compactions: counter_vec(
+                STORE_COMPACTIONS_TOTAL,
+                "Compactions of the last-good store file, by result.",
+                "result",
+            )?,
         })
     }
 }

@@ -25,9 +25,14 @@
 //!
 //! # Limitations
 //!
-//! - An NTA added while Redis is down stays local to its instance; a
-//!   flush published while an instance was disconnected is not replayed
-//!   to it (NTAs are state and are reconciled; flushes are events).
+//! - An NTA added or removed while Redis is down is kept as pending and
+//!   pushed at the next reconcile once Redis answers again, unless the
+//!   fleet's hash holds a newer change of the same zone (newest wins, by
+//!   the time it was added or removed); pending changes live in memory,
+//!   so a restart while Redis is down forgets them (the NTA itself stays
+//!   in this instance's NTA file). A flush published while an instance
+//!   was disconnected is not replayed to it (NTAs are state and are
+//!   reconciled; flushes are events).
 //! - Config-file NTAs are per instance, never shared.
 //! - Proving an entry again shows that its records were signed by the
 //!   zone's keys, not when it was stored: a writer to Redis can replay
@@ -48,7 +53,9 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::Name;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo};
+use redis::{Client, ClientTlsConfig, IntoConnectionInfo, TlsCertificates};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::{Notify, mpsc};
 
 use crate::cache::{CacheKey, Entry};
@@ -73,8 +80,8 @@ pub const REDIS_WRITES_DROPPED_TOTAL: &str = "lastgood_redis_writes_dropped_tota
 pub const REDIS_REJECTED_TOTAL: &str = "lastgood_redis_rejected_total";
 pub const FLEET_EVENTS_TOTAL: &str = "lastgood_fleet_events_total";
 
-/// `redis-url` and `redis-password-file`, as configured.
-#[derive(Clone, PartialEq, Eq)]
+/// `redis-url`, `redis-password-file` and the TLS files, as configured.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct FleetSettings {
     /// `redis://[user:pass@]host:port/db`, `rediss://` for TLS,
     /// `redis+unix:///path`: may hold a password, so it is shown only
@@ -82,6 +89,16 @@ pub struct FleetSettings {
     pub url: String,
     /// A file holding the password (overrides one in the URL).
     pub password_file: Option<PathBuf>,
+    /// `redis-ca-file`: PEM certificates trusted for the server's
+    /// certificate instead of the system roots (a private CA; redis-cli's
+    /// `--cacert`). Only with `rediss://`.
+    pub ca_file: Option<PathBuf>,
+    /// `redis-cert-file` and `redis-key-file`: a client certificate chain
+    /// and its key, both PEM, for a server that authenticates clients
+    /// (Redis's `tls-auth-clients yes`, its default). Only together, only
+    /// with `rediss://`.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for FleetSettings {
@@ -89,6 +106,9 @@ impl std::fmt::Debug for FleetSettings {
         f.debug_struct("FleetSettings")
             .field("url", &redact(&self.url))
             .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
             .finish()
     }
 }
@@ -105,6 +125,18 @@ pub enum FleetError {
     },
     #[error("redis-password-file {path}: empty")]
     EmptyPassword { path: PathBuf },
+    #[error("{key} {path}: {source}")]
+    TlsFile {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{key} {path}: {reason}")]
+    BadTlsFile {
+        key: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("registering fleet metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -159,7 +191,70 @@ impl FleetSettings {
             let redis = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(redis);
         }
-        Client::open(info).map_err(|e| bad(e.to_string()))
+        match self.tls_certificates()? {
+            Some(certs) => Client::build_with_tls(info, certs).map_err(|e| bad(e.to_string())),
+            None => Client::open(info).map_err(|e| bad(e.to_string())),
+        }
+    }
+
+    /// The TLS files read and checked (each must hold what its key says),
+    /// or None when none is set: `rediss://` then trusts the system roots.
+    fn tls_certificates(&self) -> Result<Option<TlsCertificates>, FleetError> {
+        if self.ca_file.is_none() && self.cert_file.is_none() && self.key_file.is_none() {
+            return Ok(None);
+        }
+        let read = |key: &'static str, path: &PathBuf| {
+            let bytes = std::fs::read(path).map_err(|source| FleetError::TlsFile {
+                key,
+                path: path.clone(),
+                source,
+            })?;
+            let bad = |reason: String| FleetError::BadTlsFile {
+                key,
+                path: path.clone(),
+                reason,
+            };
+            if key == "redis-key-file" {
+                PrivateKeyDer::from_pem_slice(&bytes)
+                    .map_err(|e| bad(format!("no PEM private key: {e}")))?;
+                return Ok(bytes);
+            }
+            let certs = CertificateDer::pem_slice_iter(&bytes)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("bad PEM certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(bad("no PEM certificate in it".to_owned()));
+            }
+            Ok(bytes)
+        };
+        let root_cert = self
+            .ca_file
+            .as_ref()
+            .map(|p| read("redis-ca-file", p))
+            .transpose()?;
+        let client_tls = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some(ClientTlsConfig {
+                client_cert: read("redis-cert-file", cert)?,
+                client_key: read("redis-key-file", key)?,
+            }),
+            (None, None) => None,
+            (Some(path), None) | (None, Some(path)) => {
+                let key = if self.cert_file.is_some() {
+                    "redis-cert-file"
+                } else {
+                    "redis-key-file"
+                };
+                return Err(FleetError::BadTlsFile {
+                    key,
+                    path: path.clone(),
+                    reason: "redis-cert-file and redis-key-file go together".to_owned(),
+                });
+            }
+        };
+        Ok(Some(TlsCertificates {
+            client_tls,
+            root_cert,
+        }))
     }
 }
 
@@ -255,6 +350,14 @@ struct FlushMark {
     at: Timestamp,
 }
 
+/// An NTA change made while Redis was down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PendingNta {
+    Put(NtaRecord),
+    /// Removed at this time (milliseconds since the epoch).
+    Remove(u64),
+}
+
 /// The last failure, for `status`.
 #[derive(Clone, Debug)]
 struct LastError {
@@ -286,6 +389,10 @@ pub struct Fleet {
     /// NTAs known to be in the fleet's hash, by zone, with their expiry
     /// (the ones a reconcile may remove when they leave the hash).
     shared_ntas: Mutex<HashMap<Name, Timestamp>>,
+    /// NTA changes made here while Redis was down, by zone, waiting for
+    /// the next reconcile ([`Fleet::push_pending_ntas`]); at most
+    /// [`MAX_FLEET_NTAS`].
+    pending_ntas: Mutex<HashMap<Name, PendingNta>>,
     read_hits: AtomicU64,
     /// The chain pieces the resolver noted, when there is no embedded
     /// store to hold them (`Resolver::chain_links`).
@@ -323,6 +430,7 @@ impl Fleet {
             instance: format!("{:016x}", rand::random::<u64>()),
             flushes: Mutex::new(VecDeque::new()),
             shared_ntas: Mutex::new(HashMap::new()),
+            pending_ntas: Mutex::new(HashMap::new()),
             read_hits: AtomicU64::new(0),
             links: ChainLinks::default(),
             metrics,
@@ -635,7 +743,8 @@ impl Fleet {
         self.call::<()>("publish", &pipe).await.is_some()
     }
 
-    /// Share an NTA with the fleet (hash + message); false if Redis is down.
+    /// Share an NTA with the fleet (hash + message); false if Redis is
+    /// down, and then it is pushed at the next reconcile.
     pub async fn put_nta(&self, zone: &Name, record: &NtaRecord) -> bool {
         let Ok(json) = serde_json::to_string(record) else {
             return false;
@@ -643,7 +752,7 @@ impl Fleet {
         let mut pipe = redis::pipe();
         pipe.cmd("HSET")
             .arg(keys::NTA_HASH)
-            .arg(zone.to_string())
+            .arg(zone.to_lowercase().to_string())
             .arg(json)
             .ignore()
             .cmd("PUBLISH")
@@ -651,19 +760,24 @@ impl Fleet {
             .arg(keys::encode_event(&self.instance, &Event::NtaChanged))
             .ignore();
         let ok = self.call::<()>("nta", &pipe).await.is_some();
+        let zone = zone.to_lowercase();
         if ok {
-            self.shared_ntas()
-                .insert(zone.to_lowercase(), record.expires_at());
+            self.pending_ntas().remove(&zone);
+            self.shared_ntas().insert(zone, record.expires_at());
+        } else {
+            self.note_pending(zone, PendingNta::Put(record.clone()));
         }
         ok
     }
 
-    /// Remove an NTA fleet-wide (hash + message); false if Redis is down.
-    pub async fn remove_nta(&self, zone: &Name) -> bool {
+    /// Remove an NTA fleet-wide (hash + message); false if Redis is down,
+    /// and then it is pushed at the next reconcile.
+    pub async fn remove_nta(&self, zone: &Name, now: Timestamp) -> bool {
+        let zone = zone.to_lowercase();
         let mut pipe = redis::pipe();
         pipe.cmd("HDEL")
             .arg(keys::NTA_HASH)
-            .arg(zone.to_lowercase().to_string())
+            .arg(zone.to_string())
             .ignore()
             .cmd("PUBLISH")
             .arg(keys::EVENTS_CHANNEL)
@@ -671,9 +785,115 @@ impl Fleet {
             .ignore();
         let ok = self.call::<()>("nta", &pipe).await.is_some();
         if ok {
-            self.shared_ntas().remove(&zone.to_lowercase());
+            self.pending_ntas().remove(&zone);
+            self.shared_ntas().remove(&zone);
+        } else {
+            self.note_pending(zone, PendingNta::Remove(now.as_millis()));
         }
         ok
+    }
+
+    fn pending_ntas(&self) -> std::sync::MutexGuard<'_, HashMap<Name, PendingNta>> {
+        self.pending_ntas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn note_pending(&self, zone: Name, change: PendingNta) {
+        let mut pending = self.pending_ntas();
+        if pending.len() >= MAX_FLEET_NTAS && !pending.contains_key(&zone) {
+            self.metrics
+                .events
+                .with_label_values(&["pending_full"])
+                .inc();
+            tracing::warn!(%zone, "NTA change not kept for the fleet: MAX_FLEET_NTAS ({MAX_FLEET_NTAS}) pending");
+            return;
+        }
+        pending.insert(zone, change);
+    }
+
+    /// NTA changes made here while Redis was down.
+    pub fn pending_nta_count(&self) -> usize {
+        self.pending_ntas().len()
+    }
+
+    /// Push the NTA changes made here while Redis was down, each unless
+    /// the fleet's hash holds a newer one for its zone (an NTA added
+    /// there after ours, or after our removal); expired ones are dropped.
+    /// Returns false if Redis could not be read or written (they stay
+    /// pending).
+    pub async fn push_pending_ntas(&self, now: Timestamp) -> bool {
+        let pending: Vec<(Name, PendingNta)> = self
+            .pending_ntas()
+            .iter()
+            .map(|(z, p)| (z.clone(), p.clone()))
+            .collect();
+        if pending.is_empty() {
+            return true;
+        }
+        let Some(fleet) = self.fleet_ntas().await else {
+            return false;
+        };
+        let fleet: HashMap<Name, NtaRecord> = fleet.into_iter().collect();
+        let mut pipe = redis::pipe();
+        let mut pushed = Vec::new();
+        for (zone, change) in &pending {
+            let theirs = fleet.get(zone).map(|r| r.added_at_ms);
+            match change {
+                PendingNta::Put(record) => {
+                    let newer_there = theirs.is_some_and(|t| t >= record.added_at_ms);
+                    if record.expires_at() <= now || newer_there {
+                        continue;
+                    }
+                    let Ok(json) = serde_json::to_string(record) else {
+                        continue;
+                    };
+                    pipe.cmd("HSET")
+                        .arg(keys::NTA_HASH)
+                        .arg(zone.to_string())
+                        .arg(json)
+                        .ignore();
+                    pushed.push((zone.clone(), Some(record.expires_at())));
+                }
+                PendingNta::Remove(at_ms) => {
+                    if theirs.is_none_or(|t| t > *at_ms) {
+                        continue;
+                    }
+                    pipe.cmd("HDEL")
+                        .arg(keys::NTA_HASH)
+                        .arg(zone.to_string())
+                        .ignore();
+                    pushed.push((zone.clone(), None));
+                }
+            }
+        }
+        if !pushed.is_empty() {
+            pipe.cmd("PUBLISH")
+                .arg(keys::EVENTS_CHANNEL)
+                .arg(keys::encode_event(&self.instance, &Event::NtaChanged))
+                .ignore();
+            if self.call::<()>("nta", &pipe).await.is_none() {
+                return false;
+            }
+        }
+        let mut shared = self.shared_ntas();
+        for (zone, expires_at) in &pushed {
+            match expires_at {
+                Some(t) => shared.insert(zone.clone(), *t),
+                None => shared.remove(zone),
+            };
+            tracing::info!(%zone, put = expires_at.is_some(), "NTA change made while redis was down pushed to the fleet");
+        }
+        drop(shared);
+        // Done with what was read (pushed or superseded), unless it
+        // changed again meanwhile.
+        let mut left = self.pending_ntas();
+        for (zone, change) in pending {
+            if left.get(&zone) == Some(&change) {
+                left.remove(&zone);
+            }
+        }
+        true
     }
 
     /// The fleet's NTAs (None while Redis is down). Records that do not
@@ -769,6 +989,7 @@ impl Fleet {
             "entries_rejected": self.rejected_total(),
             "writes_dropped": dropped,
             "ntas_shared": self.shared_ntas().len(),
+            "ntas_pending": self.pending_nta_count(),
         })
     }
 
@@ -822,7 +1043,7 @@ mod tests {
     fn settings_check_scheme_and_password_file() {
         let s = |url: &str| FleetSettings {
             url: url.to_owned(),
-            password_file: None,
+            ..FleetSettings::default()
         };
         assert!(s("redis://127.0.0.1:6379/0").client().is_ok());
         assert!(s("rediss://cache.example:6380/0").client().is_ok());
@@ -837,6 +1058,7 @@ mod tests {
         let with_file = FleetSettings {
             url: "redis://127.0.0.1:6379".to_owned(),
             password_file: Some(file.clone()),
+            ..FleetSettings::default()
         };
         let client = with_file.client().unwrap();
         assert_eq!(
@@ -885,6 +1107,101 @@ mod tests {
         assert!(err.contains("only with redis-url"), "{err}");
     }
 
+    #[test]
+    fn tls_keys_and_files_are_checked() {
+        use crate::config::Config;
+        let parse = |text: &str| Config::parse(text, "t.toml").map_err(|e| e.to_string());
+        let err =
+            parse("redis-url = \"redis://h:6379\"\nredis-ca-file = \"/etc/ca.pem\"\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:2") && err.contains("redis-ca-file") && err.contains("rediss://"),
+            "{err}"
+        );
+        let err = parse("redis-ca-file = \"/etc/ca.pem\"\n").unwrap_err();
+        assert!(err.contains("only with redis-url"), "{err}");
+        let err =
+            parse("redis-url = \"rediss://h:6379\"\nredis-cert-file = \"/c.pem\"\n").unwrap_err();
+        assert!(
+            err.contains("redis-cert-file") && err.contains("redis-key-file"),
+            "{err}"
+        );
+        let c = parse(
+            "redis-url = \"rediss://h:6379\"\nredis-ca-file = \"/ca.pem\"\n\
+             redis-cert-file = \"/c.pem\"\nredis-key-file = \"/k.pem\"\n",
+        )
+        .unwrap();
+        let fleet = c.fleet.unwrap();
+        assert_eq!(
+            fleet.ca_file.as_deref(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+        assert_eq!(
+            fleet.key_file.as_deref(),
+            Some(std::path::Path::new("/k.pem"))
+        );
+
+        // The files themselves: missing, or without what their key says.
+        let dir = std::env::temp_dir().join(format!("lg-fleet-tls-{}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let with_ca = |path: PathBuf| FleetSettings {
+            url: "rediss://localhost:6380/0".to_owned(),
+            ca_file: Some(path),
+            ..FleetSettings::default()
+        };
+        let err = with_ca(dir.join("absent.pem")).client().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FleetError::TlsFile {
+                    key: "redis-ca-file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        std::fs::write(dir.join("empty.pem"), "no certificate here\n").unwrap();
+        let err = with_ca(dir.join("empty.pem")).client().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FleetError::BadTlsFile {
+                    key: "redis-ca-file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let fixtures = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/control-tls"
+        );
+        let cert = PathBuf::from(fixtures).join("cert.pem");
+        let key = PathBuf::from(fixtures).join("key.pem");
+        assert!(with_ca(cert.clone()).client().is_ok());
+        let mtls = FleetSettings {
+            cert_file: Some(cert.clone()),
+            key_file: Some(cert.clone()),
+            ..with_ca(cert.clone())
+        };
+        let err = mtls.client().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FleetError::BadTlsFile {
+                    key: "redis-key-file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let mtls = FleetSettings {
+            key_file: Some(key),
+            ..mtls
+        };
+        assert!(mtls.client().is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// rediss:// builds its rustls client (ring, system roots) and fails
     /// the handshake with an error, not a panic, against a server that
     /// does not speak TLS; Redis stays down.
@@ -901,7 +1218,7 @@ mod tests {
         let fleet = Fleet::new(
             &FleetSettings {
                 url: format!("rediss://localhost:{port}/0"),
-                password_file: None,
+                ..FleetSettings::default()
             },
             &Registry::new(),
         )
@@ -929,7 +1246,7 @@ mod tests {
         let fleet = Fleet::new(
             &FleetSettings {
                 url: "redis://127.0.0.1:1/".to_owned(),
-                password_file: None,
+                ..FleetSettings::default()
             },
             &Registry::new(),
         )

@@ -6,7 +6,9 @@
 //! (re)subscription and every [`NTA_RECONCILE_INTERVAL`]. An NTA in the
 //! hash is added here with the same expiry (so its lifetime ends at the
 //! same moment everywhere); one that left the hash is removed here if it
-//! is still the one that was shared. Flushes are events: applied once,
+//! is still the one that was shared. An NTA added or removed here while
+//! Redis was down is pushed first, at the first reconcile after it is
+//! back (`Fleet::push_pending_ntas`). Flushes are events: applied once,
 //! when heard.
 
 use std::sync::Arc;
@@ -39,10 +41,15 @@ pub fn apply_flush(fleet: Option<&Fleet>, resolver: &Resolver, what: &Flush, dro
 /// Make this instance's API NTAs agree with the fleet's hash. Returns
 /// false if Redis could not be read.
 pub async fn reconcile_ntas(fleet: &Fleet, resolver: &Resolver) -> bool {
+    let now = resolver.now();
+    // What changed here while Redis was down goes first, or the hash
+    // would undo it.
+    if !fleet.push_pending_ntas(now).await {
+        return false;
+    }
     let Some(records) = fleet.fleet_ntas().await else {
         return false;
     };
-    let now = resolver.now();
     let store = resolver.ntas();
     let local = store.active(now);
     let mut in_hash: Vec<Name> = Vec::with_capacity(records.len());

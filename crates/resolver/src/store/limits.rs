@@ -55,3 +55,31 @@ pub const MAX_EVICTIONS_PER_BATCH: usize = 4096;
 /// fill): reads are one B-tree walk per cache miss, so a small cache
 /// keeps the hot upper pages and RSS flat.
 pub const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A store file smaller than this is never compacted (the space it could
+/// give back is not worth a copy).
+pub const COMPACT_MIN_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Compact when the file is more than this many times its live bytes
+/// (keys + values): a freshly written file is about 2 times (each key is
+/// held twice, in `entries` and `by_expiry`, and B-tree pages are not
+/// full), so past 4 at least half of it is free pages.
+pub const COMPACT_FILE_RATIO: u64 = 4;
+
+/// How often the writer checks whether compacting pays (besides at start).
+pub const COMPACT_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// At most one compaction (done or not) per this long.
+pub const COMPACT_MIN_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Rows copied per transaction of a compaction; queued writes are
+/// handled between two.
+pub const COMPACT_CHUNK_ROWS: usize = 8192;
+
+/// A compaction still copying after this long is abandoned (counted,
+/// `result="time"`): a store of `MAX_STORE_BYTES` copies in minutes.
+pub const COMPACT_MAX_DURATION: Duration = Duration::from_secs(1800);
+
+/// Keys written (or evicted) while a compaction copies, copied again at
+/// its end; past this it is abandoned (`result="dirty"`).
+pub const COMPACT_MAX_DIRTY: usize = 1 << 20;

@@ -7,10 +7,13 @@
 //! - `chain.rs`: the DNSKEY sets and DS steps the resolver saw, from which
 //!   each written entry's chain is built.
 //! - `db.rs`: the embedded store (redb), its writer task and eviction.
+//! - `compact.rs`: giving the space of evicted entries back (a copy of
+//!   the live rows into a new file, by the writer task).
 //! - `dump.rs`: `cache dump` / `cache load` files.
 //! - `limits.rs`: the store's bounds.
 
 pub mod chain;
+pub mod compact;
 pub mod db;
 pub mod dump;
 pub mod entry;
