@@ -859,6 +859,7 @@ async fn ntas_changed_while_redis_is_down_reach_the_fleet_when_it_is_back() {
                 zone: zone.into(),
                 lifetime: Some("2h".into()),
                 reason: Some("added while redis was down".into()),
+                force: false,
             }
         } else {
             NtaCommand::Remove { zone: zone.into() }

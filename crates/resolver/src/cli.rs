@@ -202,8 +202,8 @@ pub struct FlushArgs {
     #[arg(long)]
     pub fleet: bool,
     /// Drop what failed validation (like `unbound-control flush_bogus`):
-    /// Bogus and Indeterminate answers (the CD=1 view), key verdicts that
-    /// are not Secure and validation failure windows, so the next
+    /// Bogus and Indeterminate answers (the CD=1 view), Bogus and
+    /// Indeterminate key verdicts and validation failure windows, so the next
     /// question validates afresh. Validated answers stay.
     #[arg(long, conflicts_with_all = ["drop_stale", "fleet"])]
     pub bogus: bool,

@@ -345,7 +345,7 @@ pub trait Control: Send + Sync + 'static {
         Box::pin(async { Err(ControlError::NotSupported { what: "cache load" }) })
     }
     /// `cache flush --bogus`: drop Bogus/Indeterminate data and key
-    /// verdicts that are not Secure, keep what validated.
+    /// verdicts, keep what validated.
     fn flush_bogus(&self) -> Result<serde_json::Value, ControlError> {
         Err(ControlError::NotSupported {
             what: "cache flush --bogus",

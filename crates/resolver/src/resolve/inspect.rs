@@ -306,20 +306,20 @@ impl Resolver {
             .as_deref()
             .or(stored.as_ref())
             .map_or_else(|| asked.clone(), |e| e.zone.to_lowercase());
-        let keys = self.keys.get(&keys_zone).map(|(k, expires)| KeysView {
+        let keys = self.keys.get(&keys_zone).map(|slot| KeysView {
             zone: keys_zone.to_string(),
-            state: match &k {
+            state: match &slot.entry {
                 KeyEntry::Secure(_) => "secure",
                 KeyEntry::Insecure { .. } => "insecure",
                 KeyEntry::Bogus(_) => "bogus",
                 KeyEntry::Indeterminate(_) => "indeterminate",
             },
-            keys: match &k {
+            keys: match &slot.entry {
                 KeyEntry::Secure(keys) => keys.len(),
                 _ => 0,
             },
-            ede: k.as_security().as_ref().and_then(security_ede),
-            expires_in_s: expires.saturating_since(now).as_secs(),
+            ede: slot.entry.as_security().as_ref().and_then(security_ede),
+            expires_in_s: slot.expires.saturating_since(now).as_secs(),
         });
         Lookup {
             name: name.to_string(),
@@ -335,14 +335,15 @@ impl Resolver {
 
     /// `lastgood cache flush --bogus` (Unbound's `flush_bogus`): drop the
     /// remembered failures, keep what validated. CD-view entries (Bogus or
-    /// Indeterminate steps), key verdicts other than Secure and validation
-    /// failure windows go; the next question validates afresh. Validated
-    /// answers, Secure keys, delegations and outage windows stay.
+    /// Indeterminate steps), Bogus and Indeterminate key verdicts and
+    /// validation failure windows go; the next question validates afresh.
+    /// Validated answers, Secure keys, proven Insecure delegations (the
+    /// last good chain, see `keys.rs`), delegations and outage windows stay.
     pub fn flush_bogus(&self) -> BogusFlushed {
         let cache_entries = self.cache.flush_view(View::CheckingDisabled);
         let mut key_verdicts = 0u64;
-        for (zone, (entry, _)) in self.keys.iter() {
-            if !matches!(entry, KeyEntry::Secure(_)) {
+        for (zone, slot) in self.keys.iter() {
+            if matches!(slot.entry, KeyEntry::Bogus(_) | KeyEntry::Indeterminate(_)) {
                 self.keys.invalidate(&*zone);
                 key_verdicts = key_verdicts.saturating_add(1);
             }
