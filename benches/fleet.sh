@@ -204,7 +204,7 @@ for period in off up hung killed restarted; do
     [[ $period == off ]] && curl -s --unix-socket "$WORK/control-off.sock" http://localhost/metrics \
         >"$RESULTS_DIR/metrics-off.txt" 2>/dev/null
 done
-"$LG" status --control "unix:$WORK/control-on.sock" >"$RESULTS_DIR/status.json" 2>&1
+"$LG" status --json --control "unix:$WORK/control-on.sock" >"$RESULTS_DIR/status.json" 2>&1
 curl -s --unix-socket "$WORK/control-on.sock" http://localhost/metrics >"$RESULTS_DIR/metrics.txt" 2>&1
 
 {

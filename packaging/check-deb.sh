@@ -95,7 +95,7 @@ sed -e "s|^listen = .*|listen = [\"127.0.0.1:$port\"]|" \
 pid=$!
 ok=
 for _ in $(seq 1 100); do
-    if "$bin" status --config "$run/lastgood.toml" > "$run/status.json" 2>/dev/null; then
+    if "$bin" status --json --config "$run/lastgood.toml" > "$run/status.json" 2>/dev/null; then
         ok=1
         break
     fi
