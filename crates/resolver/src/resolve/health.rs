@@ -292,7 +292,13 @@ impl ZoneHealth {
     ) -> Option<Window> {
         let mut windows = self.windows();
         if ok {
-            return windows.remove(zone);
+            // The zone validates again: its Bogus evidence and suspect go
+            // too, so a repaired parent does not keep its children on their
+            // last good chain (`keys.rs`) for the rest of the evidence window.
+            let closed = windows.remove(zone);
+            drop(windows);
+            self.forget_evidence(|z| z == zone);
+            return closed;
         }
         if let Some(w) = windows.get_mut(zone) {
             w.probing = false;
@@ -331,17 +337,24 @@ impl ZoneHealth {
             .cloned()
             .collect();
         let closed = under.iter().filter_map(|z| windows.remove(z)).collect();
+        drop(windows);
+        self.forget_evidence(|z| zone.zone_of(z));
+        closed
+    }
+
+    /// Drop the Bogus evidence (towards windows and suspects) and the
+    /// suspects of the zones `gone` selects.
+    fn forget_evidence(&self, gone: impl Fn(&Name) -> bool) {
         for evidence in [&self.evidence, &self.server_evidence] {
             evidence
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .retain(|(z, _), _| !zone.zone_of(z));
+                .retain(|(z, _), _| !gone(z));
         }
         self.suspects
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|z, _| !zone.zone_of(z));
-        closed
+            .retain(|z, _| !gone(z));
     }
 
     /// Close every window of `class` and return them; for a validation
@@ -531,6 +544,13 @@ mod tests {
         assert!(!h.server_bogus(&tld, cause, (&n("e.de-lab."), RecordType::DS), soon));
         assert!(h.validation_failing(&tld, later));
         h.clear_under(&n("."));
+        assert!(!h.validation_failing(&tld, t0));
+        // A probe that finds the zone validating again ends its suspect too.
+        for owner in ["a.de-lab.", "b.de-lab.", "c.de-lab."] {
+            h.server_bogus(&tld, cause, (&n(owner), RecordType::DS), t0);
+        }
+        h.open(opening("de-lab.", FailureClass::Validation), t0);
+        assert!(h.probe_done(&tld, true, t0, RECHECK).is_some());
         assert!(!h.validation_failing(&tld, t0));
         // A validation window makes the zone failing too; an outage does not.
         h.open(opening("lab.", FailureClass::Validation), t0);
