@@ -184,12 +184,9 @@ impl Resolver {
         ctx: &Arc<Ctx>,
         validate: bool,
     ) -> Result<Entry, ResolveError> {
-        match &step {
-            Ok(e) if e.security.is_bogus() => self.server_sent_bogus(deleg, from, qname, qtype, e),
-            Ok(e) if e.security.is_validated() => self.stats.clear_bogus(&deleg.zone, from.ip()),
-            _ => return step,
-        }
-        if !matches!(&step, Ok(e) if e.security.is_bogus()) {
+        let Ok(first) = &step else { return step };
+        self.note_server_verdict(deleg, from, qname, qtype, first);
+        if !first.security.is_bogus() {
             return step;
         }
         let mut bogus_from = vec![from.ip()];
@@ -206,19 +203,12 @@ impl Resolver {
                     let again = self
                         .finish_step(&resp, kind, qname, qtype, &others, ctx, validate)
                         .await;
-                    match again {
-                        Ok(e) if !e.security.is_bogus() => {
-                            if e.security.is_validated() {
-                                self.stats.clear_bogus(&deleg.zone, again_from.ip());
-                            }
-                            return Ok(e);
-                        }
-                        Ok(e) => {
-                            self.server_sent_bogus(deleg, again_from, qname, qtype, &e);
-                            bogus_from.push(again_from.ip());
-                        }
-                        Err(_) => break,
+                    let Ok(e) = again else { break };
+                    self.note_server_verdict(deleg, again_from, qname, qtype, &e);
+                    if !e.security.is_bogus() {
+                        return Ok(e);
                     }
+                    bogus_from.push(again_from.ip());
                 }
                 _ => break,
             }
@@ -280,6 +270,23 @@ impl Resolver {
                 View::Validated,
             );
             self.cache.insert(key, entry);
+        }
+    }
+
+    /// What `from`'s answer for `deleg`'s zone says about that server: data
+    /// that validated clears its Bogus mark, data that did not sets one.
+    fn note_server_verdict(
+        &self,
+        deleg: &Delegation,
+        from: SocketAddr,
+        qname: &Name,
+        qtype: RecordType,
+        entry: &Entry,
+    ) {
+        if entry.security.is_bogus() {
+            self.server_sent_bogus(deleg, from, qname, qtype, entry);
+        } else if entry.security.is_validated() {
+            self.stats.clear_bogus(&deleg.zone, from.ip());
         }
     }
 
